@@ -174,7 +174,7 @@ def _easy_pool(files: dict[str, str], target: pd.DataFrame, cfg: DictConfig, see
     stats["easy_shared_group_dropped"] = int(overlap.sum())
     pool = pool[~overlap]
     stats["easy_pool"] = len(pool)
-    return pool.assign(label=0, kind="easy")
+    return pool.assign(label=0, kind="easy", value_nm=np.nan)  # never measured against the target
 
 
 def _sample_easy(pool: pd.DataFrame, target: pd.DataFrame, cfg: DictConfig, seed: int, stats: dict) -> pd.DataFrame:

@@ -196,15 +196,36 @@ def _quiet_transformers() -> Iterator[None]:
         hf_logging.set_verbosity(level)
 
 
-def _from_pretrained(loader: Any, name: str, **kwargs: Any) -> Any:
+def _hub_unreachable() -> str | None:
+    """One quick request to the hub endpoint (through the hub's own session, so proxies apply)."""
+    from huggingface_hub import constants, get_session
+
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set"
     try:
+        get_session().head(constants.ENDPOINT, timeout=5)
+    except Exception as e:  # any transport failure means the real load would only retry and fail
+        return f"{constants.ENDPOINT} unreachable: {type(e).__name__}"
+    return None
+
+
+def _from_pretrained(loader: Any, name: str, **kwargs: Any) -> Any:
+    """Load from a local dir or the local HF cache, else from the hub; fail in seconds when offline."""
+    try:
+        return loader.from_pretrained(name, local_files_only=True, **kwargs)
+    except (OSError, ValueError) as e:
+        if Path(name).exists():
+            raise ModelLoadError(f"{name} is not a loadable model dir: {str(e).splitlines()[0][:200]}") from e
+    reason = _hub_unreachable()
+    try:
+        if reason:
+            raise OSError(reason)
         return loader.from_pretrained(name, **kwargs)
     except (OSError, ValueError) as e:
-        where = "local dir" if Path(name).exists() else "HF hub id"
         raise ModelLoadError(
-            f"could not load {loader.__name__} from {where} {name!r} ({type(e).__name__}: "
-            f"{str(e).splitlines()[0][:200]}). Offline? Download it where the hub is reachable with "
-            f"`hf download {name} --local-dir DIR`, then pass model.name_or_path=DIR"
+            f"could not load {loader.__name__} for {name!r} from the HF hub ({str(e).splitlines()[0][:200]}). "
+            f"Download it where the hub is reachable with `hf download {name} --local-dir DIR`, "
+            "then pass model.name_or_path=DIR"
         ) from e
 
 

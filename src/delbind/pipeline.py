@@ -14,7 +14,7 @@ import datasets
 import numpy as np
 import pandas as pd
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from scipy.special import expit
 from transformers import DataCollatorWithPadding, EarlyStoppingCallback, set_seed
 
@@ -43,6 +43,10 @@ def _scores(trainer: BinderTrainer, ds: datasets.Dataset, prefix: str) -> np.nda
 def run_experiment(cfg: DictConfig) -> dict[str, Any]:
     """Train and evaluate as configured; write the run dir; return the metrics (also in metrics.json)."""
     run_dir = Path(cfg.paths.output_dir)
+    if (run_dir / "metrics.json").exists() or (run_dir / "checkpoints").exists():
+        raise FileExistsError(
+            f"{run_dir} already holds a run; give a new hydra.run.dir (resume=<that dir> continues it in a new one)"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     set_seed(cfg.seed)
     precision = resolve_precision(cfg.precision)
@@ -153,7 +157,3 @@ def summary_table(metrics: dict[str, Any]) -> str:
             cells.append(f"{metrics[f'{name}_{metric}']:.3f} [{lo:.3f}, {hi:.3f}]")
         lines.append(f"{name:<10} {cells[0]:>22} {cells[1]:>22}")
     return "\n".join(lines)
-
-
-def config_yaml(cfg: DictConfig) -> str:
-    return OmegaConf.to_yaml(cfg, resolve=True)

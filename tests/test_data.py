@@ -1,0 +1,142 @@
+import numpy as np
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+
+from delbind.data import (
+    DataError,
+    assign_splits,
+    build_dataset,
+    canonical_smiles,
+    check_dataset,
+    eval_frames,
+    geometric_mean,
+    max_tanimoto,
+    scaffold,
+    tokenize,
+)
+from delbind.modeling import TINY_VOCAB, build_smiles_tokenizer
+
+from .conftest import ROOT
+
+DEFAULT = OmegaConf.load(ROOT / "conf/data/chembl_kinase.yaml")
+
+
+@pytest.fixture(scope="module")
+def built():
+    return build_dataset(DEFAULT, seed=0)
+
+
+def test_labels_follow_thresholds(built):
+    df, _ = built
+    target = df[df["kind"] != "easy"]
+    assert (target.loc[target["label"] == 1, "value_nm"] <= DEFAULT.binder_max_nm).all()
+    assert (target.loc[target["kind"] == "hard", "value_nm"] >= DEFAULT.hard_min_nm).all()
+    assert set(df.loc[df["label"] == 1, "kind"]) == {"binder"}
+    assert set(df.loc[df["label"] == 0, "kind"]) == {"easy", "hard"}
+
+
+def test_counts_add_up(built):
+    df, stats = built
+    # every target row is a binder, a hard negative, a dropped invalid/duplicate, or between thresholds
+    n_target = (df["kind"] != "easy").sum()
+    dropped = stats["target_invalid_smiles_dropped"] + stats["target_duplicates_merged"]
+    assert n_target + dropped + stats["target_between_thresholds_dropped"] == stats["target_rows"]
+    for split in ("train", "val", "test"):
+        for kind in ("binder", "easy", "hard"):
+            assert stats[f"n_{split}_{kind}"] == ((df["split"] == split) & (df["kind"] == kind)).sum()
+
+
+def test_easy_hard_balance_in_every_split(built):
+    df, _ = built
+    for split in ("train", "val", "test"):
+        part = df[df["split"] == split]
+        assert (part["kind"] == "easy").sum() == (part["kind"] == "hard").sum() > 0
+        assert (part["kind"] == "binder").sum() > 0
+
+
+def test_no_scaffold_or_molecule_in_two_splits(built):
+    df, _ = built
+    scaffolds = df["smiles"].map(scaffold)
+    assert (df.groupby(scaffolds)["split"].nunique() == 1).all()
+    assert df["smiles"].is_unique
+
+
+def test_easy_negatives_are_unlike_binders_and_not_target_molecules(built):
+    df, _ = built
+    easy = df[df["kind"] == "easy"]
+    sims = max_tanimoto(easy["smiles"].tolist(), df.loc[df["label"] == 1, "smiles"].tolist())
+    assert sims.max() < DEFAULT.easy_max_similarity
+    assert easy["value_nm"].isna().all()  # never measured against the target
+
+
+def test_deterministic_for_a_seed_and_different_across_seeds(built):
+    df, _ = built
+    again, _ = build_dataset(DEFAULT, seed=0)
+    pd.testing.assert_frame_equal(df, again)
+    other, _ = build_dataset(DEFAULT, seed=1)
+    assert not df["split"].equals(other["split"])
+
+
+def test_random_split_is_also_leak_free():
+    cfg = OmegaConf.merge(DEFAULT, {"split": "random"})
+    df, _ = build_dataset(cfg, seed=0)
+    assert df["smiles"].is_unique
+    check_dataset(df)
+
+
+def test_assign_splits_keeps_groups_whole_and_fractions():
+    rng = np.random.default_rng(0)
+    groups = pd.Series(rng.integers(0, 300, size=2000))
+    split = assign_splits(groups, [0.8, 0.1, 0.1], seed=0)
+    assert (split.groupby(groups).nunique() == 1).all()
+    frac = split.value_counts(normalize=True)
+    assert frac["train"] == pytest.approx(0.8, abs=0.03)
+    assert frac["val"] == pytest.approx(0.1, abs=0.03)
+    with pytest.raises(DataError, match="sum"):
+        assign_splits(groups, [0.5, 0.1, 0.1], seed=0)
+
+
+def test_canonical_smiles_and_invalid_input():
+    assert canonical_smiles(["OCC", "C(C)O", "not a smiles", "", None]) == ["CCO", "CCO", None, None, None]
+
+
+def test_geometric_mean_keeps_threshold_values_exact():
+    assert geometric_mean(pd.Series([100.0])) == 100.0
+    assert geometric_mean(pd.Series([100.0, 100.0, 100.0])) == 100.0
+    assert geometric_mean(pd.Series([10.0, 1000.0])) == pytest.approx(100.0)
+
+
+def test_check_dataset_names_the_missing_class():
+    df = pd.DataFrame(
+        {
+            "smiles": list("CNOSPF"),
+            "group": list("abcdef"),
+            "split": ["train", "train", "train", "val", "val", "test"],
+            "kind": ["binder", "easy", "hard", "binder", "easy", "hard"],
+        }
+    )
+    with pytest.raises(DataError, match="split val has no hard"):
+        check_dataset(df)
+
+
+def test_unknown_target_is_a_clear_error():
+    with pytest.raises(DataError, match="CHEMBL999 is not in MoleculeACE"):
+        build_dataset(OmegaConf.merge(DEFAULT, {"target": "CHEMBL999"}), seed=0)
+
+
+def test_eval_frames_pair_binders_with_one_kind(built):
+    df, _ = built
+    frames = eval_frames(df)
+    assert set(frames) == {"val_easy", "val_hard", "test_easy", "test_hard"}
+    for name, frame in frames.items():
+        split, kind = name.split("_")
+        assert set(frame["split"]) == {split}
+        assert set(frame["kind"]) == {"binder", kind}
+
+
+def test_tokenize_once_keeps_row_order_and_float_labels(built):
+    df, _ = built
+    ds = tokenize(df.head(20), build_smiles_tokenizer(TINY_VOCAB), max_length=16)
+    assert ds["labels"] == df.head(20)["label"].astype(float).tolist()
+    assert max(len(x) for x in ds["input_ids"]) <= 16
