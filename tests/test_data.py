@@ -140,3 +140,23 @@ def test_tokenize_once_keeps_row_order_and_float_labels(built):
     ds = tokenize(df.head(20), build_smiles_tokenizer(TINY_VOCAB), max_length=16)
     assert ds["labels"] == df.head(20)["label"].astype(float).tolist()
     assert max(len(x) for x in ds["input_ids"]) <= 16
+
+
+def test_external_molecules_are_never_trained_on(built):
+    from delbind.data import with_external
+
+    df, _ = built
+    train_smiles = df.loc[df["split"] == "train", "smiles"].head(3).tolist()
+    test_smiles = df.loc[df["split"] == "test", "smiles"].head(1).tolist()
+    external = {
+        "heldout_x": pd.DataFrame({"smiles": train_smiles + test_smiles, "label": [1, 0, 1, 0], "kind": "heldout"})
+    }
+    stats = {}
+    out, frames = with_external(df, external, stats)
+    assert stats["external_in_train_dropped"] == 3
+    trained = out[out["split"] == "train"]
+    assert not trained["smiles"].isin(train_smiles).any()
+    assert test_smiles[0] in set(out.loc[out["split"] == "test", "smiles"])  # only the training split loses them
+    assert (out.loc[frames["heldout_x"].index, "split"] == "external").all()
+    for name in ("val_easy", "val_hard", "test_easy", "test_hard"):
+        pd.testing.assert_frame_equal(out.loc[frames[name].index], frames[name])

@@ -8,9 +8,12 @@ in the stats dict that comes with it.
 
 from __future__ import annotations
 
+import importlib
 import io
+import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import datasets
@@ -178,8 +181,14 @@ def _easy_pool(files: dict[str, str], target: pd.DataFrame, cfg: DictConfig, see
 
 
 def _sample_easy(pool: pd.DataFrame, target: pd.DataFrame, cfg: DictConfig, seed: int, stats: dict) -> pd.DataFrame:
-    """Split the easy pool by group, then sample each split to ``easy_per_hard`` x its hard negatives."""
-    pool = pool.assign(split=assign_splits(pool["group"], cfg.split_fractions, seed))
+    """Split the easy pool by group (unless it has a split), then sample each split to ``easy_per_hard`` x hard."""
+    if "split" not in pool:
+        pool = pool.assign(split=assign_splits(pool["group"], cfg.split_fractions, seed))
+    widen = (
+        f"data.easy_max_similarity (now {cfg.easy_max_similarity})"
+        if "easy_max_similarity" in cfg
+        else f"data.easy_candidates_per_hard (now {cfg.easy_candidates_per_hard})"
+    )
     parts = []
     for split in SPLITS:
         want = round(cfg.easy_per_hard * int(((target["split"] == split) & (target["kind"] == "hard")).sum()))
@@ -187,20 +196,103 @@ def _sample_easy(pool: pd.DataFrame, target: pd.DataFrame, cfg: DictConfig, seed
         if len(have) < want:
             raise DataError(
                 f"only {len(have)} easy negatives for split {split}, {want} wanted: lower data.easy_per_hard "
-                f"or raise data.easy_max_similarity (now {cfg.easy_max_similarity})"
+                f"or raise {widen}"
             )
         parts.append(have.sample(n=want, random_state=seed))
     return pd.concat(parts)
 
 
-BUILDERS = {"chembl_kinase": build_chembl_kinase}
+def _lazy(target: str) -> Callable[..., Any]:
+    """``module:function``, imported on first call: those modules import this one's helpers."""
+    module, name = target.split(":")
+    return lambda *args: getattr(importlib.import_module(module), name)(*args)
+
+
+BUILDERS = {
+    "chembl_kinase": build_chembl_kinase,
+    "kindel": _lazy("delbind.kindel:build_kindel"),
+    "table": _lazy("delbind.table:build_table"),
+}
+# Sources with external evaluation sets, scored after training: cfg, stats -> {name: frame}.
+EXTERNAL = {"kindel": _lazy("delbind.kindel:heldout_sets")}
+
+
+def external_sets(cfg: DictConfig, stats: dict[str, Any] | None = None) -> dict[str, pd.DataFrame]:
+    """Extra eval sets of the source (smiles, label, kind, + e.g. ``kd``); counts go into ``stats``."""
+    if cfg.get("prepared"):
+        folder = _prepared_dir(cfg.prepared) / "external"
+        return {p.stem: pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))}
+    return EXTERNAL[cfg.name](cfg, stats) if cfg.name in EXTERNAL else {}
+
+
+def with_external(
+    df: pd.DataFrame, external: dict[str, pd.DataFrame], stats: dict[str, Any]
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """The eval frames, plus the external sets appended to ``df`` (split ``external``, never trained on).
+
+    A molecule of an external set is removed from the training split (counted), so held-out scores are
+    never on molecules the model was trained on.
+    """
+    held_out = set().union(*(set(frame["smiles"]) for frame in external.values())) if external else set()
+    leak = (df["split"] == "train") & df["smiles"].isin(held_out)
+    stats["external_in_train_dropped"] = int(leak.sum())
+    df = df[~leak].reset_index(drop=True)
+    frames = eval_frames(df)
+    parts, start = [df], len(df)
+    for name, frame in external.items():
+        part = frame.assign(split="external", group=f"external:{name}")
+        part.index = pd.RangeIndex(start, start + len(part))
+        parts.append(part)
+        frames[name] = part
+        start += len(part)
+    return pd.concat(parts), frames
+
+
+def write_dataset(out_dir: Path, df: pd.DataFrame, stats: dict[str, Any], external: dict[str, pd.DataFrame]) -> None:
+    """``<out_dir>/{train,val,test}.parquet``, ``stats.json`` and ``external/<name>.parquet``."""
+    (out_dir / "external").mkdir(parents=True, exist_ok=True)
+    for split in SPLITS:
+        df[df["split"] == split].to_parquet(out_dir / f"{split}.parquet", index=False)
+    for name, frame in external.items():
+        frame.to_parquet(out_dir / "external" / f"{name}.parquet", index=False)
+    (out_dir / "stats.json").write_text(json.dumps(stats, indent=2, default=float))
+
+
+def _prepared_dir(path: str) -> Path:
+    """A prepare_data run dir or its ``dataset/`` folder."""
+    folder = Path(path).expanduser()
+    folder = folder / "dataset" if (folder / "dataset" / "train.parquet").is_file() else folder
+    if not all((folder / f"{split}.parquet").is_file() for split in SPLITS):
+        raise DataError(
+            f"data.prepared={path} holds no prepared dataset ({', '.join(s + '.parquet' for s in SPLITS)}): "
+            "give the run dir of scripts/prepare_data.py"
+        )
+    return folder
+
+
+def read_prepared(cfg: DictConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The dataset written by scripts/prepare_data.py, checked against this run's data source."""
+    folder = _prepared_dir(cfg.prepared)
+    stats = json.loads((folder / "stats.json").read_text()) if (folder / "stats.json").is_file() else {}
+    if stats.get("source", cfg.name) != cfg.name:
+        raise DataError(
+            f"data.prepared={cfg.prepared} was built from data={stats['source']}, this run has data={cfg.name}: "
+            f"add data={stats['source']} to the command"
+        )
+    df = pd.concat([pd.read_parquet(folder / f"{split}.parquet") for split in SPLITS], ignore_index=True)
+    return df, {**stats, "prepared_from": str(folder)}
 
 
 def build_dataset(cfg: DictConfig, seed: int) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Build the labelled, split dataset for ``cfg.name`` and check it is usable for training."""
+    """Build the labelled, split dataset for ``cfg.name`` (or read ``cfg.prepared``) and check it."""
+    if cfg.get("prepared"):
+        df, stats = read_prepared(cfg)
+        check_dataset(df)
+        return df, stats
     if cfg.name not in BUILDERS:
         raise DataError(f"unknown data source {cfg.name!r}; available: {sorted(BUILDERS)}")
     df, stats = BUILDERS[cfg.name](cfg, seed)
+    stats = {"source": cfg.name, **stats}
     check_dataset(df)
     for split in SPLITS:
         for kind in ("binder", *KINDS):
