@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from delbind import distributed, sweeps
+
 
 def wandb_mode(logger_cfg: DictConfig) -> str:
     """'online' only when asked for or when an API key is set; decided before the first init."""
@@ -22,7 +24,7 @@ def wandb_mode(logger_cfg: DictConfig) -> str:
 def start(cfg: DictConfig, run_dir: Path) -> list[str]:
     """Start the configured logger; return the Trainer's ``report_to`` list."""
     name = cfg.logger.name
-    if name == "none":
+    if name == "none" or not distributed.is_main_process():  # one run per launch: rank 0 logs
         return []
     if name == "tensorboard":
         os.environ["TENSORBOARD_LOGGING_DIR"] = str(run_dir / "tensorboard")
@@ -31,13 +33,14 @@ def start(cfg: DictConfig, run_dir: Path) -> list[str]:
         import wandb
 
         wcfg = cfg.logger.wandb
+        job = sweeps.wandb_identity(cfg.run_name, wcfg.get("group"))  # a sweep job: named by overrides
         os.environ["WANDB_DIR"] = str(run_dir)  # the wandb/ folder lives in the run dir
         wandb.init(
             project=wcfg.project,
             entity=wcfg.get("entity"),
-            group=wcfg.get("group"),
-            name=cfg.run_name,
-            tags=[str(t) for t in wcfg.get("tags") or []],
+            group=job["group"],
+            name=job["name"],
+            tags=[str(t) for t in wcfg.get("tags") or []] + job["tags"],
             config=OmegaConf.to_container(cfg, resolve=True),
             dir=str(run_dir),
             mode=wandb_mode(cfg.logger),

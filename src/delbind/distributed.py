@@ -1,0 +1,32 @@
+"""Rank awareness under `torchrun` / `accelerate launch`: every rank trains, rank 0 alone writes and logs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def world_size() -> int:
+    """Number of processes of this launch (WORLD_SIZE, set by torchrun and accelerate); 1 otherwise."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main_process() -> bool:
+    """True on global rank 0 and in any single-process run."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def check_same_run_dir(run_dir: Path) -> None:
+    """Fail fast when ranks resolved different run dirs: each rank resolves ``${now:}`` on its own."""
+    if world_size() < 2:
+        return
+    import torch.distributed as dist
+    from accelerate import PartialState
+
+    PartialState()  # joins the process group the Trainer will use (gloo on CPU, nccl on GPU)
+    dirs: list[str | None] = [None] * world_size()
+    dist.all_gather_object(dirs, str(run_dir.resolve()))
+    if len(set(dirs)) > 1:
+        raise ValueError(
+            f"ranks got different run dirs {sorted(set(dirs))}: pass one fixed hydra.run.dir=<dir> to every rank"
+        )
