@@ -48,3 +48,16 @@ def test_loss_curve_written(tmp_path):
     history = [{"loss": 0.7, "step": 1}, {"loss": 0.6, "step": 2}, {"eval_val_hard_loss": 0.65, "step": 2}]
     plot_loss_curve(history, tmp_path / "c.png", "t")
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("metric", ["auroc", "auprc"])
+def test_batched_metrics_equal_scikit_learn_with_ties(metric):
+    from delbind.evaluation import BATCHED, METRICS
+
+    rng = np.random.default_rng(3)
+    n_pos, n = 7, 20
+    y = np.r_[np.ones(n_pos), np.zeros(n - n_pos)].astype(int)
+    rows = rng.integers(0, 6, size=(200, n)) / 5  # few distinct values: many ties, across classes too
+    rows[0] = np.linspace(0, 1, n)  # and one row without ties
+    expected = np.array([METRICS[metric](y, r) for r in rows])
+    np.testing.assert_allclose(BATCHED[metric](rows, n_pos), expected, rtol=0, atol=1e-12)

@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 from scipy.special import expit  # noqa: E402
 from sklearn.metrics import average_precision_score, roc_auc_score  # noqa: E402
@@ -35,6 +36,31 @@ def compute_metrics(pred: EvalPrediction) -> dict[str, float]:
     return binary_metrics(pred.label_ids, expit(np.asarray(pred.predictions, dtype=float)))
 
 
+def _ranked_auroc(scores: np.ndarray, n_pos: int) -> np.ndarray:
+    """AUROC of each row of ``scores`` whose first ``n_pos`` columns are binders (Mann-Whitney, ties = 1/2)."""
+    ranks = stats.rankdata(scores, axis=-1)
+    n_neg = scores.shape[-1] - n_pos
+    return (ranks[..., :n_pos].sum(-1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def _stepwise_auprc(scores: np.ndarray, n_pos: int) -> np.ndarray:
+    """Average precision of each row, as scikit-learn computes it: one step per distinct threshold."""
+    order = np.argsort(-scores, axis=-1, kind="stable")
+    sorted_scores = np.take_along_axis(scores, order, -1)
+    tp = np.cumsum(order < n_pos, axis=-1)
+    # the last position of each run of tied scores is where a threshold's counts are read
+    is_last = np.ones_like(sorted_scores, dtype=bool)
+    is_last[..., :-1] = sorted_scores[..., 1:] != sorted_scores[..., :-1]
+    tp_at_last = np.where(is_last, tp, 0)
+    prev = np.maximum.accumulate(np.concatenate([np.zeros_like(tp[..., :1]), tp_at_last[..., :-1]], -1), -1)
+    precision = tp / np.arange(1, scores.shape[-1] + 1)
+    return (is_last * (tp - prev) * precision).sum(-1) / n_pos
+
+
+# Vectorized over bootstrap resamples; equal to METRICS (tests check it against scikit-learn).
+BATCHED = {"auroc": _ranked_auroc, "auprc": _stepwise_auprc}
+
+
 def bootstrap_ci(
     labels: np.ndarray, scores: np.ndarray, metric: str, n_resamples: int, confidence: float, seed: int
 ) -> tuple[float, float]:
@@ -48,13 +74,10 @@ def bootstrap_ci(
     pos, neg = scores[labels == 1], scores[labels == 0]
     if len(pos) < 2 or len(neg) < 2:
         return (float("nan"), float("nan"))
-    fn = METRICS[metric]
+    fn = BATCHED[metric]
 
     def statistic(p: np.ndarray, n: np.ndarray, axis: int = -1) -> np.ndarray:
-        y = np.r_[np.ones(p.shape[-1]), np.zeros(n.shape[-1])]
-        return np.array(
-            [fn(y, np.r_[pi, ni]) for pi, ni in zip(p.reshape(-1, p.shape[-1]), n.reshape(-1, n.shape[-1]))]
-        )
+        return fn(np.concatenate([p, n], axis=-1), p.shape[-1])
 
     res = stats.bootstrap(
         (pos, neg),
@@ -63,7 +86,6 @@ def bootstrap_ci(
         confidence_level=confidence,
         method="percentile",
         vectorized=True,
-        batch=200,
         rng=np.random.default_rng(seed),
     )
     return (float(res.confidence_interval.low), float(res.confidence_interval.high))
@@ -98,3 +120,12 @@ def plot_loss_curve(log_history: list[dict], path: Path, title: str = "") -> Non
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def external_metrics(name: str, frame: pd.DataFrame, scores: np.ndarray) -> dict[str, float]:
+    """``<name>_spearman`` of score vs -log10(Kd) where the set has ``kd``, ``<name>_auroc/_auprc`` on its labels."""
+    out: dict[str, float] = {f"n_{name}": len(frame)}
+    if "kd" in frame:
+        out[f"{name}_spearman"] = float(stats.spearmanr(scores, -np.log10(frame["kd"].to_numpy(float))).statistic)
+    out.update({f"{name}_{k}": v for k, v in binary_metrics(frame["label"], scores).items()})
+    return out

@@ -1,4 +1,9 @@
-"""One experiment, start to end: data -> model -> training -> evaluation -> run dir."""
+"""One experiment, start to end: data -> model -> training -> evaluation -> run dir.
+
+Three kinds of arm share the data, the splits, the scoring and the run dir:
+a transformer trained by BinderTrainer on tokens (finetune, or frozen without a cache), the same
+head trained on cached frozen embeddings (frozen, the default), and a classical baseline.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +15,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-import datasets
+import joblib
 import numpy as np
 import pandas as pd
 import torch
 from omegaconf import DictConfig
 from scipy.special import expit
-from transformers import DataCollatorWithPadding, EarlyStoppingCallback, set_seed
+from transformers import DataCollatorWithPadding, EarlyStoppingCallback, default_data_collator, set_seed
 
-from delbind import tracking
-from delbind.data import build_dataset, eval_frames, tokenize
-from delbind.evaluation import compute_metrics, plot_loss_curve, score_set
+from delbind import distributed, tracking
+from delbind.baselines import ecfp4_matrix, fit_and_score, make_estimator, n_fitted_parameters
+from delbind.data import build_dataset, external_sets, tokenize, with_external
+from delbind.embeddings import CachedHead, cached_embeddings, embedding_dataset
+from delbind.evaluation import binary_metrics, compute_metrics, external_metrics, plot_loss_curve, score_set
 from delbind.modeling import apply_mode, count_parameters, load_tokenizer_and_model
 from delbind.training import BinderTrainer, resolve_precision, resolve_resume, training_arguments
 
@@ -36,13 +43,10 @@ def peak_memory_mb() -> tuple[float, str]:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu_peak_rss"
 
 
-def _scores(trainer: BinderTrainer, ds: datasets.Dataset, prefix: str) -> np.ndarray:
-    return expit(np.asarray(trainer.predict(ds, metric_key_prefix=prefix).predictions, dtype=float)).ravel()
-
-
 def run_experiment(cfg: DictConfig) -> dict[str, Any]:
     """Train and evaluate as configured; write the run dir; return the metrics (also in metrics.json)."""
     run_dir = Path(cfg.paths.output_dir)
+    distributed.check_same_run_dir(run_dir)  # torchrun / accelerate: every rank, one run dir
     if (run_dir / "metrics.json").exists() or (run_dir / "checkpoints").exists():
         raise FileExistsError(
             f"{run_dir} already holds a run; give a new hydra.run.dir (resume=<that dir> continues it in a new one)"
@@ -53,98 +57,176 @@ def run_experiment(cfg: DictConfig) -> dict[str, Any]:
     resume_from = resolve_resume(cfg.resume, Path(cfg.paths.outputs_root), run_dir)
 
     df, data_stats = build_dataset(cfg.data, cfg.seed)
-    (run_dir / "dataset").mkdir(exist_ok=True)
-    (run_dir / "dataset" / "stats.json").write_text(json.dumps(data_stats, indent=2))
-    tokenizer, model = load_tokenizer_and_model(cfg.model)
-    apply_mode(model, cfg.mode)
-    trainable, total = count_parameters(model)
-    log.info("params: %d trainable / %d total (%d frozen)", trainable, total, total - trainable)
-    max_length = min(cfg.model.max_length, model.trunk.config.max_position_embeddings)
-    ds = tokenize(df, tokenizer, max_length)
-    frames = eval_frames(df)
-    sets = {name: ds.select(frame.index) for name, frame in frames.items()}
-    train_ds = ds.select(df.index[df["split"] == "train"])
+    external = external_sets(cfg.data, data_stats)  # e.g. KinDEL's held-out Kd sets, scored after training
+    df, frames = with_external(df, external, data_stats)
+    if distributed.is_main_process():  # every rank builds the same data; rank 0 alone writes files
+        (run_dir / "dataset").mkdir(exist_ok=True)
+        (run_dir / "dataset" / "stats.json").write_text(json.dumps(data_stats, indent=2, default=float))
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
 
     report_to = tracking.start(cfg, run_dir)
     failed = True
     try:
-        args = training_arguments(cfg.trainer, run_dir / "checkpoints", precision, report_to, cfg.seed, cfg.run_name)
-        callbacks = []
-        if cfg.early_stopping.patience:
-            callbacks.append(EarlyStoppingCallback(cfg.early_stopping.patience, cfg.early_stopping.threshold))
-        trainer = BinderTrainer(
-            model=model,
-            args=args,
-            train_dataset=train_ds,
-            eval_dataset={name: sets[name] for name in VAL_SETS},
-            processing_class=tokenizer,
-            data_collator=DataCollatorWithPadding(
-                tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None
-            ),
-            compute_metrics=compute_metrics,
-            callbacks=callbacks,
-            pos_weight=cfg.loss.pos_weight,
-        )
-        if torch.cuda.is_available():
-            torch.cuda.reset_peak_memory_stats()
-        start = time.perf_counter()
-        train_out = trainer.train(resume_from_checkpoint=resume_from)
-        wall_s = time.perf_counter() - start
-        trainer.save_model(str(run_dir / "model"))  # best weights (load_best_model_at_end) + tokenizer
-
-        best_val = trainer.evaluate()  # the loaded best model on the val sets
-        metrics: dict[str, Any] = {
-            "mode": cfg.mode.name,
-            "model": cfg.model.name,
+        if cfg.get("baseline"):
+            scores, facts = _run_baseline(cfg, df, frames, run_dir, precision)
+        else:
+            scores, facts = _run_transformer(cfg, df, frames, run_dir, precision, report_to, resume_from)
+        metrics = {
+            "mode": cfg.arm,
+            "model": facts.pop("model_name"),
             "data": cfg.data.name,
             "target": cfg.data.get("target"),
             "split": cfg.data.split,
             "seed": cfg.seed,
             "precision": precision,
-            "n_train": len(train_ds),
+            "n_train": int((df["split"] == "train").sum()),
             **{f"n_{name}": len(frames[name]) for name in (*VAL_SETS, *TEST_SETS)},
         }
-        predictions = []
-        for name in (*VAL_SETS, *TEST_SETS):
-            scores = _scores(trainer, sets[name], name)
-            frame = frames[name]
-            predictions.append(frame[["smiles", "label", "kind"]].assign(eval_set=name, score=scores))
-            if name in TEST_SETS:
-                metrics.update(
-                    score_set(name, frame["label"], scores, cfg.eval.n_bootstrap, cfg.eval.confidence, cfg.seed)
-                )
-        for name in VAL_SETS:
-            for metric in ("auroc", "auprc", "loss"):
-                metrics[f"{name}_{metric}"] = best_val.get(f"eval_{name}_{metric}")
+        for name in TEST_SETS:
+            labels = frames[name]["label"]
+            metrics.update(score_set(name, labels, scores[name], cfg.eval.n_bootstrap, cfg.eval.confidence, cfg.seed))
+        for name in external:
+            metrics.update(external_metrics(name, frames[name], scores[name]))
+        metrics.update(facts)
         memory, memory_kind = peak_memory_mb()
-        metrics.update(
-            {
-                "best_checkpoint": trainer.state.best_model_checkpoint,
-                "global_step": trainer.state.global_step,
-                "epochs": trainer.state.epoch,
-                "train_runtime_s": train_out.metrics["train_runtime"],
-                "train_wall_s": wall_s,
-                "train_samples_per_s": train_out.metrics["train_samples_per_second"],
-                "trainable_params": trainable,
-                "total_params": total,
-                "peak_memory_mb": memory,
-                "peak_memory_kind": memory_kind,
-                "resumed_from": resume_from,
-            }
+        metrics.update({"peak_memory_mb": memory, "peak_memory_kind": memory_kind})
+        predictions = pd.concat(
+            [
+                frames[n][["smiles", "label", "kind"]].assign(eval_set=n, score=scores[n])
+                for n in (*VAL_SETS, *TEST_SETS, *external)
+            ],
+            ignore_index=True,
         )
-        pred_df = pd.concat(predictions, ignore_index=True)
-        pred_df.to_parquet(run_dir / "predictions.parquet", index=False)
-        plot_loss_curve(trainer.state.log_history, run_dir / "loss_curve.png", cfg.run_name)
-        (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
-        tracking.log_results(cfg, run_dir, metrics, pred_df)
+        if distributed.is_main_process():
+            predictions.to_parquet(run_dir / "predictions.parquet", index=False)
+            (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
+            tracking.log_results(cfg, run_dir, metrics, predictions)
         failed = False
     finally:
         tracking.finish(cfg, failed)
-        trainer = model = None  # free before the next multirun job
-        gc.collect()
+        gc.collect()  # free this job's model before the next multirun job
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
     return metrics
+
+
+def _run_transformer(
+    cfg: DictConfig,
+    df: pd.DataFrame,
+    frames: dict[str, pd.DataFrame],
+    run_dir: Path,
+    precision: str,
+    report_to: list[str],
+    resume_from: str | None,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    tokenizer, model = load_tokenizer_and_model(cfg.model)
+    apply_mode(model, cfg.mode)
+    trainable, total = count_parameters(model)
+    log.info("params: %d trainable / %d total (%d frozen)", trainable, total, total - trainable)
+    max_length = min(cfg.model.max_length, model.trunk.config.max_position_embeddings)
+    tokens = tokenize(df, tokenizer, max_length)
+    facts: dict[str, Any] = {"model_name": cfg.model.name}
+
+    start = time.perf_counter()
+    if cfg.mode.freeze_trunk and cfg.mode.get("cache_embeddings"):
+        vectors, cache_info = cached_embeddings(
+            model, tokens, tokenizer, Path(cfg.mode.cache_dir), cfg.trainer.per_device_eval_batch_size, precision
+        )
+        facts.update(cache_info, embedding_s=time.perf_counter() - start)
+        features = embedding_dataset(vectors, df["label"].to_numpy())
+        train_model, collator = CachedHead(model), default_data_collator
+    else:
+        features = tokens
+        pad = 8 if torch.cuda.is_available() else None
+        train_model, collator = model, DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad)
+    sets = {name: features.select(frame.index) for name, frame in frames.items()}
+
+    args = training_arguments(cfg.trainer, run_dir / "checkpoints", precision, report_to, cfg.seed, cfg.run_name)
+    callbacks = []
+    if cfg.early_stopping.patience:
+        callbacks.append(EarlyStoppingCallback(cfg.early_stopping.patience, cfg.early_stopping.threshold))
+    trainer = BinderTrainer(
+        model=train_model,
+        args=args,
+        train_dataset=features.select(np.flatnonzero(df["split"] == "train")),
+        eval_dataset={name: sets[name] for name in VAL_SETS},
+        processing_class=tokenizer,
+        data_collator=collator,
+        compute_metrics=compute_metrics,
+        callbacks=callbacks,
+        pos_weight=cfg.loss.pos_weight,
+    )
+    trainer.train(resume_from_checkpoint=resume_from)
+    wall_s = time.perf_counter() - start
+    history = list(trainer.state.log_history)  # before the best model's re-evaluation adds a point
+    # The head is shared with `model`, so this saves the full classifier with the best weights.
+    if distributed.is_main_process():
+        model.save_pretrained(run_dir / "model")
+        tokenizer.save_pretrained(run_dir / "model")
+
+    best_val = trainer.evaluate()  # the loaded best model on the val sets
+    scores = {
+        name: expit(np.asarray(trainer.predict(ds, metric_key_prefix=name).predictions, dtype=float)).ravel()
+        for name, ds in sets.items()
+    }
+    for name in VAL_SETS:
+        for metric in ("auroc", "auprc", "loss"):
+            facts[f"{name}_{metric}"] = best_val.get(f"eval_{name}_{metric}")
+    if distributed.is_main_process():
+        plot_loss_curve(history, run_dir / "loss_curve.png", cfg.run_name)
+    facts.update(
+        {
+            "best_checkpoint": trainer.state.best_model_checkpoint,
+            "global_step": trainer.state.global_step,
+            "epochs": trainer.state.epoch,
+            # wall time of the whole training phase; for the cached arm it includes embedding once
+            "train_runtime_s": wall_s,
+            "train_samples_per_s": len(trainer.train_dataset) * trainer.state.epoch / wall_s,
+            "trainable_params": trainable,
+            "total_params": total,
+            "resumed_from": resume_from,
+        }
+    )
+    return scores, facts
+
+
+def _run_baseline(
+    cfg: DictConfig, df: pd.DataFrame, frames: dict[str, pd.DataFrame], run_dir: Path, precision: str
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    start = time.perf_counter()
+    facts: dict[str, Any] = {}
+    if cfg.baseline.features == "ecfp4":
+        features = ecfp4_matrix(df["smiles"].tolist())
+        facts["model_name"] = "ecfp4"
+    elif cfg.baseline.features == "embeddings":
+        tokenizer, model = load_tokenizer_and_model(cfg.model)
+        max_length = min(cfg.model.max_length, model.trunk.config.max_position_embeddings)
+        features, cache_info = cached_embeddings(
+            model, tokenize(df, tokenizer, max_length), tokenizer, Path(cfg.baseline.cache_dir), 128, precision
+        )
+        facts.update(cache_info, model_name=cfg.model.name, total_params=count_parameters(model)[1])
+    else:
+        raise ValueError(f"baseline.features={cfg.baseline.features!r}: use ecfp4 or embeddings")
+    estimator = make_estimator(cfg.baseline, cfg.seed)
+    scores, fit_s = fit_and_score(estimator, features, df, frames)
+    wall_s = time.perf_counter() - start
+    (run_dir / "model").mkdir(exist_ok=True)
+    joblib.dump(estimator, run_dir / "model" / "estimator.joblib")
+    for name in VAL_SETS:
+        facts.update({f"{name}_{k}": v for k, v in binary_metrics(frames[name]["label"], scores[name]).items()})
+    n_train = int((df["split"] == "train").sum())
+    trainable = n_fitted_parameters(estimator)
+    facts.update(
+        {
+            "fit_s": fit_s,
+            "train_runtime_s": wall_s,  # featurization (embedding) + fit
+            "train_samples_per_s": n_train / wall_s,
+            "trainable_params": trainable,
+            "total_params": facts.get("total_params", 0) + (trainable or 0),
+        }
+    )
+    return scores, facts
 
 
 def summary_table(metrics: dict[str, Any]) -> str:

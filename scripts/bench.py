@@ -1,0 +1,85 @@
+"""Cost of the arms, measured side by side in one process on the same data and hardware.
+
+    python scripts/bench.py                           # frozen: cached (cold, then rerun) vs uncached
+    python scripts/bench.py --arms frozen_cached frozen_uncached finetune -- model=tiny
+
+Each arm is a full `run_experiment` (data build, model load, training with per-epoch evaluation,
+test scoring, run dir) with logging off and a cold embedding cache. Printed per arm: the whole run
+and its training phase (for the cached arm: embedding every molecule once + training the head).
+The last line is one JSON object.
+"""
+
+import argparse
+import json
+import multiprocessing
+import os
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("DELBIND_ROOT", str(ROOT))
+
+from hydra import compose, initialize_config_dir  # noqa: E402
+
+from delbind.pipeline import run_experiment  # noqa: E402
+
+ARMS = {
+    "frozen_cached": ["mode=frozen", "mode.cache_embeddings=true"],
+    # the same arm again: a rerun (another seed's head, a head sweep) finds the embeddings cached
+    "frozen_cached_rerun": ["mode=frozen", "mode.cache_embeddings=true"],
+    "frozen_uncached": ["mode=frozen", "mode.cache_embeddings=false"],
+    "finetune": ["mode=finetune"],
+    "finetune_no_checkpointing": ["mode=finetune", "mode.activation_checkpointing=false"],
+}
+COMMON = ["logger=none", "trainer.num_train_epochs=5", "early_stopping.patience=null"]
+
+
+def run_arm(arm: str, extra: list[str], out_root: Path) -> dict[str, float]:
+    """One arm, timed inside a fresh process so its peak memory is its own."""
+    overrides = [*COMMON, *ARMS[arm], *extra, f"paths.output_dir={out_root / arm}", f"paths.outputs_root={out_root}"]
+    if arm.startswith("frozen"):
+        overrides.append(f"mode.cache_dir={out_root / 'cache'}")  # starts cold: the embedding cost is counted
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=overrides)
+    start = time.perf_counter()
+    metrics = run_experiment(cfg)
+    keep = ("train_runtime_s", "test_hard_auroc", "peak_memory_mb", "embedding_cache_hit")
+    return {"s": time.perf_counter() - start, **{k: metrics[k] for k in keep if k in metrics}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--arms", nargs="+", default=["frozen_cached", "frozen_cached_rerun", "frozen_uncached"], choices=sorted(ARMS)
+    )
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides applied to every arm (after --)")
+    args = parser.parse_args()
+    (ROOT / "outputs").mkdir(exist_ok=True)
+    out_root = Path(tempfile.mkdtemp(prefix="bench-", dir=ROOT / "outputs"))
+    results: dict[str, float | bool] = {}
+    for arm in args.arms:
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            r = pool.submit(run_arm, arm, args.overrides, out_root).result()
+        results.update({f"{arm}_{k}": v for k, v in r.items()})
+        hit = {True: " (cache hit)", False: " (cache miss)"}.get(r.get("embedding_cache_hit"), "")
+        print(f"{arm + hit:>32}: run {r['s']:7.1f} s | training phase {r['train_runtime_s']:7.1f} s "
+              f"| peak {r['peak_memory_mb']:6.0f} MB | test_hard AUROC {r['test_hard_auroc']:.3f}")  # fmt: skip
+    if {"frozen_cached", "frozen_uncached"} <= set(args.arms):
+        results["frozen_speedup"] = results["frozen_uncached_s"] / results["frozen_cached_s"]
+        results["frozen_train_speedup"] = (
+            results["frozen_uncached_train_runtime_s"] / results["frozen_cached_train_runtime_s"]
+        )
+    if {"frozen_cached_rerun", "frozen_uncached"} <= set(args.arms):
+        results["frozen_rerun_speedup"] = results["frozen_uncached_s"] / results["frozen_cached_rerun_s"]
+    if {"finetune", "finetune_no_checkpointing"} <= set(args.arms):
+        results["checkpointing_slowdown"] = (
+            results["finetune_train_runtime_s"] / results["finetune_no_checkpointing_train_runtime_s"]
+        )
+    print(f"run dirs: {out_root}")
+    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in results.items()}))
+
+
+if __name__ == "__main__":
+    main()

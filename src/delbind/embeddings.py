@@ -1,0 +1,103 @@
+"""Frozen-trunk embeddings computed once (no grad, eval mode, length-sorted batches) and cached on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from delbind.modeling import BinderClassifier
+
+AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def cache_key(model: BinderClassifier, ds: datasets.Dataset, precision: str) -> str:
+    """Changes with the trunk's weights, the pooling, the exact token inputs, and the precision."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.trunk.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    h.update(json.dumps({"pooling": model.config.pooling, "precision": precision}).encode())
+    ids = ds.data.column("input_ids").combine_chunks()
+    h.update(np.asarray(ids.offsets).tobytes())
+    h.update(np.asarray(ids.values).tobytes())
+    return h.hexdigest()[:24]
+
+
+@torch.no_grad()
+def embed(
+    model: BinderClassifier,
+    ds: datasets.Dataset,
+    tokenizer: PreTrainedTokenizerBase,
+    batch_size: int,
+    precision: str,
+    device: torch.device,
+) -> np.ndarray:
+    """Pooled trunk embeddings of every row of ``ds`` (rows keep their order), as float32."""
+    was_training = model.training
+    model.eval()
+    model.to(device)
+    collate = DataCollatorWithPadding(tokenizer)
+    order = np.argsort([len(ids) for ids in ds["input_ids"]], kind="stable")  # little padding per batch
+    out = np.empty((len(ds), model.config.trunk["hidden_size"]), dtype=np.float32)
+    columns = ds.select_columns(["input_ids", "attention_mask"])
+    for start in tqdm(range(0, len(ds), batch_size), desc="embedding", unit="batch"):
+        idx = order[start : start + batch_size]
+        batch = collate([columns[int(i)] for i in idx]).to(device)
+        with torch.autocast(device.type, dtype=AUTOCAST.get(precision), enabled=precision in AUTOCAST):
+            vectors = model.embed(batch["input_ids"], batch["attention_mask"])
+        out[idx] = vectors.float().cpu().numpy()
+    model.train(was_training)
+    return out
+
+
+def cached_embeddings(
+    model: BinderClassifier,
+    ds: datasets.Dataset,
+    tokenizer: PreTrainedTokenizerBase,
+    cache_dir: Path,
+    batch_size: int,
+    precision: str,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Embeddings from ``cache_dir`` when this exact model + data + pooling was embedded before, else computed."""
+    key = cache_key(model, ds, precision)
+    path = Path(cache_dir) / f"{key}.npy"
+    info = {"embedding_cache": str(path), "embedding_cache_hit": path.is_file()}
+    if path.is_file():
+        vectors = np.load(path)
+        if vectors.shape[0] == len(ds):
+            return vectors, info
+        info["embedding_cache_hit"] = False  # a truncated or foreign file: recompute
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    vectors = embed(model, ds, tokenizer, batch_size, precision, device)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{key}.{os.getpid()}.npy")  # per process: ranks or jobs never share a temp file
+    np.save(tmp, vectors)
+    tmp.replace(path)  # atomic: a concurrent job never reads half a file
+    return vectors, info
+
+
+def embedding_dataset(vectors: np.ndarray, labels: np.ndarray) -> datasets.Dataset:
+    return datasets.Dataset.from_dict({"embeddings": vectors, "labels": labels.astype(np.float32)})
+
+
+class CachedHead(nn.Module):
+    """The classifier's own dropout + head (shared parameters), fed cached embeddings."""
+
+    def __init__(self, model: BinderClassifier):
+        super().__init__()
+        self.dropout = model.dropout
+        self.head = model.head
+
+    def forward(self, embeddings: torch.Tensor) -> SequenceClassifierOutput:
+        return SequenceClassifierOutput(logits=self.head(self.dropout(embeddings)).squeeze(-1))

@@ -1,0 +1,75 @@
+"""The cached frozen arm and the classical baselines, on the tiny model and a small slice of the data."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModel
+
+from delbind import pipeline
+from delbind.data import build_dataset, tokenize
+from delbind.embeddings import cached_embeddings
+
+from .test_modeling import tiny
+from .test_pipeline import check_run_dir
+
+
+def test_cached_frozen_matches_uncached_frozen(make_cfg):
+    cached = make_cfg("mode=frozen", run="cached")
+    uncached = make_cfg("mode=frozen", "mode.cache_embeddings=false", run="uncached")
+    m_cached = pipeline.run_experiment(cached)
+    m_uncached = pipeline.run_experiment(uncached)
+    assert m_cached["embedding_cache_hit"] is False and "embedding_cache" not in m_uncached
+    heads = [AutoModel.from_pretrained(Path(c.paths.output_dir) / "model").head for c in (cached, uncached)]
+    # same seed, same batches, same dropout draws: the head ends where the uncached one ends
+    torch.testing.assert_close(heads[0].weight, heads[1].weight, atol=1e-4, rtol=1e-3)
+    for key in ("test_easy_auroc", "test_hard_auroc", "test_hard_auprc"):
+        assert m_cached[key] == pytest.approx(m_uncached[key], abs=0.02), key
+    check_run_dir(Path(cached.paths.output_dir), m_cached)
+
+
+def test_cache_is_reused_and_invalidated(make_cfg, tmp_path):
+    cfg = make_cfg()
+    df, _ = build_dataset(cfg.data, 0)
+    df = df.head(30)
+    tok, model = tiny("mean")
+    ds = tokenize(df, tok, 64)
+    first, info1 = cached_embeddings(model, ds, tok, tmp_path, 8, "fp32")
+    again, info2 = cached_embeddings(model, ds, tok, tmp_path, 8, "fp32")
+    assert not info1["embedding_cache_hit"] and info2["embedding_cache_hit"]
+    np.testing.assert_array_equal(first, again)
+    # the head sees what the trunk gives one molecule at a time, in eval mode
+    with torch.no_grad():
+        one = tok(df["smiles"].iloc[:1].tolist(), return_tensors="pt")
+        np.testing.assert_allclose(first[0], model.eval().embed(one["input_ids"], one["attention_mask"])[0], atol=1e-5)
+    model.config.pooling = "cls"
+    _, info3 = cached_embeddings(model, ds, tok, tmp_path, 8, "fp32")
+    assert not info3["embedding_cache_hit"]
+    with torch.no_grad():
+        model.trunk.embeddings.word_embeddings.weight.add_(0.01)
+    _, info4 = cached_embeddings(model, ds, tok, tmp_path, 8, "fp32")
+    assert not info4["embedding_cache_hit"]
+    _, info5 = cached_embeddings(model, tokenize(df.head(29), tok, 64), tok, tmp_path, 8, "fp32")
+    assert not info5["embedding_cache_hit"]
+    assert len(list(tmp_path.glob("*.npy"))) == 4
+
+
+@pytest.mark.parametrize("baseline", ["embeddings_logreg", "ecfp_rf", "ecfp_xgb"])
+def test_baseline_smoke_writes_valid_metrics(make_cfg, baseline):
+    cfg = make_cfg(f"baseline={baseline}", "baseline.params.n_jobs=1" if "ecfp" in baseline else "seed=0")
+    metrics = pipeline.run_experiment(cfg)
+    run_dir = Path(cfg.paths.output_dir)
+    on_disk = json.loads((run_dir / "metrics.json").read_text())
+    assert on_disk["mode"] == baseline
+    assert on_disk["model"] == ("tiny" if baseline == "embeddings_logreg" else "ecfp4")
+    for key in ("test_easy_auroc", "test_easy_auprc", "test_hard_auroc", "test_hard_auprc", "val_hard_auprc"):
+        assert 0 <= on_disk[key] <= 1
+        if key.startswith("test"):
+            lo, hi = on_disk[f"{key}_ci95"]
+            assert lo <= on_disk[key] <= hi
+    assert on_disk["trainable_params"] > 0 and on_disk["train_runtime_s"] > 0
+    assert (run_dir / "model" / "estimator.joblib").is_file()
+    assert (run_dir / "predictions.parquet").is_file()
+    assert metrics["n_test_easy"] == metrics["n_test_hard"]
