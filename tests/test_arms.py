@@ -58,7 +58,9 @@ def test_cache_is_reused_and_invalidated(make_cfg, tmp_path):
 
 @pytest.mark.parametrize("baseline", ["embeddings_logreg", "ecfp_rf", "ecfp_xgb"])
 def test_baseline_smoke_writes_valid_metrics(make_cfg, baseline):
-    cfg = make_cfg(f"baseline={baseline}", "baseline.params.n_jobs=1" if "ecfp" in baseline else "seed=0")
+    # ecfp_rf also goes through wandb (offline): baselines have no loss curve to log
+    logger = "logger=wandb" if baseline == "ecfp_rf" else "logger=none"
+    cfg = make_cfg(f"baseline={baseline}", logger, "baseline.params.n_jobs=1" if "ecfp" in baseline else "seed=0")
     metrics = pipeline.run_experiment(cfg)
     run_dir = Path(cfg.paths.output_dir)
     on_disk = json.loads((run_dir / "metrics.json").read_text())
@@ -73,3 +75,31 @@ def test_baseline_smoke_writes_valid_metrics(make_cfg, baseline):
     assert (run_dir / "model" / "estimator.joblib").is_file()
     assert (run_dir / "predictions.parquet").is_file()
     assert metrics["n_test_easy"] == metrics["n_test_hard"]
+    assert (run_dir / "wandb").is_dir() == (baseline == "ecfp_rf")
+
+
+def test_frozen_vs_finetune_experiment_compares_every_arm(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from .conftest import ROOT
+
+    sweep = tmp_path / "sweep"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train.py"), "experiment=frozen_vs_finetune", "model=tiny",
+         "debug=smoke", "logger=none", "hydra.sweeper.params.seed=0", f"hydra.sweep.dir={sweep}",
+         f"paths.outputs_root={tmp_path}"],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "WANDB_MODE": "offline"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    arms = ["frozen", "finetune", "embeddings_logreg", "ecfp_rf", "ecfp_xgb"]
+    table = pd.read_csv(sweep / "comparison.csv")
+    assert sorted(table["approach"]) == sorted(f"{a} ({'ecfp4' if 'ecfp' in a else 'tiny'})" for a in arms)
+    md = (sweep / "comparison.md").read_text()
+    assert all(f"| {a} (" in md for a in arms)
+    assert (sweep / "comparison.png").is_file()
+    summary = pd.read_csv(sweep / "sweep_summary.csv")
+    assert list(summary["status"]) == ["COMPLETED"] * 5

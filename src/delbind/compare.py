@@ -117,8 +117,11 @@ def plot(summary: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
-def write_comparison(paths: Iterable[Path | str], out_dir: Path | str, wandb_project: str = "delbind") -> pd.DataFrame:
-    """Write comparison.md / .csv / .png to ``out_dir``; log the table to wandb if the runs used it."""
+def write_comparison(
+    paths: Iterable[Path | str], out_dir: Path | str, wandb_project: str | None = "delbind"
+) -> pd.DataFrame:
+    """Write comparison.md / .csv / .png to ``out_dir``; log the table to wandb if the runs used it
+    (and ``wandb_project`` is given)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = load_runs(paths)
@@ -126,7 +129,7 @@ def write_comparison(paths: Iterable[Path | str], out_dir: Path | str, wandb_pro
     (out_dir / "comparison.md").write_text(to_markdown(summary))
     summary.to_csv(out_dir / "comparison.csv", index=False)
     plot(summary, out_dir / "comparison.png")
-    if any((Path(d) / "wandb").is_dir() for d in runs["run_dir"]):
+    if wandb_project and any((Path(d) / "wandb").is_dir() for d in runs["run_dir"]):
         _log_wandb(summary, out_dir, wandb_project)
     return summary
 
@@ -142,7 +145,15 @@ def _log_wandb(summary: pd.DataFrame, out_dir: Path, project: str) -> None:
 
 
 class WriteComparison(Callback):
-    """Hydra callback: after a multirun, compare every job in the sweep dir."""
+    """Hydra callback: refresh the sweep's comparison after every job (so a sweep cut short or with a
+    failed job still has one), and log the final table to wandb when the sweep ends."""
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        try:
+            write_comparison([sweep_dir], sweep_dir, wandb_project=None)
+        except FileNotFoundError:  # no job has finished yet
+            return
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)

@@ -36,6 +36,10 @@ TEST_SETS = ("test_easy", "test_hard")
 VAL_SETS = ("val_easy", "val_hard")
 
 
+class RunDirExistsError(FileExistsError):
+    """The run dir already holds a run: no run overwrites another's output."""
+
+
 def peak_memory_mb() -> tuple[float, str]:
     """Peak GPU memory allocated by torch on CUDA, else the process's peak resident set size."""
     if torch.cuda.is_available():
@@ -48,7 +52,7 @@ def run_experiment(cfg: DictConfig) -> dict[str, Any]:
     run_dir = Path(cfg.paths.output_dir)
     distributed.check_same_run_dir(run_dir)  # torchrun / accelerate: every rank, one run dir
     if (run_dir / "metrics.json").exists() or (run_dir / "checkpoints").exists():
-        raise FileExistsError(
+        raise RunDirExistsError(
             f"{run_dir} already holds a run; give a new hydra.run.dir (resume=<that dir> continues it in a new one)"
         )
     run_dir.mkdir(parents=True, exist_ok=True)

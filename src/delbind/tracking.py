@@ -59,7 +59,9 @@ def log_results(cfg: DictConfig, run_dir: Path, metrics: dict[str, Any], predict
         if wandb.run is None:
             return
         wandb.run.summary.update(metrics)
-        payload: dict[str, Any] = {"loss_curve": wandb.Image(str(run_dir / "loss_curve.png"))}
+        payload: dict[str, Any] = {}
+        if (run_dir / "loss_curve.png").is_file():  # baselines have no training curve
+            payload["loss_curve"] = wandb.Image(str(run_dir / "loss_curve.png"))
         for eval_set, part in predictions.groupby("eval_set"):
             if not eval_set.startswith("test"):
                 continue

@@ -14,6 +14,10 @@ from transformers.trainer_utils import get_last_checkpoint
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
+class ResumeError(FileNotFoundError):
+    """``resume`` names no checkpoint; the message says what was looked for."""
+
+
 def bce_loss(logits: torch.Tensor, labels: torch.Tensor, pos_weight: float | None = None) -> torch.Tensor:
     """Mean BCE-with-logits in fp32 (stable under autocast), optionally up-weighting binders."""
     weight = None if pos_weight is None else torch.tensor(float(pos_weight), device=logits.device)
@@ -88,11 +92,11 @@ def resolve_resume(resume: Any, outputs_root: Path, run_dir: Path) -> str | None
             last = get_last_checkpoint(str(run / "checkpoints"))
             if last:
                 return last
-        raise FileNotFoundError(f"resume=true: no earlier run under {outputs_root} has a checkpoint")
+        raise ResumeError(f"resume=true: no earlier run under {outputs_root} has a checkpoint")
     path = Path(str(resume)).expanduser()
     if (path / "trainer_state.json").is_file():
         return str(path)
     for folder in (path / "checkpoints", path):
         if folder.is_dir() and (last := get_last_checkpoint(str(folder))):
             return last
-    raise FileNotFoundError(f"resume={resume}: no checkpoint-* folder found there")
+    raise ResumeError(f"resume={resume}: no checkpoint-* folder found there")
