@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -160,3 +161,14 @@ def test_cli_bad_input_is_one_line_not_a_traceback(tmp_path):
     assert proc.returncode == 2
     assert "DataError: data.target=CHEMBL999 is not in MoleculeACE" in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="peak RSS reset is Linux-only")
+def test_peak_memory_is_the_runs_own_not_an_earlier_jobs():
+    big = np.ones(50_000_000)  # 400 MB, touched: an earlier multirun job's peak in this process
+    before = pipeline.peak_rss_mb()
+    del big
+    assert pipeline.reset_peak_memory()
+    measured = pipeline.peak_memory(window_reset=True)
+    assert measured["peak_memory_kind"] == "cpu_peak_rss" or torch.cuda.is_available()
+    assert measured["peak_rss_mb"] < before - 300
