@@ -33,7 +33,8 @@ def test_mean_and_t_interval_over_seeds(sweep):
     assert ft["n_seeds"] == 3 and ft["ci"] == "seeds"
     assert ft["test_hard_auroc"] == pytest.approx(0.8)
     lo, hi = stats.t.interval(0.95, 2, loc=0.8, scale=stats.sem([0.7, 0.8, 0.9]))
-    assert (ft["test_hard_auroc_lo"], ft["test_hard_auroc_hi"]) == pytest.approx((lo, hi))
+    assert hi > 1  # three seeds give a wide interval: it is clipped to where AUROC can be
+    assert (ft["test_hard_auroc_lo"], ft["test_hard_auroc_hi"]) == pytest.approx((lo, 1.0))
     assert ft["train_runtime_s"] == pytest.approx(101.0)
 
 

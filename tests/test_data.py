@@ -97,6 +97,25 @@ def test_assign_splits_keeps_groups_whole_and_fractions():
         assign_splits(groups, [0.5, 0.1, 0.1], seed=0)
 
 
+def test_labelled_split_keeps_the_binder_fraction_in_every_split():
+    rng = np.random.default_rng(1)
+    groups = pd.Series(rng.integers(0, 400, size=3000))
+    labels = pd.Series((rng.random(400) < 0.3).astype(int)[groups])  # groups are mostly one label
+    split = assign_splits(groups, [0.8, 0.1, 0.1], seed=0, labels=labels)
+    assert (split.groupby(groups).nunique() == 1).all()
+    by_split = labels.groupby(split).mean()
+    assert by_split.sub(labels.mean()).abs().max() < 0.05
+    assert split.value_counts(normalize=True)["test"] == pytest.approx(0.1, abs=0.03)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_scaffold_split_keeps_prevalence_comparable_across_seeds(seed):
+    df, _ = build_dataset(DEFAULT, seed=seed)
+    scored = df[df["kind"] != "easy"]  # binders + hard negatives: the split's own molecules
+    prevalence = scored.groupby("split")["label"].mean()
+    assert prevalence.sub(scored["label"].mean()).abs().max() < 0.1
+
+
 def test_canonical_smiles_and_invalid_input():
     assert canonical_smiles(["OCC", "C(C)O", "not a smiles", "", None]) == ["CCO", "CCO", None, None, None]
 

@@ -54,7 +54,7 @@ def _interval(values: pd.Series, bootstrap_ci: pd.Series, confidence: float) -> 
         if sem == 0:
             return mean, mean, mean, "seeds"
         lo, hi = stats.t.interval(confidence, len(values) - 1, loc=mean, scale=sem)
-        return mean, float(lo), float(hi), "seeds"
+        return mean, max(float(lo), 0.0), min(float(hi), 1.0), "seeds"  # AUROC / AU-PRC live in [0, 1]
     lo, hi = bootstrap_ci.iloc[0]
     return mean, float(lo), float(hi), "bootstrap"
 
@@ -91,7 +91,10 @@ def to_markdown(summary: pd.DataFrame) -> str:
         cost = [_fmt_cost(m, r[m]) for m in COST]
         lines.append("| " + " | ".join([r["approach"], str(r["n_seeds"]), *quality, *cost]) + " |")
     sources = sorted(set(summary["ci"]))
-    note = {"seeds": "t-interval over seeds", "bootstrap": "stratified bootstrap of the test set (one seed)"}
+    note = {
+        "seeds": "t-interval over seeds, clipped to [0, 1]",
+        "bootstrap": "stratified bootstrap of the test set (one seed)",
+    }
     lines.append("")
     lines.append("Cells: mean [95% CI]; CI = " + "; ".join(note[s] for s in sources) + ".")
     return "\n".join(lines) + "\n"

@@ -68,14 +68,26 @@ def max_tanimoto(query: Sequence[str], reference: Sequence[str]) -> np.ndarray:
     return np.array([max(DataStructs.BulkTanimotoSimilarity(fp, ref)) for fp in ecfp4(query)])
 
 
-def assign_splits(groups: pd.Series, fractions: Sequence[float], seed: int) -> pd.Series:
+def assign_splits(
+    groups: pd.Series, fractions: Sequence[float], seed: int, labels: pd.Series | None = None
+) -> pd.Series:
     """Assign whole groups to train/val/test so no group is in two splits.
 
-    Groups too large to fit val or test go to train first; the rest are placed in a seeded random
-    order (as chemprop's balanced scaffold split), filling train, then val, then test.
+    With ``labels``, groups are dealt within two strata (mostly binders / mostly not), so every split
+    keeps about the overall binder fraction and AU-PRC means the same across splits and seeds.
     """
     if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-6:
         raise DataError(f"data.split_fractions must be three numbers summing to 1, got {list(fractions)}")
+    if labels is None:
+        return _deal_groups(groups, fractions, seed)
+    mostly_binders = groups.map(labels.groupby(groups).mean() >= 0.5)
+    strata = [groups[mostly_binders == stratum] for stratum in (False, True)]
+    return pd.concat([_deal_groups(part, fractions, seed) for part in strata if len(part)]).reindex(groups.index)
+
+
+def _deal_groups(groups: pd.Series, fractions: Sequence[float], seed: int) -> pd.Series:
+    """Groups too large to fit val or test go to train first; the rest are placed in a seeded random
+    order (as chemprop's balanced scaffold split), filling train, then val, then test."""
     n = len(groups)
     sizes = groups.value_counts(sort=False)
     big = sizes[sizes > n * min(fractions[1:]) / 2].sort_values(ascending=False, kind="stable")
@@ -147,7 +159,7 @@ def build_chembl_kinase(cfg: DictConfig, seed: int) -> tuple[pd.DataFrame, dict[
         frac = min(1.0, cfg.max_molecules / len(target))
         target = target.groupby("label", group_keys=False).sample(frac=frac, random_state=seed)
     target["group"] = _split_groups(target["smiles"], cfg.split)
-    target["split"] = assign_splits(target["group"], cfg.split_fractions, seed)
+    target["split"] = assign_splits(target["group"], cfg.split_fractions, seed, target["label"])
 
     easy = _easy_pool(files, target, cfg, seed, stats)
     df = pd.concat([target, _sample_easy(easy, target, cfg, seed, stats)], ignore_index=True)

@@ -369,7 +369,7 @@ def _split(df: pd.DataFrame, split_col: np.ndarray | None, cfg: DictConfig, seed
             part["split"], part["group"] = split_col[part["row"]], part["molecule_hash"]
     else:
         target["group"] = _split_groups(target["smiles"], cfg.split)
-        target["split"] = assign_splits(target["group"], cfg.split_fractions, seed)
+        target["split"] = assign_splits(target["group"], cfg.split_fractions, seed, target["label"])
         pool["group"] = _split_groups(pool["smiles"], cfg.split)
         shared = pool["group"].isin(target["group"])  # scaffold: no easy negative shares one with the target set
         st["easy_shared_group_dropped"] = int(shared.sum())

@@ -142,6 +142,6 @@ def build_table(cfg: DictConfig, seed: int) -> tuple[pd.DataFrame, dict[str, Any
         df["group"] = df["smiles"]
     else:
         df["group"] = _split_groups(df["smiles"], cfg.split)
-        df["split"] = assign_splits(df["group"], cfg.split_fractions, seed)
+        df["split"] = assign_splits(df["group"], cfg.split_fractions, seed, df["label"])
     df = _balance(df, cfg, seed, st)
     return df[["smiles", "label", "kind", "split", "group"]], st
