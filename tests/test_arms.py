@@ -1,9 +1,13 @@
 """The cached frozen arm and the classical baselines, on the tiny model and a small slice of the data."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from transformers import AutoModel
@@ -12,6 +16,7 @@ from delbind import pipeline
 from delbind.data import build_dataset, tokenize
 from delbind.embeddings import cached_embeddings
 
+from .conftest import ROOT
 from .test_modeling import tiny
 from .test_pipeline import check_run_dir
 
@@ -79,13 +84,6 @@ def test_baseline_smoke_writes_valid_metrics(make_cfg, baseline):
 
 
 def test_frozen_vs_finetune_experiment_compares_every_arm(tmp_path):
-    import os
-    import subprocess
-    import sys
-
-    import pandas as pd
-
-    from .conftest import ROOT
 
     sweep = tmp_path / "sweep"
     proc = subprocess.run(

@@ -14,6 +14,7 @@ from delbind.data import (
     max_tanimoto,
     scaffold,
     tokenize,
+    with_external,
 )
 from delbind.modeling import TINY_VOCAB, build_smiles_tokenizer
 
@@ -162,8 +163,6 @@ def test_tokenize_once_keeps_row_order_and_float_labels(built):
 
 
 def test_external_molecules_are_never_trained_on(built):
-    from delbind.data import with_external
-
     df, _ = built
     train_smiles = df.loc[df["split"] == "train", "smiles"].head(3).tolist()
     test_smiles = df.loc[df["split"] == "test", "smiles"].head(1).tolist()

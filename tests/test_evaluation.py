@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from delbind.evaluation import binary_metrics, bootstrap_ci, plot_loss_curve, score_set
+from delbind.evaluation import BATCHED, METRICS, binary_metrics, bootstrap_ci, plot_loss_curve, score_set
 
 
 def test_metrics_match_hand_computed_values():
@@ -52,8 +52,6 @@ def test_loss_curve_written(tmp_path):
 
 @pytest.mark.parametrize("metric", ["auroc", "auprc"])
 def test_batched_metrics_equal_scikit_learn_with_ties(metric):
-    from delbind.evaluation import BATCHED, METRICS
-
     rng = np.random.default_rng(3)
     n_pos, n = 7, 20
     y = np.r_[np.ones(n_pos), np.zeros(n - n_pos)].astype(int)

@@ -1,5 +1,9 @@
 """KinDEL source on small synthetic files in the KinDEL schema (never the real data)."""
 
+import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -9,7 +13,7 @@ import pytest
 from omegaconf import OmegaConf
 from scipy.special import gammaincinv
 
-from delbind import kindel
+from delbind import kindel, pipeline
 from delbind.data import DataError, build_dataset, external_sets, write_dataset
 from delbind.evaluation import external_metrics
 
@@ -209,13 +213,6 @@ def test_prepared_dataset_round_trips(built, tmp_path, source):
 
 
 def test_prepare_data_then_train_scores_the_heldout_sets(source, tmp_path, make_cfg):
-    import json
-    import os
-    import subprocess
-    import sys
-
-    from delbind import pipeline
-
     prep = tmp_path / "prep"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "prepare_data.py"), "data=kindel", f"data.source={source}",

@@ -14,6 +14,7 @@ from delbind.modeling import (
     ModelLoadError,
     apply_mode,
     build_smiles_tokenizer,
+    checkpointing_on,
     count_parameters,
     load_tokenizer_and_model,
     rxnfp_model_dir,
@@ -99,6 +100,18 @@ def test_frozen_mode_refuses_checkpointing():
     _, model = tiny()
     with pytest.raises(ValueError, match="checkpointing"):
         apply_mode(model, OmegaConf.create({"freeze_trunk": True, "activation_checkpointing": True}))
+
+
+def test_checkpointing_auto_follows_the_hardware(monkeypatch):
+    for cuda in (True, False):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda cuda=cuda: cuda)
+        assert checkpointing_on("auto") is cuda
+    assert checkpointing_on(True) and not checkpointing_on(False)
+    with pytest.raises(ValueError, match="auto, true or false"):
+        checkpointing_on("yes")
+    _, model = tiny()
+    apply_mode(model, OmegaConf.create({"freeze_trunk": True, "activation_checkpointing": "auto"}))
+    assert not model.trunk.is_activation_checkpointing  # frozen: never, whatever the hardware
 
 
 def test_finetune_checkpointing_gives_the_same_gradients():

@@ -217,6 +217,7 @@ def _run_transformer(
             "train_samples_per_s": len(trainer.train_dataset) * trainer.state.epoch / wall_s,
             "trainable_params": trainable,
             "total_params": total,
+            "activation_checkpointing": model.trunk.is_activation_checkpointing,
             "resumed_from": resume_from,
         }
     )
