@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -164,6 +165,25 @@ def test_cached_file_is_read_without_network(monkeypatch, tmp_path, source):
     cfg = OmegaConf.merge(BASE, {"endpoint_url": "http://127.0.0.1:9", "split": "random", "heldout": False})
     monkeypatch.setattr(kindel, "_unreachable", {})
     assert kindel.kindel_file(cfg, "mapk14_1M.parquet") == tmp_path / "kindel" / "mapk14_1M.parquet"
+
+
+def test_files_are_fetched_from_the_bucket_once_then_read_from_the_cache(monkeypatch, tmp_path, source):
+    monkeypatch.setenv("DELBIND_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(kindel, "_unreachable", {})
+    mirror = tmp_path / "mirror"  # the bucket's layout, served by fsspec's local filesystem
+    shutil.copytree(source, mirror)
+    cfg = OmegaConf.merge(BASE, {"bucket": f"file://{mirror}", "split": "random"})
+    fetched, _ = build_dataset(cfg, seed=0)
+    heldout = external_sets(cfg)
+    cached = sorted(str(p.relative_to(tmp_path / "cache" / "kindel")) for p in (tmp_path / "cache").rglob("*.*"))
+    assert cached == ["heldout/mapk14_offdna.csv", "heldout/mapk14_ondna.csv", "mapk14_1M.parquet",
+                      "splits/mapk14_random.parquet"]  # fmt: skip
+    local, _ = build_dataset(OmegaConf.merge(BASE, {"source": str(source), "split": "random"}), seed=0)
+    pd.testing.assert_frame_equal(fetched, local)
+    assert set(heldout) == {"heldout_ondna_lib", "heldout_ondna_all", "heldout_offdna_lib", "heldout_offdna_all"}
+    shutil.rmtree(mirror)  # gone from the "bucket": the cache alone serves the next build
+    again, _ = build_dataset(cfg, seed=0)
+    pd.testing.assert_frame_equal(again, fetched)
 
 
 @pytest.mark.parametrize(

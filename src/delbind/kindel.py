@@ -18,9 +18,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+from fsspec.callbacks import TqdmCallback
 from omegaconf import DictConfig
 from scipy import stats
 
@@ -69,25 +71,36 @@ def _missing(rel: str, reason: str, bucket: str) -> str:
     )
 
 
-def _download(url: str, dest: Path, endpoint_url: str | None) -> str | None:
-    """Fetch ``url`` anonymously into ``dest`` (atomic); None on success, else why it failed."""
-    bucket = url.split("/", 3)[2]
-    if bucket in _unreachable:
-        return _unreachable[bucket]
-    try:
-        import s3fs
-        from botocore.exceptions import BotoCoreError, ClientError
-    except ImportError:
-        return "s3fs is not installed: pip install s3fs"
+def _filesystem(bucket: str, endpoint_url: str | None) -> Any:
+    """Anonymous S3 (one short try) for an ``s3://`` bucket; any other fsspec URL as is (a mirror, a local copy)."""
+    protocol = fsspec.utils.get_protocol(bucket)
+    if protocol not in ("s3", "s3a"):
+        return fsspec.filesystem(protocol)
+    import s3fs
+
     fs = s3fs.S3FileSystem(
         anon=True, skip_instance_cache=True, config_kwargs=S3_CONFIG, client_kwargs={"endpoint_url": endpoint_url}
     )
     fs.retries = 1  # s3fs's own retry loop (default 5) sits on top of botocore's
+    return fs
+
+
+def _download(bucket: str, rel: str, dest: Path, endpoint_url: str | None) -> str | None:
+    """Fetch ``bucket/rel`` into ``dest`` (atomic, with a progress bar); None on success, else why it failed."""
+    if bucket in _unreachable:
+        return _unreachable[bucket]
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        fs = _filesystem(bucket, endpoint_url)
+    except ImportError:
+        return "s3fs is not installed: pip install s3fs"
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
-    log.info("fetching %s -> %s", url, dest)
+    log.info("fetching %s/%s -> %s", bucket, rel, dest)
+    progress = TqdmCallback(tqdm_kwargs={"desc": rel, "unit": "B", "unit_scale": True, "unit_divisor": 1024})
     try:
-        fs.get(url, str(tmp))
+        fs.get(f"{bucket}/{rel}", str(tmp), callback=progress)
         tmp.replace(dest)  # only a complete download enters the cache
     except FileNotFoundError:
         return "not found in the bucket"
@@ -121,7 +134,7 @@ def kindel_file(cfg: DictConfig, rel: str, required: bool = True) -> Path | None
         cached = cache_root() / "kindel" / rel
         if cached.is_file():
             return cached
-        reason = _download(f"{cfg.bucket}/{rel}", cached, cfg.get("endpoint_url"))
+        reason = _download(cfg.bucket, rel, cached, cfg.get("endpoint_url"))
         if reason is None:
             return cached
     if required:
