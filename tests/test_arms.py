@@ -45,6 +45,7 @@ def test_cache_is_reused_and_invalidated(make_cfg, tmp_path):
     again, info2 = cached_embeddings(model, ds, tok, tmp_path, 8, "fp32")
     assert not info1["embedding_cache_hit"] and info2["embedding_cache_hit"]
     np.testing.assert_array_equal(first, again)
+    assert info1["embedding_s"] > 0 and info2["embedding_s"] == info1["embedding_s"]  # a hit reports the real cost
     # the head sees what the trunk gives one molecule at a time, in eval mode
     with torch.no_grad():
         one = tok(df["smiles"].iloc[:1].tolist(), return_tensors="pt")
@@ -58,7 +59,10 @@ def test_cache_is_reused_and_invalidated(make_cfg, tmp_path):
     assert not info4["embedding_cache_hit"]
     _, info5 = cached_embeddings(model, tokenize(df.head(29), tok, 64), tok, tmp_path, 8, "fp32")
     assert not info5["embedding_cache_hit"]
-    assert len(list(tmp_path.glob("*.npy"))) == 4
+    assert len(list(tmp_path.glob("*.npy"))) == len(list(tmp_path.glob("*.json"))) == 4
+    Path(info5["embedding_cache"]).with_suffix(".json").unlink()  # an entry without its cost is recomputed
+    _, info6 = cached_embeddings(model, tokenize(df.head(29), tok, 64), tok, tmp_path, 8, "fp32")
+    assert not info6["embedding_cache_hit"]
 
 
 @pytest.mark.parametrize("baseline", ["embeddings_logreg", "ecfp_rf", "ecfp_xgb"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -32,11 +33,16 @@ LABELS = {
 }
 
 
+def _natural(path: Path) -> list[Any]:
+    """Sort key that puts sweep job 2 before job 10, so rows follow the sweep's order."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
+
+
 def load_runs(paths: Iterable[Path | str]) -> pd.DataFrame:
     """One row per metrics.json found at or below each path."""
     rows = []
     for path in map(Path, paths):
-        files = [path] if path.name == "metrics.json" else sorted(path.glob("**/metrics.json"))
+        files = [path] if path.name == "metrics.json" else sorted(path.glob("**/metrics.json"), key=_natural)
         for f in files:
             rows.append({**json.loads(f.read_text()), "run_dir": str(f.parent)})
     if not rows:

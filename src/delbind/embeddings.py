@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -69,22 +70,28 @@ def cached_embeddings(
     batch_size: int,
     precision: str,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Embeddings from ``cache_dir`` when this exact model + data + pooling was embedded before, else computed."""
+    """Embeddings from ``cache_dir`` when this exact model + data + pooling was embedded before, else computed.
+
+    The info holds ``embedding_s``: the time computing them took (on a hit, as recorded when they were computed).
+    """
     key = cache_key(model, ds, precision)
     path = Path(cache_dir) / f"{key}.npy"
-    info = {"embedding_cache": str(path), "embedding_cache_hit": path.is_file()}
-    if path.is_file():
+    record = path.with_suffix(".json")  # what computing them cost, so a cache hit still reports the arm's cost
+    info: dict[str, Any] = {"embedding_cache": str(path), "embedding_cache_hit": False}
+    if path.is_file() and record.is_file():
         vectors = np.load(path)
-        if vectors.shape[0] == len(ds):
-            return vectors, info
-        info["embedding_cache_hit"] = False  # a truncated or foreign file: recompute
+        if vectors.shape[0] == len(ds):  # else a truncated or foreign file: recompute
+            return vectors, {**info, "embedding_cache_hit": True, **json.loads(record.read_text())}
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    start = time.perf_counter()
     vectors = embed(model, ds, tokenizer, batch_size, precision, device)
+    cost = {"embedding_s": time.perf_counter() - start, "embedding_device": device.type}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{key}.{os.getpid()}.npy")  # per process: ranks or jobs never share a temp file
     np.save(tmp, vectors)
     tmp.replace(path)  # atomic: a concurrent job never reads half a file
-    return vectors, info
+    record.write_text(json.dumps(cost))
+    return vectors, {**info, **cost}
 
 
 def embedding_dataset(vectors: np.ndarray, labels: np.ndarray) -> datasets.Dataset:

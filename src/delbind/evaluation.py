@@ -28,7 +28,7 @@ def binary_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     scores = np.asarray(scores, dtype=float).ravel()
     if len(np.unique(labels)) < 2:
         return {name: float("nan") for name in METRICS}
-    return {name: float(fn(labels, scores)) for name, fn in METRICS.items()}
+    return {name: round(float(fn(labels, scores)), 12) for name, fn in METRICS.items()}  # as bootstrap_ci
 
 
 def compute_metrics(pred: EvalPrediction) -> dict[str, float]:
@@ -88,7 +88,8 @@ def bootstrap_ci(
         vectorized=True,
         rng=np.random.default_rng(seed),
     )
-    return (float(res.confidence_interval.low), float(res.confidence_interval.high))
+    # rounded to 12 places, as binary_metrics: float error (1 - 2e-16 for a perfect ranking) is no difference
+    return (round(float(res.confidence_interval.low), 12), round(float(res.confidence_interval.high), 12))
 
 
 def score_set(
