@@ -87,10 +87,12 @@ def cached_embeddings(
     vectors = embed(model, ds, tokenizer, batch_size, precision, device)
     cost = {"embedding_s": time.perf_counter() - start, "embedding_device": device.type}
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{key}.{os.getpid()}.npy")  # per process: ranks or jobs never share a temp file
-    np.save(tmp, vectors)
-    tmp.replace(path)  # atomic: a concurrent job never reads half a file
-    record.write_text(json.dumps(cost))
+    tmp = {p: p.with_name(f".{p.name}.{os.getpid()}") for p in (path, record)}  # per process: never shared
+    with open(tmp[path], "wb") as f:
+        np.save(f, vectors)
+    tmp[record].write_text(json.dumps(cost))
+    for final, part in tmp.items():
+        part.replace(final)  # atomic: a concurrent job never reads half a file
     return vectors, {**info, **cost}
 
 
