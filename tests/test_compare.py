@@ -65,3 +65,9 @@ def test_markdown_marks_missing_costs():
 def test_no_metrics_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no metrics.json"):
         load_runs([tmp_path])
+
+
+def test_rows_follow_the_sweep_order_not_the_alphabet(tmp_path):
+    for job, mode in [(2, "frozen"), (10, "finetune"), (1, "ecfp_rf")]:
+        _write_run(tmp_path, str(job), mode, 0, 0.7)
+    assert list(summarize(load_runs([tmp_path]))["approach"]) == ["ecfp_rf (m)", "frozen (m)", "finetune (m)"]
