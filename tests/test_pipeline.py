@@ -15,7 +15,7 @@ from transformers import AutoModel
 from delbind import pipeline
 from delbind.training import BinderTrainer
 
-from .conftest import ROOT
+from .conftest import ROOT, compose_cfg
 
 RUN_FILES = [
     "metrics.json",
@@ -172,3 +172,15 @@ def test_peak_memory_is_the_runs_own_not_an_earlier_jobs():
     measured = pipeline.peak_memory(window_reset=True)
     assert measured["peak_memory_kind"] == "cpu_peak_rss" or torch.cuda.is_available()
     assert measured["peak_rss_mb"] < before - 300
+
+
+@pytest.mark.slow
+def test_default_pretrained_model_smoke_run(tmp_path):
+    """The default path with the real rxnfp BERT (not the tiny one): conversion, tokenizer, training, run dir."""
+    cfg = compose_cfg(tmp_path / "run", ["debug=smoke", "logger=none", "trainer.num_train_epochs=1"])
+    assert cfg.model.name == "rxnfp_bert" and cfg.mode.name == "finetune"
+    metrics = pipeline.run_experiment(cfg)
+    check_run_dir(tmp_path / "run", metrics)
+    # 12 layers x hidden 256 without the pooler or the MLM / NSP heads, plus the 257-weight head
+    assert metrics["trainable_params"] == metrics["total_params"] == 6_608_640 + 257
+    assert metrics["activation_checkpointing"] is torch.cuda.is_available()
