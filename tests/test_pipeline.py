@@ -10,9 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from transformers import AutoModel
+from scipy.special import expit
+from transformers import AutoModel, AutoTokenizer
 
 from delbind import pipeline
+from delbind.data import tokenize
 from delbind.training import BinderTrainer
 
 from .conftest import ROOT, compose_cfg
@@ -92,6 +94,18 @@ def test_finetune_smoke_trains_the_trunk(make_cfg, initial_weights):
     assert all(_trunk_changed(initial_weights, run_dir / "model"))
     assert metrics["trainable_params"] == metrics["total_params"]
     assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_length_grouped_training_scores_each_molecule_as_the_saved_model_does(make_cfg):
+    cfg = make_cfg("trainer.train_sampling_strategy=group_by_length")
+    pipeline.run_experiment(cfg)
+    run_dir = Path(cfg.paths.output_dir)
+    preds = pd.read_parquet(run_dir / "predictions.parquet").query("eval_set == 'test_hard'")
+    tok, model = AutoTokenizer.from_pretrained(run_dir / "model"), AutoModel.from_pretrained(run_dir / "model")
+    tokens = tokenize(preds, tok, model.config.trunk["max_position_embeddings"])
+    with torch.no_grad():
+        logits = [model(torch.tensor([ids])).logits.item() for ids in tokens["input_ids"]]
+    np.testing.assert_allclose(preds["score"], expit(logits), atol=1e-5)
 
 
 def test_a_run_never_overwrites_another(make_cfg):

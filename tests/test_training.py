@@ -1,6 +1,7 @@
 import os
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -73,6 +74,34 @@ def test_a_loss_claimed_as_already_scaled_would_double_the_update(tmp_path):
     step_one = one["head.bias"] - start["head.bias"]
     step_two = two["head.bias"] - start["head.bias"]
     torch.testing.assert_close(step_two, 2 * step_one, rtol=1e-4, atol=1e-7)
+
+
+def _trainer(tmp_path, model, tok, **args):
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "out"), report_to=[], use_cpu=True, label_names=["labels"], disable_tqdm=True, **args
+    )
+    return BinderTrainer(model=model, args=args, data_collator=DataCollatorWithPadding(tok))
+
+
+def test_evaluation_keeps_row_order_when_training_groups_by_length(tmp_path):
+    tok, model = tiny(dropout=0.0)
+    smiles = sorted(SMILES * 3, key=len)  # ascending: a length-grouped sampler would serve the longest first
+    df = pd.DataFrame({"smiles": smiles, "label": [i % 2 for i in range(len(smiles))]})
+    trainer = _trainer(tmp_path, model, tok, train_sampling_strategy="group_by_length", per_device_eval_batch_size=2)
+    out = trainer.predict(tokenize(df, tok, 64))
+    with torch.no_grad():
+        one_by_one = [model(**tok(s, return_tensors="pt")).logits.item() for s in smiles]
+    np.testing.assert_allclose(out.predictions, one_by_one, atol=1e-5)
+    assert out.label_ids.tolist() == df["label"].tolist()
+
+
+def test_length_grouping_is_skipped_for_cached_embeddings(tmp_path):
+    tok, model = tiny()
+    ds = tokenize(pd.DataFrame({"smiles": SMILES, "label": [1, 0, 1, 0]}), tok, 64)
+    trainer = _trainer(tmp_path, model, tok, train_sampling_strategy="group_by_length")
+    assert type(trainer._get_train_sampler(ds)).__name__ == "LengthGroupedSampler"
+    vectors = ds.remove_columns(["input_ids", "attention_mask"]).add_column("embeddings", [[0.0, 1.0]] * 4)
+    assert isinstance(trainer._get_train_sampler(vectors), torch.utils.data.RandomSampler)
 
 
 def test_precision_is_picked_from_the_hardware():

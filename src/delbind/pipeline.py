@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import datasets
 import joblib
 import numpy as np
 import pandas as pd
@@ -205,10 +206,7 @@ def _run_transformer(
         tokenizer.save_pretrained(run_dir / "model")
 
     best_val = trainer.evaluate()  # the loaded best model on the val sets
-    scores = {
-        name: expit(np.asarray(trainer.predict(ds, metric_key_prefix=name).predictions, dtype=float)).ravel()
-        for name, ds in sets.items()
-    }
+    scores = {name: _scores(trainer, name, ds, frames[name]["label"]) for name, ds in sets.items()}
     for name in VAL_SETS:
         for metric in ("auroc", "auprc", "loss"):
             facts[f"{name}_{metric}"] = best_val.get(f"eval_{name}_{metric}")
@@ -228,6 +226,14 @@ def _run_transformer(
         }
     )
     return scores, facts
+
+
+def _scores(trainer: BinderTrainer, name: str, ds: datasets.Dataset, labels: pd.Series) -> np.ndarray:
+    """P(binder) per row of ``ds``; the labels that came back with them must be the frame's, in its order."""
+    out = trainer.predict(ds, metric_key_prefix=name)
+    if not np.array_equal(np.asarray(out.label_ids, dtype=float).ravel(), labels.to_numpy(dtype=float)):
+        raise RuntimeError(f"{name}: predictions came back out of row order, so scores would not match molecules")
+    return expit(np.asarray(out.predictions, dtype=float)).ravel()
 
 
 def _run_baseline(

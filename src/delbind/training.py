@@ -8,8 +8,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import Dataset, RandomSampler, Sampler, SequentialSampler
 from transformers import Trainer, TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer_utils import get_last_checkpoint, has_length
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -25,7 +26,7 @@ def bce_loss(logits: torch.Tensor, labels: torch.Tensor, pos_weight: float | Non
 
 
 class BinderTrainer(Trainer):
-    """Trainer whose loss is BCE on one logit; everything else is the stock Trainer."""
+    """Trainer whose loss is BCE on one logit and whose evaluation keeps row order; otherwise the stock Trainer."""
 
     # compute_loss returns a per-batch mean, so the Trainer must divide by the accumulation steps.
     loss_is_scaled_for_ga = False
@@ -45,6 +46,20 @@ class BinderTrainer(Trainer):
         outputs = model(**features)
         loss = bce_loss(outputs.logits, inputs["labels"], self.pos_weight)
         return (loss, outputs) if return_outputs else loss
+
+    def _get_train_sampler(self, train_dataset: Dataset | None = None) -> Sampler | None:
+        dataset = self.train_dataset if train_dataset is None else train_dataset
+        grouped = self.args.train_sampling_strategy == "group_by_length"
+        if grouped and "input_ids" not in getattr(dataset, "column_names", ["input_ids"]):
+            return RandomSampler(dataset)  # cached embeddings: every row has one length, there is nothing to group
+        return super()._get_train_sampler(train_dataset)
+
+    def _get_eval_sampler(self, eval_dataset: Dataset) -> Sampler | None:
+        # Scores are matched to molecules by row, so evaluation never reorders. The stock Trainer length-groups
+        # the eval sets too under train_sampling_strategy=group_by_length, which permutes predict()'s output.
+        if self.args.world_size > 1 or not has_length(eval_dataset):
+            return None  # stock: accelerate shards in order and gathers back in order
+        return SequentialSampler(eval_dataset)
 
 
 def resolve_precision(requested: str) -> str:
