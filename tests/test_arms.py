@@ -14,7 +14,7 @@ from transformers import AutoModel
 
 from delbind import pipeline
 from delbind.data import build_dataset, tokenize
-from delbind.embeddings import cached_embeddings
+from delbind.embeddings import cache_key, cached_embeddings, embed, length_batches
 
 from .conftest import ROOT
 from .test_modeling import tiny
@@ -41,8 +41,8 @@ def test_cache_is_reused_and_invalidated(make_cfg, tmp_path):
     df = df.head(30)
     tok, model = tiny("mean")
     ds = tokenize(df, tok, 64)
-    first, info1 = cached_embeddings(model, ds, tok, tmp_path, 8, "fp32")
-    again, info2 = cached_embeddings(model, ds, tok, tmp_path, 8, "fp32")
+    first, info1 = cached_embeddings(model, ds, tok, tmp_path, "fp32")
+    again, info2 = cached_embeddings(model, ds, tok, tmp_path, "fp32")
     assert not info1["embedding_cache_hit"] and info2["embedding_cache_hit"]
     np.testing.assert_array_equal(first, again)
     assert info1["embedding_s"] > 0 and info2["embedding_s"] == info1["embedding_s"]  # a hit reports the real cost
@@ -51,18 +51,40 @@ def test_cache_is_reused_and_invalidated(make_cfg, tmp_path):
         one = tok(df["smiles"].iloc[:1].tolist(), return_tensors="pt")
         np.testing.assert_allclose(first[0], model.eval().embed(one["input_ids"], one["attention_mask"])[0], atol=1e-5)
     model.config.pooling = "cls"
-    _, info3 = cached_embeddings(model, ds, tok, tmp_path, 8, "fp32")
+    _, info3 = cached_embeddings(model, ds, tok, tmp_path, "fp32")
     assert not info3["embedding_cache_hit"]
     with torch.no_grad():
         model.trunk.embeddings.word_embeddings.weight.add_(0.01)
-    _, info4 = cached_embeddings(model, ds, tok, tmp_path, 8, "fp32")
+    _, info4 = cached_embeddings(model, ds, tok, tmp_path, "fp32")
     assert not info4["embedding_cache_hit"]
-    _, info5 = cached_embeddings(model, tokenize(df.head(29), tok, 64), tok, tmp_path, 8, "fp32")
+    _, info5 = cached_embeddings(model, tokenize(df.head(29), tok, 64), tok, tmp_path, "fp32")
     assert not info5["embedding_cache_hit"]
     assert len(list(tmp_path.glob("*.npy"))) == len(list(tmp_path.glob("*.json"))) == 4
     Path(info5["embedding_cache"]).with_suffix(".json").unlink()  # an entry without its cost is recomputed
-    _, info6 = cached_embeddings(model, tokenize(df.head(29), tok, 64), tok, tmp_path, 8, "fp32")
+    _, info6 = cached_embeddings(model, tokenize(df.head(29), tok, 64), tok, tmp_path, "fp32")
     assert not info6["embedding_cache_hit"]
+
+
+def test_length_batches_cover_every_row_once_within_the_token_budget():
+    lengths = np.array([5, 30, 7, 7, 12, 100, 3])
+    batches = length_batches(lengths, max_tokens=32)
+    assert [b.tolist() for b in batches] == [[6, 0, 2, 3], [4], [1], [5]]  # padded: 28, 12, 30, 100 (alone)
+    assert length_batches(np.array([], dtype=int), 32) == []
+
+
+def test_embedding_batches_change_nothing_but_speed(make_cfg):
+    df, _ = build_dataset(make_cfg().data, 0)
+    tok, model = tiny("mean")
+    ds = tokenize(df.head(40), tok, 64)
+    cpu = torch.device("cpu")
+    small, whole = embed(model, ds, tok, "fp32", cpu, max_tokens=64), embed(model, ds, tok, "fp32", cpu, 10**6)
+    lengths = np.array([len(ids) for ids in ds["input_ids"]])
+    assert len(length_batches(lengths, 64)) > 10  # many batches, each padded differently
+    np.testing.assert_allclose(small, whole, atol=1e-5)
+    # the key is the selected rows' tokens, not the table under a select
+    picked = [5, 1, 30]
+    assert cache_key(model, ds.select(picked), "fp32") == cache_key(model, tokenize(df.iloc[picked], tok, 64), "fp32")
+    assert cache_key(model, ds.select(picked), "fp32") != cache_key(model, ds.select([5, 1, 31]), "fp32")
 
 
 @pytest.mark.parametrize("baseline", ["embeddings_logreg", "ecfp_rf", "ecfp_xgb"])

@@ -168,9 +168,7 @@ def _run_transformer(
     facts: dict[str, Any] = {"model_name": cfg.model.name}
 
     if cfg.mode.freeze_trunk and cfg.mode.get("cache_embeddings"):
-        vectors, cache_info = cached_embeddings(
-            model, tokens, tokenizer, Path(cfg.mode.cache_dir), cfg.trainer.per_device_eval_batch_size, precision
-        )
+        vectors, cache_info = cached_embeddings(model, tokens, tokenizer, Path(cfg.mode.cache_dir), precision)
         facts.update(cache_info)
         features = embedding_dataset(vectors, df["label"].to_numpy())
         train_model, collator = CachedHead(model), default_data_collator
@@ -248,7 +246,7 @@ def _run_baseline(
         tokenizer, model = load_tokenizer_and_model(cfg.model)
         max_length = min(cfg.model.max_length, model.trunk.config.max_position_embeddings)
         features, cache_info = cached_embeddings(
-            model, tokenize(df, tokenizer, max_length), tokenizer, Path(cfg.baseline.cache_dir), 128, precision
+            model, tokenize(df, tokenizer, max_length), tokenizer, Path(cfg.baseline.cache_dir), precision
         )
         facts.update(cache_info, model_name=cfg.model.name, total_params=count_parameters(model)[1])
         facts["featurize_s"] = cache_info["embedding_s"]  # as computed, also when read from the cache
