@@ -127,3 +127,21 @@ def test_frozen_vs_finetune_experiment_compares_every_arm(tmp_path):
     assert (sweep / "comparison.png").is_file()
     summary = pd.read_csv(sweep / "sweep_summary.csv")
     assert list(summary["status"]) == ["COMPLETED"] * 5
+
+
+def test_bench_reports_the_frozen_arms_side_by_side(tmp_path):
+    bench = [sys.executable, str(ROOT / "scripts" / "bench.py"), "--out", str(tmp_path), "--", "model=tiny"]
+    env = {**os.environ, "DELBIND_ROOT": str(ROOT)}
+    out = subprocess.run([*bench, "debug=smoke"], capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["frozen_speedup"] == pytest.approx(r["frozen_uncached_s"] / r["frozen_cached_s"], rel=1e-3)
+    assert r["frozen_cached_embedding_cache_hit"] is False and r["frozen_cached_rerun_embedding_cache_hit"] is True
+    assert r["frozen_cached_rerun_trunk_tokens"] == 0  # the rerun never runs the trunk
+    n_molecules = r["frozen_cached_trunk_molecules"]  # each embedded once: train, val and test sets
+    assert r["frozen_uncached_trunk_molecules"] > 2 * n_molecules  # two epochs over train + val, then scoring
+    ratio = r["frozen_uncached_trunk_tokens"] / r["frozen_cached_trunk_tokens"]
+    assert r["frozen_trunk_token_ratio"] == pytest.approx(ratio, rel=1e-3)
+    assert (
+        len({r[f"{arm}_test_hard_auroc"] for arm in ("frozen_cached", "frozen_cached_rerun", "frozen_uncached")}) == 1
+    )
