@@ -75,6 +75,9 @@ def test_optuna_search_completes_and_resumes_from_its_sqlite_study(tmp_path):
     assert set(first_params[0]) == {"trainer.learning_rate", "trainer.per_device_train_batch_size",
                                     "trainer.warmup_steps", "trainer.weight_decay", "model.head_dropout",
                                     "trainer.num_train_epochs"}  # fmt: skip
+    # a frozen head searches its own learning-rate range (mode.lr_search), not fine-tuning's
+    lr = study.trials[0].distributions["trainer.learning_rate"]
+    assert (lr.low, lr.high, lr.log) == (1e-4, 1e-1, True)
     for trial in study.trials:  # each trial's value is what its job wrote
         metrics = json.loads((sweep / str(trial.number) / "metrics.json").read_text())
         assert math.isclose(trial.value, metrics["val_hard_auprc"])
@@ -194,6 +197,7 @@ def test_launcher_and_search_configs_compose(launcher, target):
     assert cfg.hydra.launcher._target_.endswith(target)
     assert cfg.hydra.sweeper._target_.endswith("delbind_optuna_sweeper.optuna_sweeper.OptunaSweeper")
     assert cfg.optimized_metric == "val_hard_auprc" and cfg.hydra.sweeper.direction == "maximize"
+    assert cfg.hydra.sweeper.params["trainer.learning_rate"] == "tag(log, interval(1e-6, 1e-3))"  # finetune's
     assert set(cfg.hydra.callbacks) == {"sweep_summary", "one_gpu_per_job"}
     if launcher == "slurm":
         assert cfg.hydra.launcher.gpus_per_node == 1 and cfg.hydra.launcher.tasks_per_node == 1
