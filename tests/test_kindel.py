@@ -158,6 +158,17 @@ def test_offline_without_a_local_copy_fails_fast_naming_the_file(monkeypatch, tm
     assert "data.source=DIR" in msg and "\n" not in msg
 
 
+def test_a_missing_filesystem_package_is_named(monkeypatch, tmp_path):
+    monkeypatch.setattr(kindel, "_unreachable", {})
+
+    def missing(bucket, endpoint_url):
+        raise ImportError("No module named 'gcsfs'", name="gcsfs")
+
+    monkeypatch.setattr(kindel, "_filesystem", missing)
+    reason = kindel._download("gs://mirror", "mapk14_1M.parquet", tmp_path / "x.parquet", None)
+    assert reason == "gcsfs is not installed: pip install gcsfs"
+
+
 def test_cached_file_is_read_without_network(monkeypatch, tmp_path, source):
     monkeypatch.setenv("DELBIND_CACHE", str(tmp_path))
     (tmp_path / "kindel").mkdir()

@@ -93,8 +93,8 @@ def _download(bucket: str, rel: str, dest: Path, endpoint_url: str | None) -> st
         from botocore.exceptions import BotoCoreError, ClientError
 
         fs = _filesystem(bucket, endpoint_url)
-    except ImportError:
-        return "s3fs is not installed: pip install s3fs"
+    except ImportError as e:  # s3fs for s3://, or whatever package fsspec needs for the mirror's protocol
+        return f"{e.name} is not installed: pip install {e.name}" if e.name else str(e)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
     log.info("fetching %s/%s -> %s", bucket, rel, dest)
