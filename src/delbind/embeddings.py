@@ -27,8 +27,8 @@ BATCH_TOKENS = {"cpu": 4096, "cuda": 65536}
 
 
 def token_ids(ds: datasets.Dataset) -> Any:
-    """The ``input_ids`` column as one Arrow list array, honouring a ``select`` (which ``ds.data`` does not)."""
-    return ds.with_format("arrow")["input_ids"].combine_chunks()
+    """The ``input_ids`` column as Arrow (chunked, not copied), honouring a ``select`` (which ``ds.data`` does not)."""
+    return ds.with_format("arrow")["input_ids"]
 
 
 def length_batches(lengths: np.ndarray, max_tokens: int) -> list[np.ndarray]:
@@ -51,7 +51,8 @@ def cache_key(model: BinderClassifier, ds: datasets.Dataset, precision: str) -> 
     h.update(json.dumps({"pooling": model.config.pooling, "precision": precision}).encode())
     ids = token_ids(ds)
     h.update(pc.list_value_length(ids).to_numpy().tobytes())
-    h.update(ids.flatten().to_numpy().tobytes())
+    for chunk in pc.list_flatten(ids).chunks:  # streamed: the same digest however the column is chunked
+        h.update(chunk.to_numpy().tobytes())
     return h.hexdigest()[:24]
 
 
