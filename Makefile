@@ -37,7 +37,7 @@ format: install
 
 # Fetch and convert the pinned offline assets (also done lazily by the first run).
 assets: install
-	$(BIN)/python -m delbind.assets
+	$(BIN)/python -m delbind.models.rxnfp
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache .ruff_cache

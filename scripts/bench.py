@@ -3,7 +3,7 @@
     python scripts/bench.py                           # frozen: cached (cold, then rerun) vs uncached
     python scripts/bench.py --arms finetune_checkpointing finetune_no_checkpointing -- model=tiny
 
-Each arm is a full `run_experiment` (data build, model load, training with per-epoch evaluation,
+Each arm is a full training run (`delbind.tasks.train.run`: data build, model load, training with per-epoch evaluation,
 test scoring, run dir) with logging off and a cold embedding cache. Printed per arm: the whole run,
 its training phase (for the cached arm: embedding every molecule once + training the head), and the
 trunk's work: molecules and padded tokens through its forward pass. Where the trunk's compute
@@ -25,9 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("DELBIND_ROOT", str(ROOT))
 
 from hydra import compose, initialize_config_dir  # noqa: E402
+from torch.nn.modules.module import register_module_forward_hook  # noqa: E402
+from transformers import PreTrainedModel  # noqa: E402
 
-from delbind.modeling import BinderClassifier  # noqa: E402
-from delbind.pipeline import run_experiment  # noqa: E402
+from delbind.models import BinderClassifier  # noqa: E402
+from delbind.tasks import train  # noqa: E402
 
 ARMS = {
     "frozen_cached": ["mode=frozen", "mode.cache_embeddings=true"],
@@ -42,16 +44,19 @@ COMMON = ["logger=none", "trainer.num_train_epochs=5", "early_stopping.patience=
 
 
 def count_trunk_work() -> dict[str, int]:
-    """Count every trunk forward pass of this process (each arm has its own): molecules and padded tokens."""
+    """Count every trunk forward pass of this process (each arm has its own): molecules and padded tokens.
+
+    A global forward hook (torch's own API): the trunk is the one pretrained model that is not the classifier.
+    """
     counts = {"trunk_molecules": 0, "trunk_tokens": 0}
-    embed = BinderClassifier.embed
 
-    def counted(self: BinderClassifier, input_ids: Any, attention_mask: Any) -> Any:
-        counts["trunk_molecules"] += input_ids.shape[0]
-        counts["trunk_tokens"] += input_ids.numel()
-        return embed(self, input_ids, attention_mask)
+    def hook(module: Any, args: Any, kwargs: Any, output: Any) -> None:
+        if isinstance(module, PreTrainedModel) and not isinstance(module, BinderClassifier):
+            batch, length = output.last_hidden_state.shape[:2]
+            counts["trunk_molecules"] += batch
+            counts["trunk_tokens"] += batch * length
 
-    BinderClassifier.embed = counted
+    register_module_forward_hook(hook, with_kwargs=True)
     return counts
 
 
@@ -59,12 +64,12 @@ def run_arm(arm: str, extra: list[str], out_root: Path) -> dict[str, float]:
     """One arm, timed inside a fresh process so its peak memory is its own."""
     overrides = [*COMMON, *ARMS[arm], *extra, f"paths.output_dir={out_root / arm}", f"paths.outputs_root={out_root}"]
     if arm.startswith("frozen"):
-        overrides.append(f"mode.cache_dir={out_root / 'cache'}")  # starts cold: the embedding cost is counted
+        overrides.append(f"paths.embedding_cache={out_root / 'cache'}")  # starts cold: the embedding cost is counted
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("train", overrides=overrides)
     counts = count_trunk_work()
     start = time.perf_counter()
-    metrics = run_experiment(cfg)
+    metrics = train.run(cfg)
     keep = ("train_runtime_s", "test_hard_auroc", "peak_memory_mb", "embedding_cache_hit")
     return {"s": time.perf_counter() - start, **{k: metrics[k] for k in keep if k in metrics}, **counts}
 

@@ -8,7 +8,6 @@ prints each stage's wall time and the peak RSS after it.
 import argparse
 import logging
 import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -16,9 +15,10 @@ import time
 from pathlib import Path
 
 from omegaconf import OmegaConf
+from synthetic_screens import synthetic_screen
 
 from delbind.data import build_dataset
-from delbind.kindel import synthetic_screen
+from delbind.profiling import peak_rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 N_PER_POSITION = 100  # 100^3 = 1M molecules
@@ -26,21 +26,21 @@ HOT = [(list(range(40)),) * 3]  # binders cluster on synthons 0..39; 40..99 leav
 
 
 class Stages(logging.Handler):
-    """Collects the 'kindel stage' records that delbind.kindel logs."""
+    """Collects the 'stage ...' records that delbind.profiling.stage logs during the KinDEL build."""
 
     def __init__(self) -> None:
         super().__init__()
         self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage().startswith("kindel stage"):
-            self.lines.append(record.getMessage().removeprefix("kindel stage "))
+        if record.getMessage().startswith("stage "):
+            self.lines.append(record.getMessage().removeprefix("stage "))
 
 
 def build(folder: Path, split: str) -> None:
     handler = Stages()
-    logging.getLogger("delbind.kindel").addHandler(handler)
-    logging.getLogger("delbind.kindel").setLevel(logging.INFO)
+    logging.getLogger("delbind").addHandler(handler)
+    logging.getLogger("delbind").setLevel(logging.INFO)
     cfg = OmegaConf.merge(
         OmegaConf.load(ROOT / "conf/data/kindel.yaml"), {"source": str(folder), "split": split, "heldout": False}
     )
@@ -49,7 +49,7 @@ def build(folder: Path, split: str) -> None:
     total = time.perf_counter() - start
     for line in handler.lines:
         print(f"  {line}")
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = peak_rss_mb()
     rdkit_rows = stats["binders_used"] + stats["hard_sampled"] + stats["easy_candidates"]
     print(
         f"build total: {total:.1f} s, peak RSS {rss:.0f} MB; rows read {stats['rows_read']}, through RDKit {rdkit_rows}"

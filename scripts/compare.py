@@ -5,11 +5,16 @@ comparison.png (to --out, default: the single dir given, else outputs/comparison
 """
 
 import argparse
-import sys
-import time
+import os
 from pathlib import Path
 
-from delbind.compare import to_markdown, write_comparison
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("DELBIND_ROOT", str(ROOT))
+
+from hydra import compose, initialize_config_dir  # noqa: E402
+
+from delbind.cli import run_task  # noqa: E402
+from delbind.tasks import compare  # noqa: E402
 
 
 def main() -> None:
@@ -17,17 +22,10 @@ def main() -> None:
     parser.add_argument("dirs", nargs="+", type=Path, help="run dirs, sweep dirs or metrics.json files")
     parser.add_argument("--out", type=Path, help="where to write comparison.{md,csv,png}")
     args = parser.parse_args()
-    out = args.out
-    if out is None:
-        root = Path(__file__).resolve().parents[1]
-        one_dir = len(args.dirs) == 1 and args.dirs[0].is_dir()
-        out = args.dirs[0] if one_dir else root / "outputs" / "comparisons" / time.strftime("%Y-%m-%d_%H-%M-%S")
-    try:
-        summary = write_comparison(args.dirs, out)
-    except FileNotFoundError as e:
-        sys.exit(f"compare: {e}")
-    print(to_markdown(summary))
-    print(f"written: {out}/comparison.md, comparison.csv, comparison.png")
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("compare")
+    cfg.dirs, cfg.out = [str(d) for d in args.dirs], None if args.out is None else str(args.out)
+    run_task(compare.run, cfg)
 
 
 if __name__ == "__main__":

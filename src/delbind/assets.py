@@ -18,9 +18,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-
-class AssetError(RuntimeError):
-    """An asset could not be fetched or failed its hash check; the message says how to fix it."""
+from delbind.errors import AssetError
 
 
 @dataclass(frozen=True)
@@ -137,16 +135,3 @@ def read_member(asset: Asset, member: str) -> bytes:
 def list_members(asset: Asset, prefix: str) -> list[str]:
     with zipfile.ZipFile(fetch_wheel(asset)) as zf:
         return sorted(n for n in zf.namelist() if n.startswith(prefix))
-
-
-def main() -> None:
-    """Fetch every pinned asset and build the converted default model (``make assets``)."""
-    from delbind.modeling import rxnfp_model_dir
-
-    for asset in ASSETS.values():
-        print(f"{asset.name}=={asset.version}: {fetch_wheel(asset)}  [{asset.license}]")
-    print(f"rxnfp_bert: {rxnfp_model_dir()}")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,12 +1,32 @@
 """Errors a user can fix, shown as one line by the scripts instead of a traceback.
 
-Only these: a FileNotFoundError from a bug deep in a library must still show its traceback.
+A leaf module: it imports nothing, so a script that only wants the exception types stays fast.
+Only these are caught: a FileNotFoundError from a bug deep in a library must still show its traceback.
 """
 
-from delbind.assets import AssetError
-from delbind.data import DataError
-from delbind.modeling import ModelLoadError
-from delbind.pipeline import RunDirExistsError
-from delbind.training import ResumeError
 
-USER_ERRORS = (AssetError, DataError, ModelLoadError, ResumeError, RunDirExistsError)
+class AssetError(RuntimeError):
+    """An asset could not be fetched or failed its hash check; the message says how to fix it."""
+
+
+class DataError(ValueError):
+    """The input data cannot make a valid dataset; the message names the problem and the fix."""
+
+
+class ModelLoadError(RuntimeError):
+    """A pretrained model or tokenizer could not be loaded; the message says how to supply it."""
+
+
+class ResumeError(FileNotFoundError):
+    """``resume`` names no checkpoint; the message says what was looked for."""
+
+
+class RunDirExistsError(FileExistsError):
+    """The run dir already holds a run: no run overwrites another's output."""
+
+
+class NoRunsError(FileNotFoundError):
+    """A comparison or report was given dirs that hold no metrics.json."""
+
+
+USER_ERRORS = (AssetError, DataError, ModelLoadError, NoRunsError, ResumeError, RunDirExistsError)

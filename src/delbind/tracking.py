@@ -13,11 +13,10 @@ from omegaconf import DictConfig, OmegaConf
 from delbind import distributed, sweeps
 
 
-def wandb_mode(logger_cfg: DictConfig) -> str:
-    """'online' only when asked for or when an API key is set; decided before the first init."""
-    mode = logger_cfg.wandb.get("mode")
-    if mode:
-        return str(mode)
+def wandb_mode(configured: str | None) -> str:
+    """The configured mode, else WANDB_MODE, else 'online' only with an API key; decided before the first init."""
+    if configured or os.environ.get("WANDB_MODE"):
+        return str(configured or os.environ["WANDB_MODE"])
     return "online" if os.environ.get("WANDB_API_KEY") else "offline"
 
 
@@ -43,7 +42,7 @@ def start(cfg: DictConfig, run_dir: Path) -> list[str]:
             tags=[str(t) for t in wcfg.get("tags") or []] + job["tags"],
             config=OmegaConf.to_container(cfg, resolve=True),
             dir=str(run_dir),
-            mode=wandb_mode(cfg.logger),
+            mode=wandb_mode(wcfg.get("mode")),
             reinit="finish_previous",  # a multirun job never logs into the previous job's run
         )
         return ["wandb"]

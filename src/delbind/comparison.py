@@ -1,0 +1,173 @@
+"""Frozen vs fine-tuned vs baselines: metrics.json files -> comparison.{md,csv,png}."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from hydra.experimental.callback import Callback  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from delbind.errors import NoRunsError  # noqa: E402
+from delbind.tracking import wandb_mode  # noqa: E402
+
+QUALITY = ["test_easy_auroc", "test_easy_auprc", "test_hard_auroc", "test_hard_auprc"]
+COST = ["train_runtime_s", "train_samples_per_s", "peak_memory_mb", "trainable_params"]
+LABELS = {
+    "test_easy_auroc": "easy AUROC",
+    "test_easy_auprc": "easy AU-PRC",
+    "test_hard_auroc": "hard AUROC",
+    "test_hard_auprc": "hard AU-PRC",
+    "train_runtime_s": "train time (s)",
+    "train_samples_per_s": "samples/s",
+    "peak_memory_mb": "peak memory (MB)",
+    "trainable_params": "trainable params",
+}
+
+
+def _natural(path: Path) -> list[Any]:
+    """Sort key that puts sweep job 2 before job 10, so rows follow the sweep's order."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
+
+
+def load_runs(paths: Iterable[Path | str]) -> pd.DataFrame:
+    """One row per metrics.json found at or below each path."""
+    rows = []
+    for path in map(Path, paths):
+        files = [path] if path.name == "metrics.json" else sorted(path.glob("**/metrics.json"), key=_natural)
+        for f in files:
+            rows.append({**json.loads(f.read_text()), "run_dir": str(f.parent)})
+    if not rows:
+        raise NoRunsError(f"no metrics.json under {[str(p) for p in paths]}")
+    runs = pd.DataFrame(rows)
+    name = runs["arm"].fillna(runs["mode"]) if "arm" in runs else runs["mode"]  # files before `arm` have `mode`
+    runs["arm"] = name + " (" + runs["model"] + ")"
+    return runs
+
+
+def _interval(values: pd.Series, bootstrap_ci: pd.Series, confidence: float) -> tuple[float, float, float, str]:
+    """Mean and CI: a t-interval over seeds when there are several, else the run's own bootstrap CI."""
+    mean = float(values.mean())
+    if len(values) >= 2:
+        sem = float(stats.sem(values))
+        if sem == 0:
+            return mean, mean, mean, "seeds"
+        lo, hi = stats.t.interval(confidence, len(values) - 1, loc=mean, scale=sem)
+        return mean, max(float(lo), 0.0), min(float(hi), 1.0), "seeds"  # AUROC / AU-PRC live in [0, 1]
+    lo, hi = bootstrap_ci.iloc[0]
+    return mean, float(lo), float(hi), "bootstrap"
+
+
+def summarize(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Rows = arm; per quality metric mean / lo / hi; cost columns as means; seed count."""
+    out = []
+    for arm, group in runs.groupby("arm", sort=False):
+        row: dict[str, Any] = {"arm": arm, "n_seeds": group["seed"].nunique()}
+        for metric in QUALITY:
+            mean, lo, hi, source = _interval(group[metric], group[f"{metric}_ci95"], confidence)
+            row.update({metric: mean, f"{metric}_lo": lo, f"{metric}_hi": hi})
+            row["ci"] = source
+        for metric in COST:
+            row[metric] = pd.to_numeric(group[metric], errors="coerce").mean() if metric in group else float("nan")
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def _fmt_cost(metric: str, value: float) -> str:
+    if pd.isna(value):
+        return "n/a"
+    if metric == "trainable_params":
+        return f"{value / 1e6:.2f}M" if value >= 1e5 else f"{value:,.0f}"
+    return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
+
+
+def to_markdown(summary: pd.DataFrame) -> str:
+    """The table a student pastes into a report."""
+    header = ["arm", "seeds", *(LABELS[m] for m in QUALITY), *(LABELS[m] for m in COST)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for _, r in summary.iterrows():
+        quality = [f"{r[m]:.3f} [{r[f'{m}_lo']:.3f}, {r[f'{m}_hi']:.3f}]" for m in QUALITY]
+        cost = [_fmt_cost(m, r[m]) for m in COST]
+        lines.append("| " + " | ".join([r["arm"], str(r["n_seeds"]), *quality, *cost]) + " |")
+    sources = sorted(set(summary["ci"]))
+    note = {
+        "seeds": "t-interval over seeds, clipped to [0, 1]",
+        "bootstrap": "stratified bootstrap of the test set (one seed)",
+    }
+    lines.append("")
+    lines.append("Cells: mean [95% CI]; CI = " + "; ".join(note[s] for s in sources) + ".")
+    return "\n".join(lines) + "\n"
+
+
+def plot(summary: pd.DataFrame, path: Path) -> None:
+    """Grouped bars, easy vs hard, for AUROC and AU-PRC, with CI error bars."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
+    x = np.arange(len(summary))
+    for ax, metric in zip(axes, ("auroc", "auprc")):
+        for offset, kind, color in ((-0.2, "easy", "#4c9be8"), (0.2, "hard", "#e8744c")):
+            col = f"test_{kind}_{metric}"
+            err = np.vstack([summary[col] - summary[f"{col}_lo"], summary[f"{col}_hi"] - summary[col]])
+            ax.bar(x + offset, summary[col], 0.4, yerr=err, capsize=3, color=color, label=f"{kind} negatives")
+        ax.set_xticks(x, summary["arm"], rotation=25, ha="right")
+        ax.set_title("AUROC" if metric == "auroc" else "AU-PRC")
+        ax.set_ylim(0, 1.05)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("test score (mean, 95% CI)")
+    axes[0].legend(loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_comparison(
+    paths: Iterable[Path | str], out_dir: Path | str, wandb_project: str | None = "delbind"
+) -> pd.DataFrame:
+    """Write comparison.md / .csv / .png to ``out_dir``; log the table to wandb if the runs used it
+    (and ``wandb_project`` is given)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs = load_runs(paths)
+    summary = summarize(runs)
+    (out_dir / "comparison.md").write_text(to_markdown(summary))
+    summary.to_csv(out_dir / "comparison.csv", index=False)
+    plot(summary, out_dir / "comparison.png")
+    if wandb_project and any((Path(d) / "wandb").is_dir() for d in runs["run_dir"]):
+        _log_wandb(summary, out_dir, wandb_project)
+    return summary
+
+
+def _log_wandb(summary: pd.DataFrame, out_dir: Path, project: str) -> None:
+    import wandb
+
+    mode = wandb_mode(None)
+    name = f"comparison-{out_dir.name}"
+    with wandb.init(project=project, job_type="comparison", name=name, dir=str(out_dir), mode=mode) as run:
+        table = wandb.Table(dataframe=summary)
+        run.log({"comparison": table, "comparison_plot": wandb.Image(str(out_dir / "comparison.png"))})
+
+
+class WriteComparison(Callback):
+    """Hydra callback: refresh the sweep's comparison after every job (so a sweep cut short or with a
+    failed job still has one), and log the final table to wandb when the sweep ends."""
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        try:
+            write_comparison([sweep_dir], sweep_dir, wandb_project=None)
+        except FileNotFoundError:  # no job has finished yet
+            return
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        write_comparison([sweep_dir], sweep_dir, config.logger.get("wandb", {}).get("project", "delbind"))
+        print(f"comparison: {sweep_dir / 'comparison.md'}")

@@ -1,0 +1,51 @@
+"""Shared chemistry, through RDKit: canonical SMILES, scaffolds, and the one ECFP4 definition."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from rdkit import Chem, DataStructs, RDLogger
+from rdkit.Chem import rdFingerprintGenerator
+from rdkit.Chem.Scaffolds import MurckoScaffold
+
+RDLogger.DisableLog("rdApp.*")  # invalid SMILES are counted and reported, not printed one by one
+
+ECFP_RADIUS = 2  # ECFP4: Morgan radius 2
+ECFP_BITS = 2048
+
+
+def canonical_smiles(smiles: Iterable[str]) -> list[str | None]:
+    """RDKit canonical isomeric SMILES, or None where RDKit cannot parse the input."""
+    out: list[str | None] = []
+    for s in smiles:
+        mol = Chem.MolFromSmiles(s) if isinstance(s, str) and s else None
+        out.append(Chem.MolToSmiles(mol) if mol is not None else None)
+    return out
+
+
+def scaffold(smiles: str) -> str:
+    """Bemis-Murcko scaffold; acyclic molecules are their own group (keyed by their SMILES)."""
+    scaf = MurckoScaffold.MurckoScaffoldSmiles(smiles=smiles)
+    return scaf if scaf else f"acyclic:{smiles}"
+
+
+def ecfp4(smiles: Sequence[str]) -> list[Any]:
+    """ECFP4 bit vectors (RDKit ExplicitBitVect) of valid SMILES."""
+    gen = rdFingerprintGenerator.GetMorganGenerator(radius=ECFP_RADIUS, fpSize=ECFP_BITS)
+    return [gen.GetFingerprint(Chem.MolFromSmiles(s)) for s in smiles]
+
+
+def ecfp4_matrix(smiles: Sequence[str]) -> np.ndarray:
+    """ECFP4 as a uint8 matrix (rows = molecules), for scikit-learn."""
+    out = np.zeros((len(smiles), ECFP_BITS), dtype=np.uint8)
+    for i, fp in enumerate(ecfp4(smiles)):
+        DataStructs.ConvertToNumpyArray(fp, out[i])
+    return out
+
+
+def max_tanimoto(query: Sequence[str], reference: Sequence[str]) -> np.ndarray:
+    """For each query molecule, its highest ECFP4 Tanimoto similarity to any reference molecule."""
+    ref = ecfp4(reference)
+    return np.array([max(DataStructs.BulkTanimotoSimilarity(fp, ref)) for fp in ecfp4(query)])

@@ -1,0 +1,92 @@
+"""Labelled, split datasets: binders, easy negatives and hard negatives, from a configured source.
+
+Every dataset is one DataFrame with columns ``smiles`` (RDKit canonical), ``label`` (1 binder, 0 not),
+``kind`` (``binder`` | ``easy`` | ``hard``), ``split`` (``train`` | ``val`` | ``test``) and ``group``
+(the scaffold or other unit that never crosses splits). Every row dropped on the way is counted
+in the stats dict that comes with it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from omegaconf import DictConfig
+
+from delbind.data.prepared import read_prepared, read_prepared_external
+from delbind.data.sources import SOURCES
+from delbind.data.splits import SPLITS
+from delbind.errors import DataError
+
+KINDS = ("easy", "hard")
+EVAL_SETS = ("val_easy", "val_hard", "test_easy", "test_hard")
+
+
+def external_sets(cfg: DictConfig, stats: dict[str, Any] | None = None) -> dict[str, pd.DataFrame]:
+    """Extra eval sets of the source (smiles, label, kind, + e.g. ``kd``); counts go into ``stats``."""
+    if cfg.get("prepared"):
+        return read_prepared_external(cfg)
+    external = SOURCES.get(cfg.name).external
+    return external(cfg, {} if stats is None else stats) if external else {}
+
+
+def with_external(
+    df: pd.DataFrame, external: dict[str, pd.DataFrame], stats: dict[str, Any]
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """The eval frames, plus the external sets appended to ``df`` (split ``external``, never trained on).
+
+    A molecule of an external set is removed from the training split (counted), so held-out scores are
+    never on molecules the model was trained on.
+    """
+    held_out = set().union(*(set(frame["smiles"]) for frame in external.values())) if external else set()
+    leak = (df["split"] == "train") & df["smiles"].isin(held_out)
+    stats["external_in_train_dropped"] = int(leak.sum())
+    df = df[~leak].reset_index(drop=True)
+    frames = eval_frames(df)
+    parts, start = [df], len(df)
+    for name, frame in external.items():
+        part = frame.assign(split="external", group=f"external:{name}")
+        part.index = pd.RangeIndex(start, start + len(part))
+        parts.append(part)
+        frames[name] = part
+        start += len(part)
+    return pd.concat(parts), frames
+
+
+def build_dataset(cfg: DictConfig, seed: int) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Build the labelled, split dataset for ``cfg.name`` (or read ``cfg.prepared``) and check it."""
+    if cfg.get("prepared"):
+        df, stats = read_prepared(cfg)
+        check_dataset(df)
+        return df, stats
+    df, stats = SOURCES.get(cfg.name).build(cfg, seed)
+    stats = {"source": cfg.name, **stats}
+    check_dataset(df)
+    for split in SPLITS:
+        for kind in ("binder", *KINDS):
+            stats[f"n_{split}_{kind}"] = int(((df["split"] == split) & (df["kind"] == kind)).sum())
+    return df.reset_index(drop=True), stats
+
+
+def check_dataset(df: pd.DataFrame) -> None:
+    """Every split needs binders and both kinds of negatives; no group or molecule crosses splits."""
+    for split in SPLITS:
+        part = df[df["split"] == split]
+        missing = [k for k in ("binder", *KINDS) if not (part["kind"] == k).any()]
+        if missing:
+            raise DataError(
+                f"split {split} has no {' / '.join(missing)} molecules ({len(part)} rows): use more data "
+                "(data.max_molecules), other data.split_fractions, or data.split=random"
+            )
+    for key in ("group", "smiles"):
+        crossing = df.groupby(key)["split"].nunique()
+        if (crossing > 1).any():
+            raise DataError(f"{(crossing > 1).sum()} {key} values are in more than one split")
+
+
+def eval_frames(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """``<split>_easy`` / ``<split>_hard`` = binders + that kind of negative, for val and test."""
+    return {
+        f"{split}_{kind}": df[(df["split"] == split) & df["kind"].isin(["binder", kind])]
+        for split in ("val", "test")
+        for kind in KINDS
+    }

@@ -1,0 +1,31 @@
+"""Sampling negatives per split, so every split holds ``easy_per_hard`` easy negatives per hard one."""
+
+from __future__ import annotations
+
+import pandas as pd
+from omegaconf import DictConfig
+
+from delbind.data.splits import SPLITS, assign_splits
+from delbind.errors import DataError
+
+
+def sample_easy(pool: pd.DataFrame, target: pd.DataFrame, cfg: DictConfig, seed: int, stats: dict) -> pd.DataFrame:
+    """Split the easy pool by group (unless it has a split), then sample each split to ``easy_per_hard`` x hard."""
+    if "split" not in pool:
+        pool = pool.assign(split=assign_splits(pool["group"], cfg.split_fractions, seed))
+    widen = (
+        f"data.easy_max_similarity (now {cfg.easy_max_similarity})"
+        if "easy_max_similarity" in cfg
+        else f"data.easy_candidates_per_hard (now {cfg.easy_candidates_per_hard})"
+    )
+    parts = []
+    for split in SPLITS:
+        want = round(cfg.easy_per_hard * int(((target["split"] == split) & (target["kind"] == "hard")).sum()))
+        have = pool[pool["split"] == split]
+        if len(have) < want:
+            raise DataError(
+                f"only {len(have)} easy negatives for split {split}, {want} wanted: lower data.easy_per_hard "
+                f"or raise {widen}"
+            )
+        parts.append(have.sample(n=want, random_state=seed))
+    return pd.concat(parts)

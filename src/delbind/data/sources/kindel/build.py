@@ -1,0 +1,127 @@
+"""The KinDEL dataset: read the screen, label every row, place rows in splits, sample, canonicalize, split.
+
+Only the rows that end up in the dataset (binders + sampled negatives) go through RDKit; every rule on
+the 1M-row screen is vectorized over whole columns."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig
+
+from delbind.data.chem import canonical_smiles
+from delbind.data.sampling import sample_easy
+from delbind.data.sources.kindel.files import kindel_file
+from delbind.data.sources.kindel.labels import label_rules
+from delbind.data.sources.kindel.screen import SYNTHONS, enrichment_of, read_screen, rows_frame
+from delbind.data.sources.kindel.splits import kindel_splits, synthon_partition
+from delbind.data.splits import SPLITS, assign_splits, split_groups
+from delbind.errors import DataError
+from delbind.profiling import stage
+
+log = logging.getLogger(__name__)
+
+TARGETS = ("mapk14", "ddr1")
+
+
+def _sample_idx(idx: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    return np.sort(rng.choice(idx, size=min(n, len(idx)), replace=False))
+
+
+def choose_rows(
+    kind: np.ndarray, split_col: np.ndarray | None, cfg: DictConfig, seed: int, st: dict[str, Any]
+) -> np.ndarray:
+    """Row numbers that go on: binders (capped by ``max_molecules``), sampled hard negatives, easy candidates.
+
+    With a split per row, easy candidates are drawn per split, in proportion to that split's hard negatives.
+    """
+    rng = np.random.default_rng(seed)
+    binders = np.flatnonzero(kind == "binder")
+    n_hard = round(cfg.hard_per_binder * len(binders))
+    if cfg.get("max_molecules"):  # debug subsets: keep the binder:hard ratio
+        share = min(1.0, cfg.max_molecules / (len(binders) + n_hard))
+        binders = _sample_idx(binders, max(1, round(share * len(binders))), rng)
+        n_hard = round(share * n_hard)
+    hard = _sample_idx(np.flatnonzero(kind == "hard"), n_hard, rng)
+    per_hard = cfg.easy_candidates_per_hard * cfg.easy_per_hard
+    if split_col is None:
+        easy = _sample_idx(np.flatnonzero(kind == "easy"), round(per_hard * len(hard)), rng)
+    else:
+        easy = np.concatenate(
+            [
+                _sample_idx(
+                    np.flatnonzero((kind == "easy") & (split_col == s)),
+                    round(per_hard * (split_col[hard] == s).sum()),
+                    rng,
+                )
+                for s in SPLITS
+            ]
+        )
+    st.update({"binders_used": len(binders), "hard_sampled": len(hard), "easy_candidates": len(easy)})
+    return np.concatenate([binders, hard, easy])
+
+
+def build_kindel(cfg: DictConfig, seed: int) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Binders, hard and easy negatives from the KinDEL screen of ``data.target``, split as configured."""
+    if cfg.target not in TARGETS:
+        raise DataError(f"data.target={cfg.target} is not a KinDEL target: use one of {list(TARGETS)}")
+    st: dict[str, Any] = {"target": cfg.target}
+    path = kindel_file(cfg, f"{cfg.target}_1M.parquet")
+    with stage("read", log):
+        screen = read_screen(path)
+    st["rows_read"] = screen["n"]
+    with stage("enrichment", log):
+        enrichment = enrichment_of(screen)
+    st["enrichment_from"] = "target_enrichment" if "target_enrichment" in screen else "counts"
+    with stage("labels", log):
+        kind = label_rules(screen, enrichment, cfg, st)
+        split_col = kindel_splits(cfg, screen["n"])
+        st["split_from"] = "computed" if split_col is None else f"kindel split{cfg.split_index}"
+        if split_col is None and cfg.split == "disynthon":
+            split_col = synthon_partition(screen, cfg.split_fractions, seed)
+        if split_col is not None:  # placed per screen row, before sampling, so samples fill every split
+            unplaced = (split_col == "") & (kind != "")
+            st["disynthon_mixed_dropped"] = int(unplaced.sum())
+            kind = np.where(unplaced, "", kind)
+        rows = choose_rows(kind, split_col, cfg, seed, st)
+    with stage("smiles", log):
+        df = rows_frame(screen, rows, kind, enrichment)
+        df = _canonical(df, st)
+    with stage("split", log):
+        df = _split(df, split_col, cfg, seed, st)
+    cols = ["smiles", "label", "kind", "split", "group", "molecule_hash", *SYNTHONS, "enrichment"]
+    return df[cols], st
+
+
+def _canonical(df: pd.DataFrame, st: dict[str, Any]) -> pd.DataFrame:
+    """RDKit canonical SMILES for the chosen rows; invalid ones and repeated molecules dropped and counted."""
+    df = df.assign(smiles=canonical_smiles(df["smiles"]))
+    st["invalid_smiles_dropped"] = int(df["smiles"].isna().sum())
+    df = df.dropna(subset=["smiles"])
+    # One molecule reached by two synthon combinations keeps its highest-ranked role (binder first).
+    order = df["kind"].map({"binder": 0, "hard": 1, "easy": 2})
+    deduped = df.assign(_o=order).sort_values(["_o", "row"]).drop_duplicates("smiles").drop(columns="_o")
+    st["duplicate_smiles_dropped"] = len(df) - len(deduped)
+    return deduped.sort_values("row")
+
+
+def _split(df: pd.DataFrame, split_col: np.ndarray | None, cfg: DictConfig, seed: int, st: dict) -> pd.DataFrame:
+    """Split binders + hard negatives, then sample easy negatives per split (``easy_per_hard`` x hard)."""
+    df = df.assign(label=(df["kind"] == "binder").astype(int))
+    target, pool = df[df["kind"] != "easy"].copy(), df[df["kind"] == "easy"].copy()
+    if split_col is not None:  # split per screen row (KinDEL's file or the synthon partition)
+        for part in (target, pool):
+            part["split"], part["group"] = split_col[part["row"]], part["molecule_hash"]
+    else:
+        target["group"] = split_groups(target["smiles"], cfg.split)
+        target["split"] = assign_splits(target["group"], cfg.split_fractions, seed, target["label"])
+        pool["group"] = split_groups(pool["smiles"], cfg.split)
+        shared = pool["group"].isin(target["group"])  # scaffold: no easy negative shares one with the target set
+        st["easy_shared_group_dropped"] = int(shared.sum())
+        pool = pool[~shared]
+    for split in SPLITS:
+        st[f"split_{split}_rows"] = int((target["split"] == split).sum())
+    return pd.concat([target, sample_easy(pool, target, cfg, seed, st)], ignore_index=True)

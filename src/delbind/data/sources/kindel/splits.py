@@ -1,0 +1,51 @@
+"""KinDEL's own split files, or a computed disynthon split that no disynthon crosses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+from omegaconf import DictConfig
+
+from delbind.data.sources.kindel.files import kindel_file
+from delbind.data.sources.kindel.screen import SYNTHONS
+from delbind.data.splits import SPLIT_NAMES, SPLITS
+from delbind.errors import DataError
+
+
+def synthon_partition(screen: dict[str, Any], fractions: list[float], seed: int) -> np.ndarray:
+    """A disynthon split per screen row: ``train``/``val``/``test``, or ``""`` where the row cannot be placed.
+
+    Each position's synthons are dealt (seeded) into three parts; a molecule goes to a split only when all
+    three of its synthons are in that split's part, so every disynthon it holds belongs to that split alone.
+    Mixed molecules are dropped. Part sizes are cube roots of the fractions, so kept rows follow the fractions.
+    """
+    rng = np.random.default_rng(seed)
+    p = np.cbrt(np.asarray(fractions, dtype=float))
+    parts = [rng.choice(3, size=int(screen[c].max(initial=0)) + 1, p=p / p.sum())[screen[c]] for c in SYNTHONS]
+    same = (parts[0] == parts[1]) & (parts[1] == parts[2])
+    return np.where(same, np.array(SPLITS, dtype=object)[parts[0]], "")
+
+
+def kindel_splits(cfg: DictConfig, n_rows: int) -> np.ndarray | None:
+    """KinDEL's own split (``split<index>`` of ``splits/{target}_{split}.parquet``) per screen row, if present."""
+    if cfg.split not in ("random", "disynthon") or not cfg.use_kindel_splits:
+        return None
+    path = kindel_file(cfg, f"splits/{cfg.target}_{cfg.split}.parquet", required=False)
+    if path is None:
+        return None
+    col = f"split{cfg.split_index}"
+    if col not in pq.read_schema(path).names:
+        raise DataError(f"{path} has no column {col}: data.split_index must be 1..5")
+    values = pd.read_parquet(path, columns=[col])[col]
+    if len(values) != n_rows:
+        raise DataError(
+            f"{path} has {len(values)} rows but the screen file has {n_rows}: use matching files, or "
+            "data.use_kindel_splits=false to compute the split"
+        )
+    mapped = values.map(SPLIT_NAMES)
+    if mapped.isna().any():
+        raise DataError(f"{path} column {col} holds {sorted(set(values[mapped.isna()]))}; expected train/valid/test")
+    return mapped.to_numpy()

@@ -1,0 +1,99 @@
+"""Loading a trunk and tokenizer into a BinderClassifier: builtin assets, local dirs, the HF hub (fast fail offline)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
+from transformers.utils import logging as hf_logging
+
+from delbind.errors import ModelLoadError
+from delbind.models.classifier import BinderClassifier, BinderConfig
+from delbind.models.rxnfp import rxnfp_model_dir
+from delbind.models.tokenizers import SPECIAL_TOKENS, build_smiles_tokenizer
+
+
+def resolve_name_or_path(name_or_path: str) -> str:
+    """Map a builtin asset name (``builtin:rxnfp_bert``) to its cached dir; pass others through."""
+    if name_or_path == "builtin:rxnfp_bert":
+        return str(rxnfp_model_dir())
+    if name_or_path.startswith("builtin:"):
+        raise ModelLoadError(f"unknown builtin model {name_or_path!r}; the only one is builtin:rxnfp_bert")
+    return name_or_path
+
+
+def _quiet_transformers() -> Iterator[None]:
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def _hub_unreachable() -> str | None:
+    """One quick request to the hub endpoint (through the hub's own session, so proxies apply)."""
+    from huggingface_hub import constants, get_session
+
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set"
+    try:
+        get_session().head(constants.ENDPOINT, timeout=5)
+    except Exception as e:  # any transport failure means the real load would only retry and fail
+        return f"{constants.ENDPOINT} unreachable: {type(e).__name__}"
+    return None
+
+
+def _from_pretrained(loader: Any, name: str, **kwargs: Any) -> Any:
+    """Load from a local dir or the local HF cache, else from the hub; fail in seconds when offline."""
+    try:
+        return loader.from_pretrained(name, local_files_only=True, **kwargs)
+    except (OSError, ValueError) as e:
+        if Path(name).exists():
+            raise ModelLoadError(f"{name} is not a loadable model dir: {str(e).splitlines()[0][:200]}") from e
+    reason = _hub_unreachable()
+    try:
+        if reason:
+            raise OSError(reason)
+        return loader.from_pretrained(name, **kwargs)
+    except (OSError, ValueError) as e:
+        raise ModelLoadError(
+            f"could not load {loader.__name__} for {name!r} from the HF hub ({str(e).splitlines()[0][:200]}). "
+            f"Download it where the hub is reachable with `hf download {name} --local-dir DIR`, "
+            "then pass model.name_or_path=DIR"
+        ) from e
+
+
+def load_tokenizer_and_model(model_cfg: DictConfig) -> tuple[PreTrainedTokenizerBase, BinderClassifier]:
+    """Load the tokenizer and a BinderClassifier whose trunk carries the pretrained weights."""
+    if model_cfg.name_or_path is None:  # random init from a config and a vocabulary (the `tiny` test model)
+        trunk_config = AutoConfig.for_model(**model_cfg.config)
+        vocab = [*SPECIAL_TOKENS.values(), *str(model_cfg.vocab).split()]
+        tokenizer = build_smiles_tokenizer(vocab, trunk_config.max_position_embeddings)
+        trunk_config.vocab_size = len(tokenizer)
+        trunk_config.pad_token_id = tokenizer.pad_token_id
+        trunk_state = None
+    else:
+        name = resolve_name_or_path(model_cfg.name_or_path)
+        tokenizer = _from_pretrained(AutoTokenizer, name)
+        with _quiet_transformers():  # heads the trunk does not use (MLM, NSP) are expected leftovers
+            pretrained, info = _from_pretrained(AutoModel, name, output_loading_info=True)
+        missing = [k for k in info["missing_keys"] if not k.startswith("pooler.")]
+        if missing:
+            raise ModelLoadError(f"{name} lacks trunk weights, they would be random: {missing[:5]}")
+        trunk_config, trunk_state = pretrained.config, pretrained.state_dict()
+        del pretrained
+    config = BinderConfig(trunk=trunk_config.to_dict(), pooling=model_cfg.pooling, head_dropout=model_cfg.head_dropout)
+    model = BinderClassifier(config)
+    if trunk_state is not None:
+        trunk_state = {k: v for k, v in trunk_state.items() if not k.startswith("pooler.")}
+        model.trunk.load_state_dict(trunk_state, strict=True)
+    return tokenizer, model
+
+
+def max_length(model_cfg: DictConfig, model: BinderClassifier) -> int:
+    """Tokens per molecule: ``model.max_length``, never more than the trunk's position embeddings."""
+    return min(model_cfg.max_length, model.trunk.config.max_position_embeddings)

@@ -1,0 +1,51 @@
+"""SMILES tokenizers: the regex WordLevel tokenizer rxnfp was pretrained with, and tokenizing a dataset once."""
+
+from __future__ import annotations
+
+import datasets
+import pandas as pd
+from tokenizers import Regex, Tokenizer, models, pre_tokenizers, processors
+from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+SMILES_REGEX = (
+    r"(\%\([0-9]{3}\)|\[[^\]]+]|Br?|Cl?|N|O|S|P|F|I|b|c|n|o|s|p|\||\(|\)|\.|=|#|-|\+|\\|\/|:|~|@|\?|>>?"
+    r"|\*|\$|\%[0-9]{2}|[0-9])"
+)
+
+
+SPECIAL_TOKENS = {
+    "pad_token": "[PAD]",
+    "unk_token": "[UNK]",
+    "cls_token": "[CLS]",
+    "sep_token": "[SEP]",
+    "mask_token": "[MASK]",
+}
+
+
+def build_smiles_tokenizer(vocab: list[str], model_max_length: int = 512) -> PreTrainedTokenizerFast:
+    """A fast WordLevel tokenizer that splits SMILES with the rxnfp regex and wraps as [CLS] ... [SEP]."""
+    ids = {tok: i for i, tok in enumerate(vocab)}
+    tok = Tokenizer(models.WordLevel(vocab=ids, unk_token=SPECIAL_TOKENS["unk_token"]))
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex(SMILES_REGEX), behavior="isolated")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[(t, ids[t]) for t in ("[CLS]", "[SEP]")],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        model_max_length=model_max_length,
+        model_input_names=["input_ids", "attention_mask"],
+        **SPECIAL_TOKENS,
+    )
+
+
+def tokenize(df: pd.DataFrame, tokenizer: PreTrainedTokenizerBase, max_length: int) -> datasets.Dataset:
+    """Tokenize every molecule once (truncated to ``max_length``); row order matches ``df``."""
+    ds = datasets.Dataset.from_dict({"smiles": df["smiles"].tolist(), "labels": df["label"].astype("float32").tolist()})
+    return ds.map(
+        lambda batch: tokenizer(batch["smiles"], truncation=True, max_length=max_length),
+        batched=True,
+        remove_columns=["smiles"],
+        desc="tokenizing",
+    )

@@ -1,0 +1,105 @@
+"""One experiment, start to end: data -> arm -> score -> run dir (``python scripts/train.py``)."""
+
+from __future__ import annotations
+
+import gc
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from omegaconf import DictConfig
+from transformers import set_seed
+
+from delbind import distributed, tracking
+from delbind.arms import ARM_FAMILIES, TEST_SETS, VAL_SETS, ArmInputs, ArmResult
+from delbind.data import build_dataset, external_sets, with_external
+from delbind.errors import RunDirExistsError
+from delbind.evaluation import external_metrics, score_set
+from delbind.profiling import peak_memory, reset_peak_memory
+from delbind.training import resolve_precision, resolve_resume
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Train and evaluate the configured arm; write the run dir; return the metrics (also in metrics.json)."""
+    run_dir = Path(cfg.paths.output_dir)
+    distributed.check_same_run_dir(run_dir)  # torchrun / accelerate: every rank, one run dir
+    if (run_dir / "metrics.json").exists() or (run_dir / "checkpoints").exists():
+        raise RunDirExistsError(
+            f"{run_dir} already holds a run; give a new hydra.run.dir (resume=<that dir> continues it in a new one)"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    set_seed(cfg.seed)
+    precision = resolve_precision(cfg.precision)
+    resume_from = resolve_resume(cfg.resume, Path(cfg.paths.outputs_root), run_dir)
+
+    df, data_stats = build_dataset(cfg.data, cfg.seed)
+    external = external_sets(cfg.data, data_stats)  # e.g. KinDEL's held-out Kd sets, scored after training
+    df, frames = with_external(df, external, data_stats)
+    if distributed.is_main_process():  # every rank builds the same data; rank 0 alone writes files
+        (run_dir / "dataset").mkdir(exist_ok=True)
+        (run_dir / "dataset" / "stats.json").write_text(json.dumps(data_stats, indent=2, default=float))
+    window_reset = reset_peak_memory()  # the cost of model, training and scoring; the data build is shared by arms
+
+    report_to = tracking.start(cfg, run_dir)
+    failed = True
+    try:
+        inputs = ArmInputs(cfg, df, frames, run_dir, precision, report_to, resume_from)
+        result = ARM_FAMILIES.get(cfg.arm_family)(inputs)
+        metrics = _metrics(cfg, inputs, result, list(external)) | peak_memory(window_reset)
+        predictions = pd.concat(
+            [
+                frames[n][["smiles", "label", "kind"]].assign(eval_set=n, score=result.scores[n])
+                for n in (*VAL_SETS, *TEST_SETS, *external)
+            ],
+            ignore_index=True,
+        )
+        if distributed.is_main_process():
+            predictions.to_parquet(run_dir / "predictions.parquet", index=False)
+            (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
+            tracking.log_results(cfg, run_dir, metrics, predictions)
+        failed = False
+    finally:
+        tracking.finish(cfg, failed)
+        gc.collect()  # free this job's model before the next multirun job
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    return metrics
+
+
+def _metrics(cfg: DictConfig, inputs: ArmInputs, result: ArmResult, external: list[str]) -> dict[str, Any]:
+    """The flat metrics.json: what ran, on what, its test scores with bootstrap CIs, external sets, the arm's facts."""
+    frames = inputs.frames
+    metrics: dict[str, Any] = {
+        "arm": cfg.arm,
+        "mode": cfg.arm,  # the design card's name for the arm; `arm` is the one the code and comparison use
+        "model": result.model,
+        "data": cfg.data.name,
+        "target": cfg.data.get("target"),
+        "split": cfg.data.split,
+        "seed": cfg.seed,
+        "precision": inputs.precision,
+        "n_train": len(inputs.train_rows),
+        **{f"n_{name}": len(frames[name]) for name in (*VAL_SETS, *TEST_SETS)},
+    }
+    for name in TEST_SETS:
+        labels = frames[name]["label"]
+        metrics.update(
+            score_set(name, labels, result.scores[name], cfg.eval.n_bootstrap, cfg.eval.confidence, cfg.seed)
+        )
+    for name in external:
+        metrics.update(external_metrics(name, frames[name], result.scores[name]))
+    return metrics | result.facts
+
+
+def summary_table(metrics: dict[str, Any]) -> str:
+    """A short text table of the test metrics with their 95% CIs."""
+    lines = [f"{'set':<10} {'AUROC':>22} {'AU-PRC':>22}"]
+    for name in TEST_SETS:
+        cells = []
+        for metric in ("auroc", "auprc"):
+            lo, hi = metrics[f"{name}_{metric}_ci95"]
+            cells.append(f"{metrics[f'{name}_{metric}']:.3f} [{lo:.3f}, {hi:.3f}]")
+        lines.append(f"{name:<10} {cells[0]:>22} {cells[1]:>22}")
+    return "\n".join(lines)

@@ -1,0 +1,54 @@
+"""BinderTrainer: the stock HF Trainer with a binary loss on one logit and evaluation in row order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset, RandomSampler, Sampler, SequentialSampler
+from transformers import Trainer
+from transformers.trainer_utils import has_length
+
+
+def bce_loss(logits: torch.Tensor, labels: torch.Tensor, pos_weight: float | None = None) -> torch.Tensor:
+    """Mean BCE-with-logits in fp32 (stable under autocast), optionally up-weighting binders."""
+    weight = None if pos_weight is None else torch.tensor(float(pos_weight), device=logits.device)
+    return F.binary_cross_entropy_with_logits(logits.float().view(-1), labels.float().view(-1), pos_weight=weight)
+
+
+class BinderTrainer(Trainer):
+    """Trainer whose loss is BCE on one logit and whose evaluation keeps row order; otherwise the stock Trainer."""
+
+    # compute_loss returns a per-batch mean, so the Trainer must divide by the accumulation steps.
+    loss_is_scaled_for_ga = False
+
+    def __init__(self, *args: Any, pos_weight: float | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.pos_weight = pos_weight
+
+    def compute_loss(
+        self,
+        model: torch.nn.Module,
+        inputs: dict[str, torch.Tensor],
+        return_outputs: bool = False,
+        num_items_in_batch: torch.Tensor | int | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, Any]:
+        features = {k: v for k, v in inputs.items() if k != "labels"}
+        outputs = model(**features)
+        loss = bce_loss(outputs.logits, inputs["labels"], self.pos_weight)
+        return (loss, outputs) if return_outputs else loss
+
+    def _get_train_sampler(self, train_dataset: Dataset | None = None) -> Sampler | None:
+        dataset = self.train_dataset if train_dataset is None else train_dataset
+        grouped = self.args.train_sampling_strategy == "group_by_length"
+        if grouped and "input_ids" not in getattr(dataset, "column_names", ["input_ids"]):
+            return RandomSampler(dataset)  # cached embeddings: every row has one length, there is nothing to group
+        return super()._get_train_sampler(train_dataset)
+
+    def _get_eval_sampler(self, eval_dataset: Dataset) -> Sampler | None:
+        # Scores are matched to molecules by row, so evaluation never reorders. The stock Trainer length-groups
+        # the eval sets too under train_sampling_strategy=group_by_length, which permutes predict()'s output.
+        if self.args.world_size > 1 or not has_length(eval_dataset):
+            return None  # stock: accelerate shards in order and gathers back in order
+        return SequentialSampler(eval_dataset)

@@ -1,0 +1,57 @@
+"""The scripts as a user runs them: files written, one clear line on bad input, exit codes."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.helpers import ROOT, check_run_dir
+
+
+def _cli(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train.py"), "model=tiny", "debug=smoke", *args,
+         f"hydra.run.dir={tmp_path / 'run'}"],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+
+
+def test_cli_finetune_with_wandb_writes_every_file(tmp_path):
+    proc = _cli("mode=finetune", "logger=wandb", tmp_path=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_dir = tmp_path / "run"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    check_run_dir(run_dir, metrics)
+    assert (run_dir / ".hydra" / "config.yaml").is_file()
+    offline_runs = list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(offline_runs) == 1
+    assert "test_hard" in proc.stdout and f"run dir: {run_dir}" in proc.stdout
+
+
+def test_cli_bad_input_is_one_line_not_a_traceback(tmp_path):
+    proc = _cli("logger=none", "data.target=CHEMBL999", tmp_path=tmp_path)
+    assert proc.returncode == 2
+    assert "DataError: data.target=CHEMBL999 is not in MoleculeACE" in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_compare_cli_writes_the_table_and_a_bad_dir_is_one_line(tmp_path):
+    run = tmp_path / "runs" / "0"
+    run.mkdir(parents=True)
+    metrics = {"arm": "frozen", "mode": "frozen", "model": "tiny", "seed": 0, "train_runtime_s": 1.0}
+    for kind in ("easy", "hard"):
+        for metric in ("auroc", "auprc"):
+            metrics |= {f"test_{kind}_{metric}": 0.75, f"test_{kind}_{metric}_ci95": [0.6, 0.9]}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    script = str(ROOT / "scripts" / "compare.py")
+    ok = subprocess.run([sys.executable, script, str(tmp_path / "runs")], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert "| frozen (tiny) | 1 | 0.750 [0.600, 0.900]" in ok.stdout
+    assert (tmp_path / "runs" / "comparison.md").is_file() and (tmp_path / "runs" / "comparison.png").is_file()
+    bad = subprocess.run(
+        [sys.executable, script, str(tmp_path / "nothing")], capture_output=True, text=True, timeout=120
+    )
+    assert bad.returncode == 2
+    assert "NoRunsError: no metrics.json under" in bad.stderr and "Traceback" not in bad.stderr

@@ -1,0 +1,79 @@
+"""Shared test helpers: the project root, the real config composed with test overrides, the tiny tokenizer."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
+from transformers import PreTrainedTokenizerFast
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))  # scripts/synthetic_screens.py: test and benchmark data, not the package
+
+SMOKE = ["model=tiny", "debug=smoke", "logger=none"]
+TINY = OmegaConf.load(ROOT / "conf/model/tiny.yaml")
+SMILES = ["CC(=O)Nc1ccc(O)cc1", "c1ccccc1Br", "C[C@H](N)C(=O)O", "Clc1ccc(cc1)/C=C/C#N"]
+RUN_FILES = [
+    "metrics.json",
+    "loss_curve.png",
+    "predictions.parquet",
+    "model/model.safetensors",
+    "model/config.json",
+    "model/tokenizer.json",
+    "dataset/stats.json",
+]
+REQUIRED_METRICS = [
+    "test_easy_auroc", "test_easy_auprc", "test_hard_auroc", "test_hard_auprc", "val_hard_auprc", "mode", "model",
+    "data", "seed", "n_train", "n_test_easy", "n_test_hard", "train_runtime_s", "train_samples_per_s",
+    "trainable_params", "total_params", "peak_memory_mb",
+]  # fmt: skip
+
+
+def compose_cfg(run_dir: Path, overrides: list[str]) -> DictConfig:
+    """The real train config, with the run dir and outputs root pointed at ``run_dir``."""
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose(
+            "train",
+            overrides=[f"paths.output_dir={run_dir}", f"paths.outputs_root={run_dir.parent}", *overrides],
+        )
+
+
+def tiny_tokenizer(model_max_length: int = 512) -> PreTrainedTokenizerFast:
+    """The `tiny` model's tokenizer, from its config (conf/model/tiny.yaml)."""
+    from delbind.models.tokenizers import SPECIAL_TOKENS, build_smiles_tokenizer
+
+    vocab = OmegaConf.load(ROOT / "conf/model/tiny.yaml").vocab.split()
+    return build_smiles_tokenizer([*SPECIAL_TOKENS.values(), *vocab], model_max_length)
+
+
+def tiny(pooling: str = "mean", dropout: float = 0.1):
+    """The tiny model; ``dropout`` applies to the head and every trunk layer."""
+    from delbind.models.loading import load_tokenizer_and_model
+
+    trunk = {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
+    return load_tokenizer_and_model(
+        OmegaConf.merge(TINY, {"pooling": pooling, "head_dropout": dropout, "config": trunk})
+    )
+
+
+def check_run_dir(run_dir: Path, metrics: dict) -> None:
+    for name in RUN_FILES:
+        assert (run_dir / name).is_file(), name
+    assert list((run_dir / "checkpoints").glob("checkpoint-*"))
+    on_disk = json.loads((run_dir / "metrics.json").read_text())
+    assert set(REQUIRED_METRICS) <= set(on_disk)
+    for key in ("test_easy_auroc", "test_easy_auprc", "test_hard_auroc", "test_hard_auprc", "val_hard_auprc"):
+        assert 0.0 <= on_disk[key] <= 1.0, key
+        if key.startswith("test"):
+            lo, hi = on_disk[f"{key}_ci95"]
+            assert 0.0 <= lo <= on_disk[key] <= hi <= 1.0, key
+    assert on_disk["n_test_easy"] == on_disk["n_test_hard"]  # balanced: one prevalence for both
+    preds = pd.read_parquet(run_dir / "predictions.parquet")
+    assert list(preds.columns) == ["smiles", "label", "kind", "eval_set", "score"]
+    assert preds["score"].between(0, 1).all()
+    assert (preds["eval_set"] == "test_hard").sum() == metrics["n_test_hard"]
+    assert (run_dir / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"

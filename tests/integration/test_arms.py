@@ -1,0 +1,144 @@
+"""The cached frozen arm and the classical baselines, on the tiny model and a small slice of the data."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from transformers import AutoModel
+
+from delbind.data import build_dataset
+from delbind.models.embeddings import cache_key, cached_embeddings, embed, length_batches
+from delbind.models.tokenizers import tokenize
+from delbind.tasks import train
+from tests.helpers import ROOT, check_run_dir, tiny
+
+
+def test_cached_frozen_matches_uncached_frozen(make_cfg):
+    cached = make_cfg("mode=frozen", run="cached")
+    uncached = make_cfg("mode=frozen", "mode.cache_embeddings=false", run="uncached")
+    m_cached = train.run(cached)
+    m_uncached = train.run(uncached)
+    assert m_cached["embedding_cache_hit"] is False and "embedding_cache" not in m_uncached
+    heads = [AutoModel.from_pretrained(Path(c.paths.output_dir) / "model").head for c in (cached, uncached)]
+    # same seed, same batches, same dropout draws: the head ends where the uncached one ends
+    torch.testing.assert_close(heads[0].weight, heads[1].weight, atol=1e-4, rtol=1e-3)
+    for key in ("test_easy_auroc", "test_hard_auroc", "test_hard_auprc"):
+        assert m_cached[key] == pytest.approx(m_uncached[key], abs=0.02), key
+    check_run_dir(Path(cached.paths.output_dir), m_cached)
+
+
+def test_cache_is_reused_and_invalidated(make_cfg, tmp_path):
+    cfg = make_cfg()
+    df, _ = build_dataset(cfg.data, 0)
+    df = df.head(30)
+    tok, model = tiny("mean")
+    ds = tokenize(df, tok, 64)
+    first, info1 = cached_embeddings(model, ds, tok, tmp_path, "fp32")
+    again, info2 = cached_embeddings(model, ds, tok, tmp_path, "fp32")
+    assert not info1["embedding_cache_hit"] and info2["embedding_cache_hit"]
+    np.testing.assert_array_equal(first, again)
+    assert info1["embedding_s"] > 0 and info2["embedding_s"] == info1["embedding_s"]  # a hit reports the real cost
+    # the head sees what the trunk gives one molecule at a time, in eval mode
+    with torch.no_grad():
+        one = tok(df["smiles"].iloc[:1].tolist(), return_tensors="pt")
+        np.testing.assert_allclose(first[0], model.eval().embed(one["input_ids"], one["attention_mask"])[0], atol=1e-5)
+    model.config.pooling = "cls"
+    _, info3 = cached_embeddings(model, ds, tok, tmp_path, "fp32")
+    assert not info3["embedding_cache_hit"]
+    with torch.no_grad():
+        model.trunk.embeddings.word_embeddings.weight.add_(0.01)
+    _, info4 = cached_embeddings(model, ds, tok, tmp_path, "fp32")
+    assert not info4["embedding_cache_hit"]
+    _, info5 = cached_embeddings(model, tokenize(df.head(29), tok, 64), tok, tmp_path, "fp32")
+    assert not info5["embedding_cache_hit"]
+    assert len(list(tmp_path.glob("*.npy"))) == len(list(tmp_path.glob("*.json"))) == 4
+    Path(info5["embedding_cache"]).with_suffix(".json").unlink()  # an entry without its cost is recomputed
+    _, info6 = cached_embeddings(model, tokenize(df.head(29), tok, 64), tok, tmp_path, "fp32")
+    assert not info6["embedding_cache_hit"]
+
+
+def test_length_batches_cover_every_row_once_within_the_token_budget():
+    lengths = np.array([5, 30, 7, 7, 12, 100, 3])
+    batches = length_batches(lengths, max_tokens=32)
+    assert [b.tolist() for b in batches] == [[6, 0, 2, 3], [4], [1], [5]]  # padded: 28, 12, 30, 100 (alone)
+    assert length_batches(np.array([], dtype=int), 32) == []
+
+
+def test_embedding_batches_change_nothing_but_speed(make_cfg):
+    df, _ = build_dataset(make_cfg().data, 0)
+    tok, model = tiny("mean")
+    ds = tokenize(df.head(40), tok, 64)
+    cpu = torch.device("cpu")
+    small, whole = embed(model, ds, tok, "fp32", cpu, max_tokens=64), embed(model, ds, tok, "fp32", cpu, 10**6)
+    lengths = np.array([len(ids) for ids in ds["input_ids"]])
+    assert len(length_batches(lengths, 64)) > 10  # many batches, each padded differently
+    np.testing.assert_allclose(small, whole, atol=1e-5)
+    # the key is the selected rows' tokens, not the table under a select
+    picked = [5, 1, 30]
+    assert cache_key(model, ds.select(picked), "fp32") == cache_key(model, tokenize(df.iloc[picked], tok, 64), "fp32")
+    assert cache_key(model, ds.select(picked), "fp32") != cache_key(model, ds.select([5, 1, 31]), "fp32")
+
+
+@pytest.mark.parametrize("baseline", ["embeddings_logreg", "ecfp_rf", "ecfp_xgb"])
+def test_baseline_smoke_writes_valid_metrics(make_cfg, baseline):
+    # ecfp_rf also goes through wandb (offline): baselines have no loss curve to log
+    logger = "logger=wandb" if baseline == "ecfp_rf" else "logger=none"
+    cfg = make_cfg(f"baseline={baseline}", logger, "baseline.estimator.n_jobs=1" if "ecfp" in baseline else "seed=0")
+    metrics = train.run(cfg)
+    run_dir = Path(cfg.paths.output_dir)
+    on_disk = json.loads((run_dir / "metrics.json").read_text())
+    assert on_disk["mode"] == baseline
+    assert on_disk["model"] == ("tiny" if baseline == "embeddings_logreg" else "ecfp4")
+    for key in ("test_easy_auroc", "test_easy_auprc", "test_hard_auroc", "test_hard_auprc", "val_hard_auprc"):
+        assert 0 <= on_disk[key] <= 1
+        if key.startswith("test"):
+            lo, hi = on_disk[f"{key}_ci95"]
+            assert lo <= on_disk[key] <= hi
+    assert on_disk["trainable_params"] > 0 and on_disk["train_runtime_s"] > 0
+    assert (run_dir / "model" / "estimator.joblib").is_file()
+    assert (run_dir / "predictions.parquet").is_file()
+    assert metrics["n_test_easy"] == metrics["n_test_hard"]
+    assert (run_dir / "wandb").is_dir() == (baseline == "ecfp_rf")
+
+
+def test_frozen_vs_finetune_experiment_compares_every_arm(tmp_path):
+
+    sweep = tmp_path / "sweep"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train.py"), "experiment=frozen_vs_finetune", "model=tiny",
+         "debug=smoke", "logger=none", "hydra.sweeper.params.seed=0", f"hydra.sweep.dir={sweep}",
+         f"paths.outputs_root={tmp_path}"],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "WANDB_MODE": "offline"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    arms = ["frozen", "finetune", "embeddings_logreg", "ecfp_rf", "ecfp_xgb"]
+    table = pd.read_csv(sweep / "comparison.csv")
+    assert sorted(table["arm"]) == sorted(f"{a} ({'ecfp4' if 'ecfp' in a else 'tiny'})" for a in arms)
+    md = (sweep / "comparison.md").read_text()
+    assert all(f"| {a} (" in md for a in arms)
+    assert (sweep / "comparison.png").is_file()
+    summary = pd.read_csv(sweep / "sweep_summary.csv")
+    assert list(summary["status"]) == ["COMPLETED"] * 5
+
+
+def test_bench_reports_the_frozen_arms_side_by_side(tmp_path):
+    bench = [sys.executable, str(ROOT / "scripts" / "bench.py"), "--out", str(tmp_path), "--", "model=tiny"]
+    env = {**os.environ, "DELBIND_ROOT": str(ROOT)}
+    out = subprocess.run([*bench, "debug=smoke"], capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["frozen_speedup"] == pytest.approx(r["frozen_uncached_s"] / r["frozen_cached_s"], rel=1e-3)
+    assert r["frozen_cached_embedding_cache_hit"] is False and r["frozen_cached_rerun_embedding_cache_hit"] is True
+    assert r["frozen_cached_rerun_trunk_tokens"] == 0  # the rerun never runs the trunk
+    n_molecules = r["frozen_cached_trunk_molecules"]  # each embedded once: train, val and test sets
+    assert r["frozen_uncached_trunk_molecules"] > 2 * n_molecules  # two epochs over train + val, then scoring
+    ratio = r["frozen_uncached_trunk_tokens"] / r["frozen_cached_trunk_tokens"]
+    assert r["frozen_trunk_token_ratio"] == pytest.approx(ratio, rel=1e-3)
+    aurocs = [r[f"{arm}_test_hard_auroc"] for arm in ("frozen_cached", "frozen_cached_rerun", "frozen_uncached")]
+    assert aurocs[0] == aurocs[1] and aurocs[2] == pytest.approx(aurocs[0], abs=0.02)  # same inputs to the head

@@ -1,0 +1,135 @@
+"""End-to-end: the real config, the real pipeline, the tiny model, a small slice of the real data."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy.special import expit
+from transformers import AutoModel, AutoTokenizer
+
+from delbind import profiling
+from delbind.arms import transformer
+from delbind.models.tokenizers import tokenize
+from delbind.tasks import train
+from delbind.training import BinderTrainer
+from tests.helpers import check_run_dir, compose_cfg
+
+
+@pytest.fixture
+def initial_weights(monkeypatch):
+    """The model's weights as built, before any training step."""
+    captured = {}
+    real = transformer.load_tokenizer_and_model
+
+    def capture(cfg):
+        tok, model = real(cfg)
+        captured.update({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return tok, model
+
+    monkeypatch.setattr(transformer, "load_tokenizer_and_model", capture)
+    return captured
+
+
+def _trunk_changed(before: dict, model_dir: Path) -> list[bool]:
+    after = AutoModel.from_pretrained(model_dir).state_dict()
+    return [not torch.equal(before[k], after[k]) for k in before if k.startswith("trunk.")]
+
+
+def test_frozen_smoke_trains_only_the_head(make_cfg, initial_weights):
+    cfg = make_cfg("mode=frozen")
+    metrics = train.run(cfg)
+    run_dir = Path(cfg.paths.output_dir)
+    check_run_dir(run_dir, metrics)
+    assert not any(_trunk_changed(initial_weights, run_dir / "model"))  # bit-identical trunk
+    after = AutoModel.from_pretrained(run_dir / "model").state_dict()
+    assert not torch.equal(initial_weights["head.weight"], after["head.weight"])
+    assert metrics["trainable_params"] == after["head.weight"].numel() + 1 < metrics["total_params"]
+    assert metrics["mode"] == "frozen"
+
+
+def test_finetune_smoke_trains_the_trunk(make_cfg, initial_weights):
+    cfg = make_cfg("logger=tensorboard")
+    metrics = train.run(cfg)
+    run_dir = Path(cfg.paths.output_dir)
+    check_run_dir(run_dir, metrics)
+    assert all(_trunk_changed(initial_weights, run_dir / "model"))
+    assert metrics["trainable_params"] == metrics["total_params"]
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_length_grouped_training_scores_each_molecule_as_the_saved_model_does(make_cfg):
+    cfg = make_cfg("trainer.train_sampling_strategy=group_by_length")
+    train.run(cfg)
+    run_dir = Path(cfg.paths.output_dir)
+    preds = pd.read_parquet(run_dir / "predictions.parquet").query("eval_set == 'test_hard'")
+    tok, model = AutoTokenizer.from_pretrained(run_dir / "model"), AutoModel.from_pretrained(run_dir / "model")
+    tokens = tokenize(preds, tok, model.config.trunk["max_position_embeddings"])
+    with torch.no_grad():
+        logits = [model(torch.tensor([ids])).logits.item() for ids in tokens["input_ids"]]
+    np.testing.assert_allclose(preds["score"], expit(logits), atol=1e-5)
+
+
+def test_a_run_never_overwrites_another(make_cfg):
+    cfg = make_cfg()
+    train.run(cfg)
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        train.run(cfg)
+
+
+class Crash(Exception):
+    pass
+
+
+def test_resume_continues_from_the_checkpoint_step(make_cfg, monkeypatch):
+    every_4 = ["trainer.save_strategy=steps", "trainer.save_steps=4", "trainer.eval_strategy=steps",
+               "trainer.eval_steps=4"]  # fmt: skip
+    real_step = BinderTrainer.training_step
+    steps_run, crash_at = [], [6]
+
+    def crashing_step(self, *args, **kwargs):
+        if self.state.global_step in crash_at:
+            raise Crash
+        steps_run.append(self.state.global_step)
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(BinderTrainer, "training_step", crashing_step)
+    first = make_cfg(*every_4, run="first")
+    with pytest.raises(Crash):
+        train.run(first)
+    assert steps_run == [0, 1, 2, 3, 4, 5]
+    first_dir = Path(first.paths.output_dir)
+    assert not (first_dir / "metrics.json").exists()
+
+    steps_run.clear()
+    crash_at.clear()
+    second = make_cfg(*every_4, f"resume={first_dir}", run="second")
+    metrics = train.run(second)
+    assert metrics["resumed_from"] == str(first_dir / "checkpoints" / "checkpoint-4")
+    assert steps_run == list(range(4, metrics["global_step"]))  # continues at the checkpoint's step
+    assert metrics["global_step"] == 20  # as many as an uninterrupted run: 2 epochs x 10 steps
+    check_run_dir(Path(second.paths.output_dir), metrics)
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="peak RSS reset is Linux-only")
+def test_peak_memory_is_the_runs_own_not_an_earlier_jobs():
+    big = np.ones(50_000_000)  # 400 MB, touched: an earlier multirun job's peak in this process
+    before = profiling.peak_rss_mb()
+    del big
+    assert profiling.reset_peak_memory()
+    measured = profiling.peak_memory(window_reset=True)
+    assert measured["peak_memory_kind"] == "cpu_peak_rss" or torch.cuda.is_available()
+    assert measured["peak_rss_mb"] < before - 300
+
+
+@pytest.mark.slow
+def test_default_pretrained_model_smoke_run(tmp_path):
+    """The default path with the real rxnfp BERT (not the tiny one): conversion, tokenizer, training, run dir."""
+    cfg = compose_cfg(tmp_path / "run", ["debug=smoke", "logger=none", "trainer.num_train_epochs=1"])
+    assert cfg.model.name == "rxnfp_bert" and cfg.mode.name == "finetune"
+    metrics = train.run(cfg)
+    check_run_dir(tmp_path / "run", metrics)
+    # 12 layers x hidden 256 without the pooler or the MLM / NSP heads, plus the 257-weight head
+    assert metrics["trainable_params"] == metrics["total_params"] == 6_608_640 + 257
+    assert metrics["activation_checkpointing"] is torch.cuda.is_available()

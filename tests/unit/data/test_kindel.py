@@ -1,0 +1,273 @@
+"""KinDEL source on small synthetic files in the KinDEL schema (never the real data)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+from scipy.special import gammaincinv
+from synthetic_screens import synthetic_screen
+
+from delbind.data import build_dataset, external_sets, write_dataset
+from delbind.data.sources.kindel import files
+from delbind.data.sources.kindel import screen as kscreen
+from delbind.data.splits import SPLIT_NAMES
+from delbind.errors import DataError
+from delbind.evaluation import external_metrics
+from delbind.tasks import train
+from tests.helpers import ROOT
+
+BASE = OmegaConf.load(ROOT / "conf/data/kindel.yaml")
+HOT = [(list(range(10)),) * 3]  # binders cluster on synthons 0..9 at every position; 10..29 stay free
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> Path:
+    """A 27k-row screen (30 synthons per position), its random split file and two held-out Kd files."""
+    root = tmp_path_factory.mktemp("kindel")
+    screen = synthetic_screen(30, HOT, seed=0)
+    screen.to_parquet(root / "mapk14_1M.parquet")
+    (root / "splits").mkdir()
+    rng = np.random.default_rng(0)
+    split = pd.DataFrame(
+        {f"split{i}": rng.choice(["train", "valid", "test"], len(screen), p=[0.8, 0.1, 0.1]) for i in (1, 2)}
+    )
+    split.to_parquet(root / "splits" / "mapk14_random.parquet")
+    heldout = pd.DataFrame(
+        {
+            "smiles": [*screen["smiles"][:4], "CCO", "c1ccccc1O", "not a smiles"],
+            "molecule_hash": [*screen["molecule_hash"][:4], None, None, None],
+            "kd": [10.0, 5000.0, 300.0, 20000.0, 50.0, 1e5, 10.0],
+        }
+    )
+    (root / "heldout").mkdir()
+    for which in ("ondna", "offdna"):
+        heldout.to_csv(root / "heldout" / f"mapk14_{which}.csv")
+    return root
+
+
+def cfg_for(source: Path, **kw):
+    return OmegaConf.merge(BASE, {"source": str(source), **kw})
+
+
+def test_poisson_enrichment_matches_hand_computed_rows():
+    target = np.array([[1, 1, 1], [0, 0, 0], [2, 0, 0], [1, 1, 1]])
+    matrix = np.array([[0, 0, 0], [1, 0, 0], [0, 0, 0], [0, 1, 0]])
+    # chi2 quantiles from tables: 0.025 of df 6 = 1.237344, df 4 = 0.484419; 0.975 of df 2 = 7.377759, df 4 = 11.143287
+    expected = [1.237344 / 7.377759, 0.0, 0.484419 / 7.377759, 1.237344 / 11.143287]
+    np.testing.assert_allclose(kscreen.poisson_enrichment(target, matrix), expected, rtol=1e-5)
+
+
+def test_target_enrichment_column_and_recomputation_agree(source, tmp_path):
+    screen = pd.read_parquet(source / "mapk14_1M.parquet")
+    k_t = screen[list(kscreen.TARGET_COUNTS)].sum(axis=1).to_numpy()
+    k_m = screen[list(kscreen.MATRIX_COUNTS)].sum(axis=1).to_numpy()
+    # independent route: the Poisson bounds via the inverse regularized gamma function
+    lower = np.where(k_t > 0, gammaincinv(np.maximum(k_t, 1), 0.025), 0.0) / 3
+    screen["target_enrichment"] = lower / (gammaincinv(k_m + 1, 0.975) / 3)
+    screen.to_parquet(tmp_path / "mapk14_1M.parquet")
+    with_col = kscreen.read_screen(tmp_path / "mapk14_1M.parquet")
+    without = kscreen.read_screen(source / "mapk14_1M.parquet")
+    np.testing.assert_allclose(kscreen.enrichment_of(without), kscreen.enrichment_of(with_col), rtol=1e-9)
+    a, sa = build_dataset(cfg_for(tmp_path, split="random", heldout=False), seed=0)
+    b, sb = build_dataset(cfg_for(source, split="random", use_kindel_splits=False, heldout=False), seed=0)
+    assert (sa["enrichment_from"], sb["enrichment_from"]) == ("target_enrichment", "counts")
+    pd.testing.assert_frame_equal(a.drop(columns="enrichment"), b.drop(columns="enrichment"))
+
+
+def _pairs(df: pd.DataFrame) -> list[pd.Series]:
+    return [
+        df["smiles_a"] + "|" + df["smiles_b"],
+        df["smiles_a"] + "|" + df["smiles_c"],
+        df["smiles_b"] + "|" + df["smiles_c"],
+    ]
+
+
+@pytest.fixture(scope="module")
+def built(source):
+    return build_dataset(cfg_for(source, split="random", use_kindel_splits=False), seed=0)
+
+
+def test_hard_share_a_disynthon_with_a_binder_and_easy_share_no_synthon(built):
+    df, stats = built
+    binders, hard, easy = (df[df["kind"] == k] for k in ("binder", "hard", "easy"))
+    assert len(binders) == stats["binders_found"] > 0 and len(hard) > 0 and len(easy) == len(hard)
+    # binders are judged against every binder of the screen; this dataset keeps them all
+    shared = np.logical_or.reduce([h.isin(b).to_numpy() for h, b in zip(_pairs(hard), _pairs(binders))])
+    assert shared.all()
+    for col in kscreen.SYNTHONS:
+        assert not easy[col].isin(binders[col]).any()
+    assert (binders["enrichment"].min() > hard["enrichment"].max()) and set(df["label"]) == {0, 1}
+    assert {"molecule_hash", "smiles_a", "smiles_b", "smiles_c", "split", "group"} <= set(df.columns)
+
+
+def test_counts_for_every_rule_add_up(built):
+    _, st = built
+    assert st["top_fraction_rows"] == st["binders_found"] + st["top_low_reads_dropped"]
+    assert st["rows_read"] == st["binders_found"] + st["neg_pool"] + st["between_thresholds_dropped"]
+    assert st["neg_pool"] == st["pool_hard"] + st["pool_easy"] + st["pool_one_synthon_dropped"]
+
+
+def test_no_disynthon_crosses_splits_in_the_computed_disynthon_split(source):
+    df, st = build_dataset(cfg_for(source, heldout=False), seed=0)  # no disynthon file: computed
+    assert st["split_from"] == "computed" and st["disynthon_mixed_dropped"] > 0
+    for key in _pairs(df):
+        assert (df.groupby(key)["split"].nunique() == 1).all()
+    assert set(df["split"]) == {"train", "val", "test"}
+
+
+def test_kindel_split_file_is_used_when_present(source):
+    df, st = build_dataset(cfg_for(source, split="random", split_index=2, heldout=False), seed=0)
+    assert st["split_from"] == "kindel split2"
+    file = pd.read_parquet(source / "splits" / "mapk14_random.parquet")["split2"].map(SPLIT_NAMES)
+    rows = df["molecule_hash"].map(
+        lambda h: int(h.split("-")[0]) * 900 + int(h.split("-")[1]) * 30 + int(h.split("-")[2])
+    )
+    assert (df["split"].to_numpy() == file.to_numpy()[rows]).all()
+
+
+def test_heldout_sets_and_metrics_on_a_known_ordering(source):
+    stats: dict = {}
+    sets = external_sets(cfg_for(source), stats)
+    assert set(sets) == {f"heldout_{w}_{s}" for w in ("ondna", "offdna") for s in ("lib", "all")}
+    assert len(sets["heldout_ondna_all"]) == 6 and len(sets["heldout_ondna_lib"]) == 4
+    assert stats["heldout_ondna_invalid_dropped"] == 1
+    frame = sets["heldout_ondna_all"]
+    assert frame["label"].tolist() == [1, 0, 1, 0, 1, 0]  # Kd <= 1000 nM
+    perfect = external_metrics("heldout_ondna_all", frame, -np.log10(frame["kd"].to_numpy()))
+    assert perfect["heldout_ondna_all_spearman"] == pytest.approx(1.0)
+    assert perfect["heldout_ondna_all_auroc"] == perfect["heldout_ondna_all_auprc"] == 1.0
+    reversed_ = external_metrics("x", frame, np.log10(frame["kd"].to_numpy()))
+    assert reversed_["x_spearman"] == pytest.approx(-1.0) and reversed_["x_auroc"] == 0.0
+    assert external_sets(cfg_for(source, heldout=False)) == {}
+
+
+def test_offline_without_a_local_copy_fails_fast_naming_the_file(monkeypatch, tmp_path):
+    monkeypatch.setenv("DELBIND_CACHE", str(tmp_path))
+    monkeypatch.setattr(files, "_unreachable", {})
+    cfg = OmegaConf.merge(BASE, {"endpoint_url": "http://127.0.0.1:9"})  # nothing listens: refused at once
+    start = time.perf_counter()
+    with pytest.raises(DataError) as err:
+        build_dataset(cfg, seed=0)
+    assert time.perf_counter() - start < 20
+    msg = str(err.value)
+    assert "mapk14_1M.parquet is not available" in msg and "s3://kin-del-2024/data/mapk14_1M.parquet" in msg
+    assert "data.source=DIR" in msg and "\n" not in msg
+
+
+def test_a_missing_filesystem_package_is_named(monkeypatch, tmp_path):
+    monkeypatch.setattr(files, "_unreachable", {})
+
+    def missing(bucket, endpoint_url):
+        raise ImportError("No module named 'gcsfs'", name="gcsfs")
+
+    monkeypatch.setattr(files, "_filesystem", missing)
+    reason = files._download("gs://mirror", "mapk14_1M.parquet", tmp_path / "x.parquet", None)
+    assert reason == "gcsfs is not installed: pip install gcsfs"
+
+
+def test_cached_file_is_read_without_network(monkeypatch, tmp_path, source):
+    monkeypatch.setenv("DELBIND_CACHE", str(tmp_path))
+    (tmp_path / "kindel").mkdir()
+    (tmp_path / "kindel" / "mapk14_1M.parquet").write_bytes((source / "mapk14_1M.parquet").read_bytes())
+    cfg = OmegaConf.merge(BASE, {"endpoint_url": "http://127.0.0.1:9", "split": "random", "heldout": False})
+    monkeypatch.setattr(files, "_unreachable", {})
+    assert files.kindel_file(cfg, "mapk14_1M.parquet") == tmp_path / "kindel" / "mapk14_1M.parquet"
+
+
+def test_files_are_fetched_from_the_bucket_once_then_read_from_the_cache(monkeypatch, tmp_path, source):
+    monkeypatch.setenv("DELBIND_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(files, "_unreachable", {})
+    mirror = tmp_path / "mirror"  # the bucket's layout, served by fsspec's local filesystem
+    shutil.copytree(source, mirror)
+    cfg = OmegaConf.merge(BASE, {"bucket": f"file://{mirror}", "split": "random"})
+    fetched, _ = build_dataset(cfg, seed=0)
+    heldout = external_sets(cfg)
+    cached = sorted(str(p.relative_to(tmp_path / "cache" / "kindel")) for p in (tmp_path / "cache").rglob("*.*"))
+    assert cached == ["heldout/mapk14_offdna.csv", "heldout/mapk14_ondna.csv", "mapk14_1M.parquet",
+                      "splits/mapk14_random.parquet"]  # fmt: skip
+    local, _ = build_dataset(OmegaConf.merge(BASE, {"source": str(source), "split": "random"}), seed=0)
+    pd.testing.assert_frame_equal(fetched, local)
+    assert set(heldout) == {"heldout_ondna_lib", "heldout_ondna_all", "heldout_offdna_lib", "heldout_offdna_all"}
+    shutil.rmtree(mirror)  # gone from the "bucket": the cache alone serves the next build
+    again, _ = build_dataset(cfg, seed=0)
+    pd.testing.assert_frame_equal(again, fetched)
+
+
+@pytest.mark.parametrize(
+    ("override", "match"),
+    [
+        ({"min_target_count": 10**6}, "no binders"),
+        ({"target": "egfr"}, "not a KinDEL target"),
+        ({"source": "/nonexistent/kindel"}, "does not exist"),
+        ({"pos_fraction": 0.5, "min_target_count": 0}, "no (hard|easy) negatives"),
+    ],
+)
+def test_bad_settings_are_clear_errors(source, override, match):
+    with pytest.raises(DataError, match=match):
+        build_dataset(OmegaConf.merge(cfg_for(source, heldout=False), override), seed=0)
+
+
+def test_screen_without_required_columns_is_a_clear_error(source, tmp_path):
+    pd.read_parquet(source / "mapk14_1M.parquet").drop(columns=["smiles_b", "seq_matrix_1"]).to_parquet(
+        tmp_path / "mapk14_1M.parquet"
+    )
+    with pytest.raises(DataError, match=r"lacks columns \['smiles_b', 'seq_matrix_1'\]"):
+        build_dataset(cfg_for(tmp_path), seed=0)
+
+
+def test_prepared_dataset_round_trips(built, tmp_path, source):
+    df, stats = built
+    external = external_sets(cfg_for(source))
+    write_dataset(tmp_path / "dataset", df, stats, external)
+    assert {p.name for p in (tmp_path / "dataset").iterdir()} == {
+        "train.parquet",
+        "val.parquet",
+        "test.parquet",
+        "stats.json",
+        "external",
+    }
+    cfg = cfg_for(source, prepared=str(tmp_path))
+    again, again_stats = build_dataset(cfg, seed=0)
+    key = ["split", "smiles"]
+    pd.testing.assert_frame_equal(
+        again.sort_values(key).reset_index(drop=True), df.sort_values(key).reset_index(drop=True), check_like=True
+    )
+    assert again_stats["binders_found"] == stats["binders_found"]
+    assert set(external_sets(cfg)) == set(external)
+    wrong = OmegaConf.merge(OmegaConf.load(ROOT / "conf/data/chembl_kinase.yaml"), {"prepared": str(tmp_path)})
+    with pytest.raises(DataError, match="was built from data=kindel"):
+        build_dataset(wrong, seed=0)
+
+
+def test_prepare_data_then_train_scores_the_heldout_sets(source, tmp_path, make_cfg):
+    prep = tmp_path / "prep"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "prepare_data.py"), "data=kindel", f"data.source={source}",
+         "data.split=random", "data.max_molecules=60", f"hydra.run.dir={prep}"],
+        capture_output=True, text=True, env={**os.environ}, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert {"train.parquet", "val.parquet", "test.parquet", "stats.json"} <= {
+        p.name for p in (prep / "dataset").iterdir()
+    }
+    assert len(list((prep / "dataset" / "external").glob("heldout_*.parquet"))) == 4
+    cfg = make_cfg("data=kindel", f"data.prepared={prep}", "data.source=/nonexistent")  # never read: prepared
+    metrics = train.run(cfg)
+    for which in ("ondna", "offdna"):
+        for part in ("lib", "all"):
+            for metric in ("spearman", "auroc", "auprc"):
+                assert f"heldout_{which}_{part}_{metric}" in metrics
+    assert metrics["n_heldout_ondna_all"] == 6
+    on_disk = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+    assert -1.0 <= on_disk["heldout_ondna_lib_spearman"] <= 1.0
+    assert json.loads((Path(cfg.paths.output_dir) / "dataset" / "stats.json").read_text())["prepared_from"]
+    preds = pd.read_parquet(Path(cfg.paths.output_dir) / "predictions.parquet")
+    assert (preds["eval_set"] == "heldout_offdna_all").sum() == 6

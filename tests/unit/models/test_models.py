@@ -1,0 +1,125 @@
+import io
+
+import pandas as pd
+import pytest
+import torch
+from omegaconf import OmegaConf
+from transformers import AutoModel, AutoTokenizer
+
+from delbind.assets import MOLECULEACE, read_member
+from delbind.data.chem import canonical_smiles
+from delbind.data.sources.chembl_kinase import MOLECULEACE_DIR
+from delbind.errors import ModelLoadError
+from delbind.models import BinderClassifier
+from delbind.models.loading import load_tokenizer_and_model
+from delbind.models.policies import apply_mode, checkpointing_on, count_parameters
+from delbind.models.rxnfp import rxnfp_model_dir
+from tests.helpers import SMILES, TINY, tiny, tiny_tokenizer
+
+
+def test_tiny_tokenizer_round_trips():
+    tok = tiny_tokenizer()
+    for smi in SMILES + ["F/C=C\\F"]:
+        ids = tok(smi)["input_ids"]
+        tokens = tok.convert_ids_to_tokens(ids)
+        assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]"
+        assert "[UNK]" not in tokens
+        assert "".join(tokens[1:-1]) == smi
+
+
+def test_rxnfp_tokenizer_round_trips_real_smiles_without_unk():
+    tok = AutoTokenizer.from_pretrained(rxnfp_model_dir())
+    raw = pd.read_csv(io.BytesIO(read_member(MOLECULEACE, MOLECULEACE_DIR + "CHEMBL262_Ki.csv")))["smiles"]
+    smiles = [s for s in canonical_smiles(raw) if s]
+    assert len(smiles) > 800
+    for smi in smiles:
+        tokens = tok.convert_ids_to_tokens(tok(smi)["input_ids"])
+        assert "[UNK]" not in tokens, smi
+        assert "".join(tokens[1:-1]) == smi
+
+
+def test_rxnfp_conversion_is_a_real_bert():
+    model = AutoModel.from_pretrained(rxnfp_model_dir())
+    cfg = model.config
+    assert (cfg.model_type, cfg.num_hidden_layers, cfg.hidden_size, cfg.vocab_size) == ("bert", 12, 256, 591)
+    # pretrained, not random: embedding rows of used tokens differ clearly from a fresh init's scale
+    assert model.embeddings.word_embeddings.weight.std() > 0.03
+
+
+def test_mean_pooling_ignores_padding():
+    tok, model = tiny("mean")
+    model.eval()
+    alone = tok(SMILES[:1], return_tensors="pt")
+    padded = tok(SMILES, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        a = model.embed(alone["input_ids"], alone["attention_mask"])[0]
+        b = model.embed(padded["input_ids"], padded["attention_mask"])[0]
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_save_pretrained_loads_on_its_own(tmp_path):
+    tok, model = tiny("cls")
+    model.eval()
+    model.save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    again = AutoModel.from_pretrained(tmp_path).eval()
+    assert isinstance(again, BinderClassifier) and again.config.pooling == "cls"
+    batch = AutoTokenizer.from_pretrained(tmp_path)(SMILES, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        torch.testing.assert_close(model(**batch).logits, again(**batch).logits)
+
+
+def test_frozen_mode_freezes_trunk_and_keeps_it_in_eval():
+    _, model = tiny()
+    apply_mode(model, OmegaConf.create({"freeze_trunk": True, "activation_checkpointing": False}))
+    trainable, total = count_parameters(model)
+    assert trainable == sum(p.numel() for p in model.head.parameters()) < total
+    model.train()
+    assert model.training and model.head.training
+    assert not any(m.training for m in model.trunk.modules())
+
+
+def test_frozen_mode_refuses_checkpointing():
+    _, model = tiny()
+    with pytest.raises(ValueError, match="checkpointing"):
+        apply_mode(model, OmegaConf.create({"freeze_trunk": True, "activation_checkpointing": True}))
+
+
+def test_checkpointing_auto_follows_the_hardware(monkeypatch):
+    for cuda in (True, False):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda cuda=cuda: cuda)
+        assert checkpointing_on("auto") is cuda
+    assert checkpointing_on(True) and not checkpointing_on(False)
+    with pytest.raises(ValueError, match="auto, true or false"):
+        checkpointing_on("yes")
+    _, model = tiny()
+    apply_mode(model, OmegaConf.create({"freeze_trunk": True, "activation_checkpointing": "auto"}))
+    assert not model.trunk.is_activation_checkpointing  # frozen: never, whatever the hardware
+
+
+def test_finetune_checkpointing_gives_the_same_gradients():
+    tok, plain = tiny(dropout=0.0)
+    _, ckpt = tiny(dropout=0.0)
+    ckpt.load_state_dict(plain.state_dict())
+    apply_mode(ckpt, OmegaConf.create({"freeze_trunk": False, "activation_checkpointing": True}))
+    assert ckpt.trunk.is_activation_checkpointing and not plain.trunk.is_activation_checkpointing
+    batch = tok(SMILES, padding=True, return_tensors="pt")
+    for m in (plain, ckpt):
+        m.train()
+        m(**batch).logits.sum().backward()
+    for (name, p), q in zip(plain.named_parameters(), ckpt.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, msg=name)
+
+
+def test_missing_local_model_dir_is_one_clear_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    cfg = OmegaConf.merge(TINY, {"name_or_path": str(tmp_path / "empty")})
+    with pytest.raises(ModelLoadError, match="not a loadable model dir"):
+        load_tokenizer_and_model(cfg)
+
+
+def test_unreachable_hub_fails_fast_with_how_to(monkeypatch):
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    cfg = OmegaConf.merge(TINY, {"name_or_path": "someone/not-cached-model"})
+    with pytest.raises(ModelLoadError, match="hf download someone/not-cached-model --local-dir"):
+        load_tokenizer_and_model(cfg)

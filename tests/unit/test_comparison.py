@@ -1,0 +1,73 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from delbind.comparison import QUALITY, load_runs, summarize, to_markdown, write_comparison
+
+
+def _write_run(root, name, mode, seed, auroc, cost=10.0):
+    d = root / name
+    d.mkdir(parents=True)
+    metrics = {"mode": mode, "model": "m", "seed": seed, "train_runtime_s": cost, "train_samples_per_s": 5.0,
+               "peak_memory_mb": 100.0, "trainable_params": 33}  # fmt: skip
+    for m in QUALITY:
+        metrics[m] = auroc
+        metrics[f"{m}_ci95"] = [auroc - 0.1, auroc + 0.05]
+    (d / "metrics.json").write_text(json.dumps(metrics))
+
+
+@pytest.fixture
+def sweep(tmp_path):
+    for seed, value in enumerate([0.7, 0.8, 0.9]):
+        _write_run(tmp_path, f"ft{seed}", "finetune", seed, value, cost=100.0 + seed)
+    _write_run(tmp_path, "frozen0", "frozen", 0, 0.6)
+    return tmp_path
+
+
+def test_mean_and_t_interval_over_seeds(sweep):
+    summary = summarize(load_runs([sweep])).set_index("arm")
+    ft = summary.loc["finetune (m)"]
+    assert ft["n_seeds"] == 3 and ft["ci"] == "seeds"
+    assert ft["test_hard_auroc"] == pytest.approx(0.8)
+    lo, hi = stats.t.interval(0.95, 2, loc=0.8, scale=stats.sem([0.7, 0.8, 0.9]))
+    assert hi > 1  # three seeds give a wide interval: it is clipped to where AUROC can be
+    assert (ft["test_hard_auroc_lo"], ft["test_hard_auroc_hi"]) == pytest.approx((lo, 1.0))
+    assert ft["train_runtime_s"] == pytest.approx(101.0)
+
+
+def test_single_seed_uses_the_runs_bootstrap_ci(sweep):
+    frozen = summarize(load_runs([sweep])).set_index("arm").loc["frozen (m)"]
+    assert frozen["ci"] == "bootstrap"
+    assert (frozen["test_easy_auprc_lo"], frozen["test_easy_auprc_hi"]) == pytest.approx((0.5, 0.65))
+
+
+def test_files_and_columns(sweep):
+    write_comparison([sweep], sweep)
+    table = pd.read_csv(sweep / "comparison.csv")
+    for m in QUALITY:
+        assert {m, f"{m}_lo", f"{m}_hi"} <= set(table.columns)
+    assert {"train_runtime_s", "train_samples_per_s", "peak_memory_mb", "trainable_params"} <= set(table.columns)
+    md = (sweep / "comparison.md").read_text()
+    assert md.count("\n| ") == 2 and "| finetune (m) | 3 | 0.800 [" in md
+    assert (sweep / "comparison.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_markdown_marks_missing_costs():
+    runs = pd.DataFrame([{"arm": "a", "seed": 0, **{m: 0.5 for m in QUALITY},
+                          **{f"{m}_ci95": [0.4, 0.6] for m in QUALITY}, "train_runtime_s": 1.0,
+                          "train_samples_per_s": 1.0, "peak_memory_mb": 1.0, "trainable_params": np.nan}])  # fmt: skip
+    assert "| n/a |" in to_markdown(summarize(runs))
+
+
+def test_no_metrics_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no metrics.json"):
+        load_runs([tmp_path])
+
+
+def test_rows_follow_the_sweep_order_not_the_alphabet(tmp_path):
+    for job, mode in [(2, "frozen"), (10, "finetune"), (1, "ecfp_rf")]:
+        _write_run(tmp_path, str(job), mode, 0, 0.7)
+    assert list(summarize(load_runs([tmp_path]))["arm"]) == ["ecfp_rf (m)", "frozen (m)", "finetune (m)"]
