@@ -25,6 +25,7 @@ def resolve_name_or_path(name_or_path: str) -> str:
     return name_or_path
 
 
+@contextlib.contextmanager
 def _quiet_transformers() -> Iterator[None]:
     level = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
