@@ -1,13 +1,15 @@
-"""The transformer arms (finetune, frozen, ...): a pretrained trunk + head trained by BinderTrainer.
+"""The transformer arms (finetune, frozen, partial, lora): a pretrained trunk + head trained by BinderTrainer.
 
-The mode's parameter policy (models/policies.py) decides what trains. A fully frozen trunk with
-``mode.cache_embeddings`` trains the head on embeddings computed once and cached (same result, far faster).
+The mode's parameter policy (models/policies.py) decides what trains and at which learning rates. A
+fully frozen trunk with ``mode.cache_embeddings`` trains the head on embeddings computed once and cached
+(same result, far faster). ``load``, ``fit`` and ``finish`` are the steps other families reuse (lp_ft).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,32 +17,57 @@ import datasets
 import numpy as np
 import pandas as pd
 import torch
+from omegaconf import DictConfig
 from scipy.special import expit
-from transformers import DataCollatorWithPadding, EarlyStoppingCallback, default_data_collator
+from transformers import DataCollatorWithPadding, EarlyStoppingCallback, PreTrainedTokenizerBase, default_data_collator
 
 from delbind import distributed
 from delbind.arms.base import ARM_FAMILIES, VAL_SETS, ArmInputs, ArmResult
 from delbind.evaluation import compute_metrics, plot_loss_curve
+from delbind.models import BinderClassifier
 from delbind.models.embeddings import CachedHead, cached_embeddings, embedding_dataset
 from delbind.models.loading import load_tokenizer_and_model, max_length
-from delbind.models.policies import apply_mode, count_parameters
+from delbind.models.policies import apply_policy, count_parameters, learning_rates, merge_adapters, trunk_frozen
 from delbind.models.tokenizers import tokenize
 from delbind.training import BinderTrainer, training_arguments
 
 log = logging.getLogger(__name__)
 
 
-@ARM_FAMILIES.register("transformer")
-def run_transformer(inputs: ArmInputs) -> ArmResult:
-    cfg, df, frames, run_dir = inputs.cfg, inputs.df, inputs.frames, inputs.run_dir
-    tokenizer, model = load_tokenizer_and_model(cfg.model)
-    apply_mode(model, cfg.mode)
+@dataclass
+class Fit:
+    """One training stage: its trainer (holding the best model), eval sets in its input space, cost, history."""
+
+    trainer: BinderTrainer
+    sets: dict[str, datasets.Dataset]
+    train_s: float
+    history: list[dict[str, Any]]
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+def load(inputs: ArmInputs) -> tuple[PreTrainedTokenizerBase, BinderClassifier, datasets.Dataset]:
+    """The tokenizer, the classifier with its pretrained trunk, and every row of ``inputs.df`` tokenized once."""
+    tokenizer, model = load_tokenizer_and_model(inputs.cfg.model)
+    return tokenizer, model, tokenize(inputs.df, tokenizer, max_length(inputs.cfg.model, model))
+
+
+def fit(
+    inputs: ArmInputs,
+    tokenizer: PreTrainedTokenizerBase,
+    model: BinderClassifier,
+    tokens: datasets.Dataset,
+    mode_cfg: DictConfig,
+    trainer_cfg: DictConfig,
+    output_dir: Path,
+    resume_from: str | None = None,
+) -> Fit:
+    """Apply the mode's policy and train with early stopping on the val sets; the trainer ends on the best model."""
+    cfg, df = inputs.cfg, inputs.df
+    apply_policy(model, mode_cfg)
     trainable, total = count_parameters(model)
     log.info("params: %d trainable / %d total (%d frozen)", trainable, total, total - trainable)
-    tokens = tokenize(df, tokenizer, max_length(cfg.model, model))
-    facts: dict[str, Any] = {}
-
-    if cfg.mode.freeze_trunk and cfg.mode.get("cache_embeddings"):
+    facts: dict[str, Any] = {"trainable_params": trainable, "total_params": total}
+    if trunk_frozen(model, mode_cfg) and mode_cfg.get("cache_embeddings"):
         vectors, cache_info = cached_embeddings(
             model, tokens, tokenizer, Path(cfg.paths.embedding_cache), inputs.precision
         )
@@ -51,11 +78,9 @@ def run_transformer(inputs: ArmInputs) -> ArmResult:
         features = tokens
         pad = 8 if torch.cuda.is_available() else None
         train_model, collator = model, DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad)
-    sets = {name: features.select(frame.index) for name, frame in frames.items()}
+    sets = {name: features.select(frame.index) for name, frame in inputs.frames.items()}
 
-    args = training_arguments(
-        cfg.trainer, run_dir / "checkpoints", inputs.precision, inputs.report_to, cfg.seed, cfg.run_name
-    )
+    args = training_arguments(trainer_cfg, output_dir, inputs.precision, inputs.report_to, cfg.seed, cfg.run_name)
     callbacks = []
     if cfg.early_stopping.patience:
         callbacks.append(EarlyStoppingCallback(cfg.early_stopping.patience, cfg.early_stopping.threshold))
@@ -69,38 +94,55 @@ def run_transformer(inputs: ArmInputs) -> ArmResult:
         compute_metrics=compute_metrics,
         callbacks=callbacks,
         pos_weight=cfg.loss.pos_weight,
+        group_lrs=learning_rates(model, mode_cfg, trainer_cfg.learning_rate),
     )
     start = time.perf_counter()
-    trainer.train(resume_from_checkpoint=inputs.resume_from)
+    trainer.train(resume_from_checkpoint=resume_from)
     # The arm's cost from scratch: the cached arm adds computing its embeddings, even when they came from the cache.
     train_s = facts.get("embedding_s", 0.0) + time.perf_counter() - start
-    history = list(trainer.state.log_history)  # before the best model's re-evaluation adds a point
-    # The head is shared with `model`, so this saves the full classifier with the best weights.
+    facts["activation_checkpointing"] = model.trunk.is_activation_checkpointing
+    return Fit(trainer, sets, train_s, list(trainer.state.log_history), facts)  # history before the re-evaluation
+
+
+def finish(
+    inputs: ArmInputs, tokenizer: PreTrainedTokenizerBase, model: BinderClassifier, stage: Fit
+) -> ArmResult:
+    """Save the best model (adapters merged), score every eval set with it, plot the loss curve, collect facts."""
+    cfg, run_dir, trainer = inputs.cfg, inputs.run_dir, stage.trainer
+    merge_adapters(model)  # LoRA: model/ holds plain merged weights, loadable without peft
+    # The head is shared with the trained module, so this saves the full classifier with the best weights.
     if distributed.is_main_process():
         model.save_pretrained(run_dir / "model")
         tokenizer.save_pretrained(run_dir / "model")
-
     best_val = trainer.evaluate()  # the loaded best model on the val sets
-    scores = {name: _scores(trainer, name, ds, frames[name]["label"]) for name, ds in sets.items()}
+    scores = {name: _scores(trainer, name, ds, inputs.frames[name]["label"]) for name, ds in stage.sets.items()}
+    facts = dict(stage.facts)
     for name in VAL_SETS:
         for metric in ("auroc", "auprc", "loss"):
             facts[f"{name}_{metric}"] = best_val.get(f"eval_{name}_{metric}")
     if distributed.is_main_process():
-        plot_loss_curve(history, run_dir / "loss_curve.png", cfg.run_name)
+        plot_loss_curve(stage.history, run_dir / "loss_curve.png", cfg.run_name)
     facts.update(
         {
             "best_checkpoint": trainer.state.best_model_checkpoint,
             "global_step": trainer.state.global_step,
             "epochs": trainer.state.epoch,
-            "train_runtime_s": train_s,
-            "train_samples_per_s": len(trainer.train_dataset) * trainer.state.epoch / train_s,
-            "trainable_params": trainable,
-            "total_params": total,
-            "activation_checkpointing": model.trunk.is_activation_checkpointing,
+            "train_runtime_s": stage.train_s,
+            "train_samples_per_s": len(trainer.train_dataset) * trainer.state.epoch / stage.train_s,
             "resumed_from": inputs.resume_from,
         }
     )
     return ArmResult(cfg.model.name, scores, facts)
+
+
+@ARM_FAMILIES.register("transformer")
+def run_transformer(inputs: ArmInputs) -> ArmResult:
+    tokenizer, model, tokens = load(inputs)
+    cfg = inputs.cfg
+    stage = fit(
+        inputs, tokenizer, model, tokens, cfg.mode, cfg.trainer, inputs.run_dir / "checkpoints", inputs.resume_from
+    )
+    return finish(inputs, tokenizer, model, stage)
 
 
 def _scores(trainer: BinderTrainer, name: str, ds: datasets.Dataset, labels: pd.Series) -> np.ndarray:

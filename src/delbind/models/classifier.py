@@ -45,7 +45,7 @@ class BinderClassifier(PreTrainedModel):
         self.trunk = _build_trunk(trunk_config)
         self.dropout = nn.Dropout(config.head_dropout)
         self.head = nn.Linear(trunk_config.hidden_size, 1)
-        self.trunk_frozen = False
+        self.frozen_modules: list[str] = []  # set by models/policies.py: kept in eval mode while training
         self.post_init()
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -54,10 +54,10 @@ class BinderClassifier(PreTrainedModel):
             nn.init.zeros_(module.bias)
 
     def train(self, mode: bool = True) -> BinderClassifier:
-        # The Trainer calls model.train() every step; a frozen trunk must keep dropout off.
+        # The Trainer calls model.train() every step; frozen modules must keep dropout off.
         super().train(mode)
-        if self.trunk_frozen:
-            self.trunk.eval()
+        for name in self.frozen_modules:
+            self.get_submodule(name).eval()
         return self
 
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

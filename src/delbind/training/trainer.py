@@ -10,6 +10,8 @@ from torch.utils.data import Dataset, RandomSampler, Sampler, SequentialSampler
 from transformers import Trainer
 from transformers.trainer_utils import has_length
 
+from delbind.models.policies import optimizer_groups
+
 
 def bce_loss(logits: torch.Tensor, labels: torch.Tensor, pos_weight: float | None = None) -> torch.Tensor:
     """Mean BCE-with-logits in fp32 (stable under autocast), optionally up-weighting binders."""
@@ -23,9 +25,23 @@ class BinderTrainer(Trainer):
     # compute_loss returns a per-batch mean, so the Trainer must divide by the accumulation steps.
     loss_is_scaled_for_ga = False
 
-    def __init__(self, *args: Any, pos_weight: float | None = None, **kwargs: Any):
+    def __init__(
+        self, *args: Any, pos_weight: float | None = None, group_lrs: dict[str, float] | None = None, **kwargs: Any
+    ):
         super().__init__(*args, **kwargs)
         self.pos_weight = pos_weight
+        self.group_lrs = group_lrs  # per parameter group (models/policies.py); None: the stock optimizer
+
+    def create_optimizer(self, model: torch.nn.Module | None = None) -> torch.optim.Optimizer:
+        """The stock optimizer, with one learning rate per parameter group when the mode sets them."""
+        if self.optimizer is not None or not self.group_lrs:
+            return super().create_optimizer(model)
+        opt_model = self.model if model is None else model
+        decay = set(self.get_decay_parameter_names(opt_model))
+        groups = optimizer_groups(opt_model, self.group_lrs, self.args.weight_decay, decay)
+        optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+        self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
+        return self.optimizer
 
     def compute_loss(
         self,

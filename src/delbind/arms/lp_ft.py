@@ -1,0 +1,47 @@
+"""lp_ft: linear probe, then fine-tune (Kumar et al. 2022, arXiv 2202.10054), one run, one run dir.
+
+Stage 1 trains the head alone on the cached frozen embeddings (``mode.linear_probe`` overrides the trainer
+fields); stage 2 fine-tunes as the mode's policy says (every weight by default) from that head, at
+``trainer.learning_rate``. ``resume`` continues stage 2 (stage 1 is seconds, and rerun identically).
+"""
+
+from __future__ import annotations
+
+from omegaconf import OmegaConf
+
+from delbind import distributed
+from delbind.arms import transformer
+from delbind.arms.base import ARM_FAMILIES, VAL_SETS, ArmInputs, ArmResult
+from delbind.evaluation import plot_loss_curve
+
+# Stage 1's policy: the trunk frozen (and cached), only the head trains at one rate.
+PROBE = {"trainable_layers": 0, "train_embeddings": False, "lora": None, "cache_embeddings": True,
+         "activation_checkpointing": False, "head_lr": None, "layer_decay": None, "group_lr": {}}  # fmt: skip
+
+
+@ARM_FAMILIES.register("lp_ft")
+def run_lp_ft(inputs: ArmInputs) -> ArmResult:
+    cfg, run_dir = inputs.cfg, inputs.run_dir
+    tokenizer, model, tokens = transformer.load(inputs)
+    probe_mode = OmegaConf.merge(cfg.mode, PROBE)
+    probe_trainer = OmegaConf.merge(cfg.trainer, cfg.mode.linear_probe)
+    probe_dir = run_dir / "checkpoints" / "probe"
+    probe = transformer.fit(inputs, tokenizer, model, tokens, probe_mode, probe_trainer, probe_dir)
+    probe_val = probe.trainer.evaluate()  # the best head, now in `model`, which stage 2 starts from
+    if distributed.is_main_process():
+        plot_loss_curve(probe.history, run_dir / "loss_curve_probe.png", f"{cfg.run_name} (linear probe)")
+    tune = transformer.fit(
+        inputs, tokenizer, model, tokens, cfg.mode, cfg.trainer, run_dir / "checkpoints", inputs.resume_from
+    )
+    result = transformer.finish(inputs, tokenizer, model, tune)
+    result.facts.update(
+        {
+            "probe_runtime_s": probe.train_s,
+            "probe_epochs": probe.trainer.state.epoch,
+            **{f"probe_{name}_auprc": probe_val.get(f"eval_{name}_auprc") for name in VAL_SETS},
+            "finetune_runtime_s": tune.train_s,
+            "train_runtime_s": probe.train_s + tune.train_s,  # the arm's cost: both stages
+            "embedding_s": probe.facts.get("embedding_s"),
+        }
+    )
+    return result
