@@ -77,3 +77,26 @@ def check_run_dir(run_dir: Path, metrics: dict) -> None:
     assert preds["score"].between(0, 1).all()
     assert (preds["eval_set"] == "test_hard").sum() == metrics["n_test_hard"]
     assert (run_dir / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def mode_cfg(name: str, **overrides: object) -> DictConfig:
+    """The real ``mode`` config of mode ``name`` (conf/mode/<name>.yaml), with keys overridden."""
+    cfg = compose_cfg(Path("/nonexistent/run"), [f"mode={name}", *(f"mode.{k}={v}" for k, v in overrides.items())])
+    return cfg.mode
+
+
+def assert_saved_model_scores_as_the_run(run_dir: Path, eval_set: str = "test_hard") -> None:
+    """``model/`` alone (AutoModel, no delbind code path but the registration) gives predictions.parquet's scores."""
+    import numpy as np
+    import torch
+    from scipy.special import expit
+    from transformers import AutoModel, AutoTokenizer
+
+    from delbind.models.tokenizers import tokenize
+
+    preds = pd.read_parquet(run_dir / "predictions.parquet").query("eval_set == @eval_set")
+    tok, model = AutoTokenizer.from_pretrained(run_dir / "model"), AutoModel.from_pretrained(run_dir / "model")
+    tokens = tokenize(preds, tok, model.config.trunk["max_position_embeddings"])
+    with torch.no_grad():
+        logits = [model.eval()(torch.tensor([ids])).logits.item() for ids in tokens["input_ids"]]
+    np.testing.assert_allclose(preds["score"], expit(logits), atol=1e-5)

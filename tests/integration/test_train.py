@@ -3,18 +3,15 @@
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
-from scipy.special import expit
-from transformers import AutoModel, AutoTokenizer
+from transformers import AutoModel
 
 from delbind import profiling
 from delbind.arms import transformer
-from delbind.models.tokenizers import tokenize
 from delbind.tasks import train
 from delbind.training import BinderTrainer
-from tests.helpers import check_run_dir, compose_cfg
+from tests.helpers import assert_saved_model_scores_as_the_run, check_run_dir, compose_cfg
 
 
 @pytest.fixture
@@ -62,13 +59,7 @@ def test_finetune_smoke_trains_the_trunk(make_cfg, initial_weights):
 def test_length_grouped_training_scores_each_molecule_as_the_saved_model_does(make_cfg):
     cfg = make_cfg("trainer.train_sampling_strategy=group_by_length")
     train.run(cfg)
-    run_dir = Path(cfg.paths.output_dir)
-    preds = pd.read_parquet(run_dir / "predictions.parquet").query("eval_set == 'test_hard'")
-    tok, model = AutoTokenizer.from_pretrained(run_dir / "model"), AutoModel.from_pretrained(run_dir / "model")
-    tokens = tokenize(preds, tok, model.config.trunk["max_position_embeddings"])
-    with torch.no_grad():
-        logits = [model(torch.tensor([ids])).logits.item() for ids in tokens["input_ids"]]
-    np.testing.assert_allclose(preds["score"], expit(logits), atol=1e-5)
+    assert_saved_model_scores_as_the_run(Path(cfg.paths.output_dir))
 
 
 def test_a_run_never_overwrites_another(make_cfg):

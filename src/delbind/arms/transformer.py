@@ -104,9 +104,7 @@ def fit(
     return Fit(trainer, sets, train_s, list(trainer.state.log_history), facts)  # history before the re-evaluation
 
 
-def finish(
-    inputs: ArmInputs, tokenizer: PreTrainedTokenizerBase, model: BinderClassifier, stage: Fit
-) -> ArmResult:
+def finish(inputs: ArmInputs, tokenizer: PreTrainedTokenizerBase, model: BinderClassifier, stage: Fit) -> ArmResult:
     """Save the best model (adapters merged), score every eval set with it, plot the loss curve, collect facts."""
     cfg, run_dir, trainer = inputs.cfg, inputs.run_dir, stage.trainer
     merge_adapters(model)  # LoRA: model/ holds plain merged weights, loadable without peft

@@ -1,7 +1,7 @@
 """What trains and what stays frozen: the one place that sets requires_grad, eval mode, checkpointing, LoRA
 and per-group learning rates.
 
-Parameters fall into groups: ``embeddings``, ``layer.<i>`` (encoder layer i, 0 = lowest), ``trunk`` (any
+Parameters fall into groups: ``embeddings``, ``layer_<i>`` (encoder layer i, 0 = lowest), ``trunk`` (any
 other trunk weight, e.g. a final norm: it trains with the top layer) and ``head``. A mode says which groups
 train (``trainable_layers``: the top k encoder layers, null = all; ``train_embeddings``) and optionally their
 learning rates (``head_lr``, ``layer_decay``, ``group_lr``). A frozen group gets no gradient, so the stock
@@ -32,13 +32,13 @@ def checkpointing_on(setting: bool | str) -> bool:
 
 
 def parameter_group(name: str) -> str:
-    """The group of a BinderClassifier parameter name: ``head``, ``embeddings``, ``layer.<i>`` or ``trunk``."""
+    """The group of a BinderClassifier parameter name: ``head``, ``embeddings``, ``layer_<i>`` or ``trunk``."""
     if not name.startswith("trunk."):
         return "head"
     if ".embeddings." in name:
         return "embeddings"
     layer = _LAYER.search(name)
-    return f"layer.{layer.group(1)}" if layer else "trunk"
+    return f"layer_{layer.group(1)}" if layer else "trunk"
 
 
 def n_layers(model: BinderClassifier) -> int:
@@ -52,7 +52,7 @@ def trainable_groups(model: BinderClassifier, mode_cfg: DictConfig) -> set[str]:
     k = total if k is None else int(k)
     if not 0 <= k <= total:
         raise ValueError(f"mode.trainable_layers={k}: the trunk has {total} encoder layers (0..{total}, null = all)")
-    groups = {"head", *(f"layer.{i}" for i in range(total - k, total))}
+    groups = {"head", *(f"layer_{i}" for i in range(total - k, total))}
     if k > 0:
         groups.add("trunk")  # weights outside the layers (a final norm) sit on top of the encoder
     if mode_cfg.get("train_embeddings", True):
@@ -93,7 +93,7 @@ def _frozen_modules(model: BinderClassifier, train: set[str]) -> list[str]:
         return ["trunk"]
     frozen = [] if "embeddings" in train else ["trunk.embeddings"]
     layers = model.trunk.get_submodule("encoder.layer") if hasattr(model.trunk, "encoder") else []
-    return frozen + [f"trunk.encoder.layer.{i}" for i in range(len(layers)) if f"layer.{i}" not in train]
+    return frozen + [f"trunk.encoder.layer.{i}" for i in range(len(layers)) if f"layer_{i}" not in train]
 
 
 def _add_lora(model: BinderClassifier, lora_cfg: DictConfig) -> None:
@@ -129,7 +129,7 @@ def learning_rates(model: BinderClassifier, mode_cfg: DictConfig, base_lr: float
         return None
     total = n_layers(model)
     d = 1.0 if decay is None else float(decay)
-    rates = {f"layer.{i}": base_lr * d ** (total - i) for i in range(total)}
+    rates = {f"layer_{i}": base_lr * d ** (total - i) for i in range(total)}
     rates |= {"embeddings": base_lr * d ** (total + 1), "trunk": base_lr * d, "head": base_lr}
     if head_lr is not None:
         rates["head"] = float(head_lr)

@@ -12,9 +12,9 @@ from delbind.data.sources.chembl_kinase import MOLECULEACE_DIR
 from delbind.errors import ModelLoadError
 from delbind.models import BinderClassifier
 from delbind.models.loading import load_tokenizer_and_model
-from delbind.models.policies import apply_mode, checkpointing_on, count_parameters
+from delbind.models.policies import apply_policy, checkpointing_on, count_parameters
 from delbind.models.rxnfp import rxnfp_model_dir
-from tests.helpers import SMILES, TINY, tiny, tiny_tokenizer
+from tests.helpers import SMILES, TINY, mode_cfg, tiny, tiny_tokenizer
 
 
 def test_tiny_tokenizer_round_trips():
@@ -71,7 +71,7 @@ def test_save_pretrained_loads_on_its_own(tmp_path):
 
 def test_frozen_mode_freezes_trunk_and_keeps_it_in_eval():
     _, model = tiny()
-    apply_mode(model, OmegaConf.create({"freeze_trunk": True, "activation_checkpointing": False}))
+    apply_policy(model, mode_cfg("frozen"))
     trainable, total = count_parameters(model)
     assert trainable == sum(p.numel() for p in model.head.parameters()) < total
     model.train()
@@ -82,7 +82,7 @@ def test_frozen_mode_freezes_trunk_and_keeps_it_in_eval():
 def test_frozen_mode_refuses_checkpointing():
     _, model = tiny()
     with pytest.raises(ValueError, match="checkpointing"):
-        apply_mode(model, OmegaConf.create({"freeze_trunk": True, "activation_checkpointing": True}))
+        apply_policy(model, mode_cfg("frozen", activation_checkpointing=True))
 
 
 def test_checkpointing_auto_follows_the_hardware(monkeypatch):
@@ -93,7 +93,7 @@ def test_checkpointing_auto_follows_the_hardware(monkeypatch):
     with pytest.raises(ValueError, match="auto, true or false"):
         checkpointing_on("yes")
     _, model = tiny()
-    apply_mode(model, OmegaConf.create({"freeze_trunk": True, "activation_checkpointing": "auto"}))
+    apply_policy(model, mode_cfg("frozen", activation_checkpointing="auto"))
     assert not model.trunk.is_activation_checkpointing  # frozen: never, whatever the hardware
 
 
@@ -101,7 +101,7 @@ def test_finetune_checkpointing_gives_the_same_gradients():
     tok, plain = tiny(dropout=0.0)
     _, ckpt = tiny(dropout=0.0)
     ckpt.load_state_dict(plain.state_dict())
-    apply_mode(ckpt, OmegaConf.create({"freeze_trunk": False, "activation_checkpointing": True}))
+    apply_policy(ckpt, mode_cfg("finetune", activation_checkpointing=True))
     assert ckpt.trunk.is_activation_checkpointing and not plain.trunk.is_activation_checkpointing
     batch = tok(SMILES, padding=True, return_tensors="pt")
     for m in (plain, ckpt):

@@ -1,0 +1,47 @@
+"""The modes between frozen and full, end to end through the train task on the tiny model."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from delbind.arms import transformer
+from delbind.tasks import train
+from tests.helpers import assert_saved_model_scores_as_the_run, check_run_dir
+
+
+@pytest.mark.parametrize("mode", ["partial", "lora"])
+def test_mode_runs_and_its_saved_model_scores_as_the_run(make_cfg, mode):
+    cfg = make_cfg(f"mode={mode}", "mode.trainable_layers=1" if mode == "partial" else "mode.lora.r=4")
+    metrics = train.run(cfg)
+    run_dir = Path(cfg.paths.output_dir)
+    check_run_dir(run_dir, metrics)
+    assert metrics["arm"] == mode and 0 < metrics["trainable_params"] < metrics["total_params"]
+    saved = load_file(run_dir / "model" / "model.safetensors")
+    assert not any("lora_" in k or "base_model" in k for k in saved)  # LoRA: merged into plain weights
+    assert_saved_model_scores_as_the_run(run_dir)
+
+
+def test_lp_ft_fine_tunes_from_the_probed_head_and_counts_both_stages(make_cfg, monkeypatch):
+    heads = []
+    real_fit = transformer.fit
+
+    def recording_fit(inputs, tokenizer, model, *args, **kwargs):
+        heads.append(model.head.weight.detach().clone())  # the head each stage starts from
+        stage = real_fit(inputs, tokenizer, model, *args, **kwargs)
+        heads.append(model.head.weight.detach().clone())  # the best head the stage ends with
+        return stage
+
+    monkeypatch.setattr(transformer, "fit", recording_fit)
+    cfg = make_cfg("mode=lp_ft", "mode.linear_probe.num_train_epochs=3")
+    metrics = train.run(cfg)
+    probe_start, probe_end, tune_start, _ = heads
+    assert not torch.equal(probe_start, probe_end)  # stage 1 trained the head
+    assert torch.equal(probe_end, tune_start)  # stage 2 starts from it
+    on_disk = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+    assert on_disk["train_runtime_s"] == pytest.approx(on_disk["probe_runtime_s"] + on_disk["finetune_runtime_s"])
+    assert on_disk["probe_epochs"] == 3 and on_disk["probe_val_hard_auprc"] is not None
+    assert metrics["trainable_params"] == metrics["total_params"]  # stage 2: every weight
+    assert (Path(cfg.paths.output_dir) / "loss_curve_probe.png").is_file()
