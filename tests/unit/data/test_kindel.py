@@ -260,6 +260,11 @@ def test_files_are_fetched_from_the_bucket_once_then_read_from_the_cache(monkeyp
         ({"target": "egfr"}, "not a KinDEL target"),
         ({"source": "/nonexistent/kindel"}, "does not exist"),
         ({"pos_fraction": 0.5, "min_target_count": 0}, "no (hard|easy) negatives"),
+        ({"hard_per_binder": 1000, "split": "random"}, r"only \d+ hard negatives in split train, \d+ wanted: lower "),
+        (
+            {"easy_per_hard": 1000, "split": "random", "use_kindel_splits": False},
+            r"only \d+ easy negatives in the screen, \d+ wanted: lower data.easy_per_hard or data.easy_block_alpha",
+        ),
     ],
 )
 def test_bad_settings_are_clear_errors(source, override, match):
