@@ -32,6 +32,7 @@ def _sample_idx(idx: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray
 
 
 def _short(what: str, split: str | None, have: int, want: int, fix: str) -> DataError:
+    """A shortfall of one kind of negative, overall or in one split, with the keys that change it."""
     where = f"split {split}" if split else "the screen"
     return DataError(f"only {have} {what} in {where}, {want} wanted: {fix}")
 

@@ -33,7 +33,9 @@ def enriched_blocks(code: np.ndarray, binder: np.ndarray, usable: np.ndarray, al
     return (rows > 0) & (p_value < alpha)
 
 
-def _binders(screen: dict[str, Any], enrichment: np.ndarray, usable: np.ndarray, cfg: DictConfig, st: dict) -> Any:
+def _binders(
+    screen: dict[str, Any], enrichment: np.ndarray, usable: np.ndarray, cfg: DictConfig, st: dict
+) -> np.ndarray:
     """The top ``pos_fraction`` of the screen by enrichment with at least ``min_target_count`` target reads."""
     n = screen["n"]
     reads = np.column_stack([screen[c] for c in TARGET_COUNTS]).sum(axis=1)
