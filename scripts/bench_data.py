@@ -1,8 +1,9 @@
-"""Time parquet -> labelled, split KinDEL dataset on a synthetic 1M-row screen in the KinDEL schema.
+"""Time parquet -> labelled, split KinDEL dataset on a realistic synthetic 1M-row screen in the KinDEL schema.
 
-`python scripts/bench_data.py [--split disynthon|random|scaffold] [--dir DIR]` writes DIR/mapk14_1M.parquet
-(100 x 100 x 100 synthons, SMILES by string template), then builds the dataset in a fresh process and
-prints each stage's wall time and the peak RSS after it.
+`python scripts/bench_data.py [--split disynthon|random|scaffold] [--rows N] [--dir DIR]` writes
+DIR/mapk14_1M.parquet (KinDEL's 377 / 1,127 / 190 building blocks, products a-c-b, a few active blocks and
+disynthons, Poisson noise elsewhere), then builds the dataset with default label settings in a fresh process
+and prints each stage's wall time and the peak RSS after it, the label counts and each split's counts.
 """
 
 import argparse
@@ -21,8 +22,8 @@ from delbind.data import build_dataset
 from delbind.profiling import peak_rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
-N_PER_POSITION = 100  # 100^3 = 1M molecules
-HOT = [(list(range(40)),) * 3]  # binders cluster on synthons 0..39; 40..99 leave room for easy negatives
+LABEL_COUNTS = ("binders_found", "neg_pool", "pool_hard", "pool_easy", "pool_enriched_block_dropped",
+                "enriched_blocks_a", "enriched_blocks_b", "enriched_blocks_c", "disynthon_mixed_dropped")  # fmt: skip
 
 
 class Stages(logging.Handler):
@@ -54,12 +55,16 @@ def build(folder: Path, split: str) -> None:
     print(
         f"build total: {total:.1f} s, peak RSS {rss:.0f} MB; rows read {stats['rows_read']}, through RDKit {rdkit_rows}"
     )
-    print(df.groupby(["split", "kind"]).size().unstack(fill_value=0).to_string())
+    print("labels: " + ", ".join(f"{k} {stats[k]}" for k in LABEL_COUNTS if k in stats))
+    table = df.groupby(["split", "kind"]).size().unstack(fill_value=0)
+    table["prevalence"] = [round(stats[f"prevalence_{split}"], 3) for split in table.index]
+    print(table.to_string())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", default="disynthon", choices=["disynthon", "random", "scaffold"])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="screen rows (default: KinDEL's 1M)")
     parser.add_argument("--dir", type=Path, default=None, help="where the synthetic file goes (default: a temp dir)")
     parser.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)  # the timed child process
     args = parser.parse_args()
@@ -70,7 +75,7 @@ def main() -> None:
         folder = args.dir or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
-        screen = synthetic_screen(N_PER_POSITION, HOT, seed=0)
+        screen = synthetic_screen(args.rows, seed=0)
         screen.to_parquet(folder / "mapk14_1M.parquet", index=False)
         size_mb = (folder / "mapk14_1M.parquet").stat().st_size / 2**20
         print(f"generated {len(screen)} rows ({size_mb:.0f} MB parquet) in {time.perf_counter() - start:.1f} s")

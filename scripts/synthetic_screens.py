@@ -1,54 +1,106 @@
-"""Synthetic screens in the KinDEL schema, for the tests and scripts/bench_data.py (not part of the package)."""
+"""Synthetic screens shaped like KinDEL's 1M file, for the tests and scripts/bench_data.py (not part of the package).
+
+Building blocks per position as in the real library (a: 377 acids, b: 1,127 amines, c: 190 amino acids);
+products a-c-b (a acylates c's amine, c's acid acylates b); rows sampled from the combinations; small Poisson
+counts. A handful of active building blocks and disynthons carry signal, everything else is noise, so the top 1%
+by enrichment is mostly noise spread over the library, as measured on the real screen. SMILES by string assembly.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from delbind.data.sources.kindel.screen import MATRIX_COUNTS, TARGET_COUNTS, enrichment_of
+KINDEL_BLOCKS = (377, 1127, 190)  # building blocks at positions a, b, c in the real KinDEL library
 
-# Each ring ends on a carbon, which bonds to the next part of the template.
-RINGS = ("c1ccc({})cc1", "c1ccnc({})c1", "C1CCC({})CC1", "c1occ({})c1", "c1scc({})c1", "C1COCC({})C1",
-         "c1ccc2cc({})ccc2c1", "C1CC({})C1", "c1cnc({})nc1", "C1CCN({})C1")  # fmt: skip
+# Each ring starts with the atom that bonds to the template; "{}" takes a substituent branch (or nothing).
+RINGS = ("c1ccc{}cc1", "c1cc{}ccc1", "c1c{}cccc1", "c1ccc{}cn1", "c1ccnc{}c1", "c1cncc{}c1", "c1cnc{}nc1",
+         "c1ccc{}s1", "c1cc{}cs1", "c1ccc{}o1", "c1cc{}no1", "c1nc{}cs1", "C1CCC{}CC1", "C1CC{}C1", "C1CCC{}C1",
+         "C1COCC{}C1", "C1CCOC{}C1", "c1ccc2cc{}ccc2c1", "c1ccc2[nH]c{}cc2c1", "c1ccc2occ{}c2c1", "C1CC{}CN1C(=O)C",
+         "c1cc{}n[nH]1", "c1ccc2c{}cccc2n1")  # fmt: skip
+# Ring digit 9 inside substituents: the rings above use 1 and 2, so any substituent fits any ring.
+SUBSTITUENTS = ("", "(F)", "(Cl)", "(Br)", "(C)", "(CC)", "(OC)", "(C#N)", "(C(F)(F)F)", "(OC(F)(F)F)",
+                "(S(C)(=O)=O)", "(C(N)=O)", "(N(C)C)", "(O)", "(C(C)C)", "(C9CC9)", "(OCC)")  # fmt: skip
+# Per position: (linkers between template and ring, building-block SMILES, product fragment); {} = linker + ring.
+POSITIONS = {
+    "a": (("", "C"), "OC(=O){}", "O=C({})N"),  # carboxylic acid -> amide on c's amine
+    "b": (("", "C", "CC"), "N{}", "C(=O)N{}"),  # amine acylated by c's acid
+    "c": (("C",), "NC({})C(=O)O", "C({})"),  # amino acid: side chain
+}
 
 
-SUBSTITUENTS = ("F", "Cl", "C", "OC", "C#N", "N", "O", "C(F)(F)F", "CC", "S(C)(=O)=O")
+def _fragments(linkers: tuple[str, ...]) -> list[str]:
+    """Distinct linker + ring + substituent strings, in a fixed shuffled order (blocks mix ring types)."""
+    frags = list(dict.fromkeys(link + ring.format(sub) for link in linkers for ring in RINGS for sub in SUBSTITUENTS))
+    return [frags[i] for i in np.random.default_rng(0).permutation(len(frags))]
 
 
-def synthon_smiles(n: int) -> list[str]:
-    """``n`` distinct, valid building-block SMILES (rings x substituents), reusable at any synthon position."""
-    groups = [ring.format(sub) for ring in RINGS for sub in SUBSTITUENTS]
-    if n > len(groups):
-        raise ValueError(f"at most {len(groups)} synthons")
-    return groups[:n]
+def building_blocks(position: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` distinct building-block SMILES for a position and their product fragments (object arrays).
+
+    A few blocks are listed as two comma-separated SMILES (the reagent and its salt), as some are in KinDEL.
+    """
+    linkers, reagent, product = POSITIONS[position]
+    frags = _fragments(linkers)
+    if n > len(frags):
+        raise ValueError(f"at most {len(frags)} building blocks at position {position}")
+    blocks = np.array([reagent.format(f) for f in frags[:n]], dtype=object)
+    blocks[7::150] += ",Cl"
+    return blocks, np.array([product.format(f) for f in frags[:n]], dtype=object)
+
+
+def _sample_rows(blocks: tuple[int, int, int], n_rows: int, extra: np.ndarray, rng: np.random.Generator):
+    """Block codes (a, b, c) of ``n_rows`` distinct combinations: the ``extra`` flat codes first, then random ones."""
+    total = int(np.prod(blocks))
+    picks = rng.choice(total, size=min(n_rows, total), replace=False)
+    flat = pd.unique(np.concatenate([extra, picks]))[: min(n_rows, total)]
+    return np.unravel_index(rng.permutation(flat), blocks)
+
+
+def _series(pairs: list[tuple], blocks: tuple[int, int, int], size: int, rng: np.random.Generator) -> np.ndarray:
+    """Flat codes of ``size`` molecules per active disynthon (random third block): the series a top 1M keeps."""
+    codes = [
+        np.ravel_multi_index(
+            [np.full(size, x) if x is not None else rng.integers(n, size=size) for x, n in zip(p, blocks)], blocks
+        )
+        for p in pairs
+    ]
+    return np.concatenate(codes) if codes else np.zeros(0, dtype=np.int64)
 
 
 def synthetic_screen(
-    n_per_position: int,
-    hot: list[tuple[list[int], list[int], list[int]]],
-    seed: int,
-    noise_rate: float = 0.05,
-    enrichment_column: bool = False,
+    n_rows: int = 1_000_000,
+    blocks: tuple[int, int, int] = KINDEL_BLOCKS,
+    seed: int = 0,
+    n_active: tuple[int, int] = (6, 6),
 ) -> pd.DataFrame:
-    """Every a x b x c combination in the KinDEL schema, SMILES built by string template (no RDKit).
+    """A KinDEL-schema screen of ``n_rows`` molecules from ``blocks`` building blocks at positions a, b, c.
 
-    ``hot`` lists blocks (as, bs, cs) of synthon indices whose molecules get high target counts, so
-    binders cluster on disynthons as in a real DEL; every other molecule reads at ``noise_rate``.
+    ``n_active`` = (active disynthons, active building blocks): an active disynthon multiplies its molecules'
+    target rate by 12 and the screen keeps a series of its molecules (the file is the screen's top 1M, which
+    holds them); an active block multiplies by 3. Per-block synthesis yields scale target, matrix and load reads.
     """
     rng = np.random.default_rng(seed)
-    syn = np.array(synthon_smiles(n_per_position), dtype=object)
-    ia, ib, ic = (g.ravel() for g in np.meshgrid(*[np.arange(n_per_position)] * 3, indexing="ij"))
-    rate = np.full(len(ia), noise_rate)
-    for as_, bs, cs in hot:
-        rate[np.isin(ia, as_) & np.isin(ib, bs) & np.isin(ic, cs)] = 8.0
-    df = pd.DataFrame({"smiles_a": syn[ia], "smiles_b": syn[ib], "smiles_c": syn[ic]})
-    # a-C(=O)N-CH(b)-C(=O)N-c: each synthon's ring closes before the next opens, so any triple is valid.
-    df.insert(0, "smiles", df["smiles_a"] + "C(=O)NC(" + df["smiles_b"] + ")C(=O)N" + df["smiles_c"])
-    df.insert(1, "molecule_hash", [f"{a}-{b}-{c}" for a, b, c in zip(ia, ib, ic)])
+    n_a, n_b, n_c = blocks
+    # Active disynthons: a-c or c-b pairs (bonded in the product); active blocks at any position.
+    pairs = [(rng.integers(n_a), None, rng.integers(n_c)) if i % 2 else (None, rng.integers(n_b), rng.integers(n_c))
+             for i in range(n_active[0])]  # fmt: skip
+    extra = _series(pairs, blocks, max(10, n_rows // 3000), rng)
+    ia, ib, ic = _sample_rows(blocks, n_rows, extra, rng)
+    codes = (ia, ib, ic)
+    activity = np.ones(len(ia))
+    for p in pairs:
+        activity[np.logical_and.reduce([code == x for code, x in zip(codes, p) if x is not None])] *= 12.0
+    for i in range(n_active[1]):
+        pos = i % 3
+        activity[codes[pos] == rng.integers(blocks[pos])] *= 3.0
+    yields = np.prod([rng.lognormal(0.0, 0.3, size)[code] for size, code in zip(blocks, codes)], axis=0)
+    (sa, fa), (sb, fb), (sc, fc) = (building_blocks(pos, size) for pos, size in zip("abc", blocks))
+    df = pd.DataFrame({"smiles": fa[ia] + fc[ic] + fb[ib]})
+    df["molecule_hash"] = pd.Series(ia).astype(str) + "-" + pd.Series(ib).astype(str) + "-" + pd.Series(ic).astype(str)
+    df["smiles_a"], df["smiles_b"], df["smiles_c"] = sa[ia], sb[ib], sc[ic]
     for i in (1, 2, 3):
-        df[f"seq_target_{i}"] = rng.poisson(rate)
-        df[f"seq_matrix_{i}"] = rng.poisson(0.5, size=len(df))
-    df["seq_load"] = rng.poisson(5.0, size=len(df))
-    if enrichment_column:
-        df["target_enrichment"] = enrichment_of({c: df[c].to_numpy() for c in (*TARGET_COUNTS, *MATRIX_COUNTS)})
+        df[f"seq_target_{i}"] = rng.poisson(0.6 * yields * activity)
+        df[f"seq_matrix_{i}"] = rng.poisson(0.6 * yields)
+    df["seq_load"] = rng.poisson(8.0 * yields)
     return df

@@ -64,6 +64,8 @@ def build_dataset(cfg: DictConfig, seed: int) -> tuple[pd.DataFrame, dict[str, A
     for split in SPLITS:
         for kind in ("binder", *KINDS):
             stats[f"n_{split}_{kind}"] = int(((df["split"] == split) & (df["kind"] == kind)).sum())
+        # binder fraction among binders + negatives: AU-PRC's floor, so splits are comparable only if it agrees
+        stats[f"prevalence_{split}"] = stats[f"n_{split}_binder"] / int((df["split"] == split).sum())
     return df.reset_index(drop=True), stats
 
 

@@ -35,6 +35,8 @@ def external_metrics(name: str, frame: pd.DataFrame, scores: np.ndarray) -> dict
     """``<name>_spearman`` of score vs -log10(Kd) where the set has ``kd``, ``<name>_auroc/_auprc`` on its labels."""
     out: dict[str, float] = {f"n_{name}": len(frame)}
     if "kd" in frame:
-        out[f"{name}_spearman"] = float(stats.spearmanr(scores, -np.log10(frame["kd"].to_numpy(float))).statistic)
+        kd = frame["kd"].to_numpy(float)
+        ok = np.isfinite(kd) & (kd > 0)  # no -log10 for a Kd of 0 or none (sources drop them; a guard, not a rule)
+        out[f"{name}_spearman"] = float(stats.spearmanr(np.asarray(scores)[ok], -np.log10(kd[ok])).statistic)
     out.update({f"{name}_{k}": v for k, v in binary_metrics(frame["label"], scores).items()})
     return out

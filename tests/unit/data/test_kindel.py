@@ -12,8 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from omegaconf import OmegaConf
+from rdkit import Chem
 from scipy.special import gammaincinv
-from synthetic_screens import synthetic_screen
+from scipy.stats import binomtest
+from synthetic_screens import KINDEL_BLOCKS, synthetic_screen
 
 from delbind.data import build_dataset, external_sets, write_dataset
 from delbind.data.sources.kindel import files
@@ -25,14 +27,15 @@ from delbind.tasks import train
 from tests.helpers import ROOT
 
 BASE = OmegaConf.load(ROOT / "conf/data/kindel.yaml")
-HOT = [(list(range(10)),) * 3]  # binders cluster on synthons 0..9 at every position; 10..29 stay free
+BLOCKS = (38, 113, 19)  # KinDEL's 377 / 1,127 / 190 building blocks per position, scaled down 10x
+ROWS = 40_000
 
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory) -> Path:
-    """A 27k-row screen (30 synthons per position), its random split file and two held-out Kd files."""
+    """A 40k-row realistic screen, its random split file and two held-out Kd files (with and without an index)."""
     root = tmp_path_factory.mktemp("kindel")
-    screen = synthetic_screen(30, HOT, seed=0)
+    screen = synthetic_screen(ROWS, BLOCKS, seed=0)
     screen.to_parquet(root / "mapk14_1M.parquet")
     (root / "splits").mkdir()
     rng = np.random.default_rng(0)
@@ -42,14 +45,14 @@ def source(tmp_path_factory) -> Path:
     split.to_parquet(root / "splits" / "mapk14_random.parquet")
     heldout = pd.DataFrame(
         {
-            "smiles": [*screen["smiles"][:4], "CCO", "c1ccccc1O", "not a smiles"],
-            "molecule_hash": [*screen["molecule_hash"][:4], None, None, None],
-            "kd": [10.0, 5000.0, 300.0, 20000.0, 50.0, 1e5, 10.0],
+            "smiles": [*screen["smiles"][:4], "CCO", "c1ccccc1O", "not a smiles", "CCN"],
+            "molecule_hash": [*screen["molecule_hash"][:4], None, None, None, None],
+            "kd": [10.0, 5000.0, 300.0, 20000.0, 50.0, 1e5, 10.0, 0.0],  # Kd 0: as in KinDEL's ddr1 off-DNA file
         }
     )
     (root / "heldout").mkdir()
-    for which in ("ondna", "offdna"):
-        heldout.to_csv(root / "heldout" / f"mapk14_{which}.csv")
+    heldout.to_csv(root / "heldout" / "mapk14_ondna.csv")  # KinDEL's layout: a leading unnamed index column
+    heldout.to_csv(root / "heldout" / "mapk14_offdna.csv", index=False)
     return root
 
 
@@ -95,42 +98,85 @@ def built(source):
     return build_dataset(cfg_for(source, split="random", use_kindel_splits=False), seed=0)
 
 
-def test_hard_share_a_disynthon_with_a_binder_and_easy_share_no_synthon(built):
+def test_small_screen_is_realistic_and_its_binders_touch_every_building_block(source, built):
+    screen = pd.read_parquet(source / "mapk14_1M.parquet")
+    assert len(screen) == ROWS < np.prod(BLOCKS) and screen["molecule_hash"].is_unique  # sampled, not the grid
+    for col, n in zip(kscreen.SYNTHONS, BLOCKS):
+        blocks = screen[col].unique()
+        canonical = {Chem.MolToSmiles(Chem.MolFromSmiles(b.split(",")[0])) for b in blocks}
+        assert len(blocks) == len(canonical) == n  # valid, distinct building blocks
+    assert screen["smiles_b"].str.contains(",").any()  # a few listed as two SMILES, as in KinDEL
+    assert all(Chem.MolFromSmiles(s) is not None for s in screen["smiles"].sample(300, random_state=0))
+    binders = built[0][built[0]["kind"] == "binder"]
+    # Mostly noise spread over the library, so "shares no synthon with any binder" leaves next to nothing.
+    for col, n in zip(kscreen.SYNTHONS, BLOCKS):
+        assert binders[col].nunique() >= 0.9 * n
+
+
+def test_every_kind_exists_hard_share_a_disynthon_with_a_binder_and_easy_share_none(built):
     df, stats = built
     binders, hard, easy = (df[df["kind"] == k] for k in ("binder", "hard", "easy"))
     assert len(binders) == stats["binders_found"] > 0 and len(hard) > 0 and len(easy) == len(hard)
     # binders are judged against every binder of the screen; this dataset keeps them all
-    shared = np.logical_or.reduce([h.isin(b).to_numpy() for h, b in zip(_pairs(hard), _pairs(binders))])
-    assert shared.all()
-    for col in kscreen.SYNTHONS:
-        assert not easy[col].isin(binders[col]).any()
+    hard_shared, easy_shared = (
+        np.logical_or.reduce([x.isin(b).to_numpy() for x, b in zip(_pairs(part), _pairs(binders))])
+        for part in (hard, easy)
+    )
+    assert hard_shared.all() and not easy_shared.any()
     assert (binders["enrichment"].min() > hard["enrichment"].max()) and set(df["label"]) == {0, 1}
     assert {"molecule_hash", "smiles_a", "smiles_b", "smiles_c", "split", "group"} <= set(df.columns)
+
+
+def test_no_easy_negative_holds_a_building_block_enriched_among_binders(built, source):
+    df, stats = built
+    screen = pd.read_parquet(source / "mapk14_1M.parquet", columns=list(kscreen.SYNTHONS))
+    binders, easy = df[df["kind"] == "binder"], df[df["kind"] == "easy"]
+    rate = len(binders) / len(screen)
+    for col in kscreen.SYNTHONS:
+        rows, hits = screen[col].value_counts(), binders[col].value_counts()
+        p_value = {b: binomtest(int(hits.get(b, 0)), int(rows[b]), rate, "greater").pvalue for b in rows.index}
+        assert min(p_value[b] for b in easy[col]) >= BASE.easy_block_alpha
+        assert stats[f"enriched_blocks_{col[-1]}"] == sum(p < BASE.easy_block_alpha for p in p_value.values()) > 0
 
 
 def test_counts_for_every_rule_add_up(built):
     _, st = built
     assert st["top_fraction_rows"] == st["binders_found"] + st["top_low_reads_dropped"]
     assert st["rows_read"] == st["binders_found"] + st["neg_pool"] + st["between_thresholds_dropped"]
-    assert st["neg_pool"] == st["pool_hard"] + st["pool_easy"] + st["pool_one_synthon_dropped"]
+    assert st["neg_pool"] == st["pool_hard"] + st["pool_easy"] + st["pool_enriched_block_dropped"]
+    assert st["pool_enriched_block_dropped"] > 0
 
 
-def test_no_disynthon_crosses_splits_in_the_computed_disynthon_split(source):
-    df, st = build_dataset(cfg_for(source, heldout=False), seed=0)  # no disynthon file: computed
+def _prevalences(st: dict) -> list[float]:
+    return [st[f"prevalence_{split}"] for split in ("train", "val", "test")]
+
+
+@pytest.fixture(scope="module")
+def kindel_blocks_source(tmp_path_factory) -> Path:
+    """A 300k-row screen with KinDEL's block counts: a disynthon split keeps ~1/6 of the rows, so it needs more."""
+    root = tmp_path_factory.mktemp("kindel_blocks")
+    synthetic_screen(300_000, KINDEL_BLOCKS, seed=0).to_parquet(root / "mapk14_1M.parquet")
+    return root
+
+
+def test_computed_disynthon_split_is_leak_free_and_stratified(kindel_blocks_source):
+    df, st = build_dataset(cfg_for(kindel_blocks_source, heldout=False), seed=0)  # no disynthon file: computed
     assert st["split_from"] == "computed" and st["disynthon_mixed_dropped"] > 0
     for key in _pairs(df):
         assert (df.groupby(key)["split"].nunique() == 1).all()
     assert set(df["split"]) == {"train", "val", "test"}
+    assert df.groupby("split")["kind"].nunique().eq(3).all()
+    assert max(_prevalences(st)) - min(_prevalences(st)) < 0.03
 
 
 def test_kindel_split_file_is_used_when_present(source):
     df, st = build_dataset(cfg_for(source, split="random", split_index=2, heldout=False), seed=0)
     assert st["split_from"] == "kindel split2"
     file = pd.read_parquet(source / "splits" / "mapk14_random.parquet")["split2"].map(SPLIT_NAMES)
-    rows = df["molecule_hash"].map(
-        lambda h: int(h.split("-")[0]) * 900 + int(h.split("-")[1]) * 30 + int(h.split("-")[2])
-    )
+    hashes = pd.read_parquet(source / "mapk14_1M.parquet", columns=["molecule_hash"])["molecule_hash"]
+    rows = df["molecule_hash"].map(pd.Series(hashes.index, index=hashes))
     assert (df["split"].to_numpy() == file.to_numpy()[rows]).all()
+    assert max(_prevalences(st)) - min(_prevalences(st)) < 0.03  # hard negatives drawn per split
 
 
 def test_heldout_sets_and_metrics_on_a_known_ordering(source):
@@ -138,12 +184,18 @@ def test_heldout_sets_and_metrics_on_a_known_ordering(source):
     sets = external_sets(cfg_for(source), stats)
     assert set(sets) == {f"heldout_{w}_{s}" for w in ("ondna", "offdna") for s in ("lib", "all")}
     assert len(sets["heldout_ondna_all"]) == 6 and len(sets["heldout_ondna_lib"]) == 4
-    assert stats["heldout_ondna_invalid_dropped"] == 1
+    for which in ("ondna", "offdna"):  # with and without the leading index column, as KinDEL's files come
+        assert len(sets[f"heldout_{which}_all"]) == 6 and stats[f"heldout_{which}_rows"] == 8
+        assert stats[f"heldout_{which}_invalid_dropped"] == stats[f"heldout_{which}_kd_zero_dropped"] == 1
+        assert sets[f"heldout_{which}_all"]["molecule_hash"].isna().sum() == 2  # external compounds
     frame = sets["heldout_ondna_all"]
     assert frame["label"].tolist() == [1, 0, 1, 0, 1, 0]  # Kd <= 1000 nM
     perfect = external_metrics("heldout_ondna_all", frame, -np.log10(frame["kd"].to_numpy()))
     assert perfect["heldout_ondna_all_spearman"] == pytest.approx(1.0)
     assert perfect["heldout_ondna_all_auroc"] == perfect["heldout_ondna_all_auprc"] == 1.0
+    with_zero = pd.concat([frame, frame.iloc[:1].assign(kd=0.0)], ignore_index=True)  # a Kd of 0 never gets -log10
+    guarded = external_metrics("z", with_zero, np.r_[-np.log10(frame["kd"].to_numpy()), 0.0])
+    assert guarded["z_spearman"] == pytest.approx(1.0) and all(np.isfinite(v) for v in guarded.values())
     reversed_ = external_metrics("x", frame, np.log10(frame["kd"].to_numpy()))
     assert reversed_["x_spearman"] == pytest.approx(-1.0) and reversed_["x_auroc"] == 0.0
     assert external_sets(cfg_for(source, heldout=False)) == {}
@@ -208,6 +260,11 @@ def test_files_are_fetched_from_the_bucket_once_then_read_from_the_cache(monkeyp
         ({"target": "egfr"}, "not a KinDEL target"),
         ({"source": "/nonexistent/kindel"}, "does not exist"),
         ({"pos_fraction": 0.5, "min_target_count": 0}, "no (hard|easy) negatives"),
+        ({"hard_per_binder": 1000, "split": "random"}, r"only \d+ hard negatives in split train, \d+ wanted: lower "),
+        (
+            {"easy_per_hard": 1000, "split": "random", "use_kindel_splits": False},
+            r"only \d+ easy negatives in the screen, \d+ wanted: lower data.easy_per_hard or data.easy_block_alpha",
+        ),
     ],
 )
 def test_bad_settings_are_clear_errors(source, override, match):

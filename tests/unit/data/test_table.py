@@ -19,7 +19,7 @@ BASE = OmegaConf.load(ROOT / "conf/data/table.yaml")
 @pytest.fixture(scope="module")
 def table() -> pd.DataFrame:
     """180 valid molecules: binders, hard negatives near them, easy ones unlike them, a split column."""
-    smiles = synthetic_screen(6, [], seed=0)["smiles"].sample(120, random_state=0).tolist()
+    smiles = synthetic_screen(216, (6, 6, 6), seed=0)["smiles"].sample(120, random_state=0).tolist()
     smiles += [f"{'C' * i}{end}" for end in ("O", "N", "Cl") for i in range(1, 21)]  # unlike every binder
     rng = np.random.default_rng(0)
     return pd.DataFrame(

@@ -31,37 +31,43 @@ def _sample_idx(idx: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray
     return np.sort(rng.choice(idx, size=min(n, len(idx)), replace=False))
 
 
+def _short(what: str, split: str | None, have: int, want: int, fix: str) -> DataError:
+    """A shortfall of one kind of negative, overall or in one split, with the keys that change it."""
+    where = f"split {split}" if split else "the screen"
+    return DataError(f"only {have} {what} in {where}, {want} wanted: {fix}")
+
+
 def choose_rows(
     kind: np.ndarray, split_col: np.ndarray | None, cfg: DictConfig, seed: int, st: dict[str, Any]
 ) -> np.ndarray:
     """Row numbers that go on: binders (capped by ``max_molecules``), sampled hard negatives, easy candidates.
 
-    With a split per row, easy candidates are drawn per split, in proportion to that split's hard negatives.
+    With a split per row, hard negatives are drawn per split (``hard_per_binder`` x that split's binders) and
+    easy candidates in proportion, so every split has the same binder prevalence.
     """
     rng = np.random.default_rng(seed)
     binders = np.flatnonzero(kind == "binder")
-    n_hard = round(cfg.hard_per_binder * len(binders))
     if cfg.get("max_molecules"):  # debug subsets: keep the binder:hard ratio
-        share = min(1.0, cfg.max_molecules / (len(binders) + n_hard))
+        share = min(1.0, cfg.max_molecules / ((1 + cfg.hard_per_binder) * len(binders)))
         binders = _sample_idx(binders, max(1, round(share * len(binders))), rng)
-        n_hard = round(share * n_hard)
-    hard = _sample_idx(np.flatnonzero(kind == "hard"), n_hard, rng)
-    per_hard = cfg.easy_candidates_per_hard * cfg.easy_per_hard
-    if split_col is None:
-        easy = _sample_idx(np.flatnonzero(kind == "easy"), round(per_hard * len(hard)), rng)
-    else:
-        easy = np.concatenate(
-            [
-                _sample_idx(
-                    np.flatnonzero((kind == "easy") & (split_col == s)),
-                    round(per_hard * (split_col[hard] == s).sum()),
-                    rng,
-                )
-                for s in SPLITS
-            ]
-        )
-    st.update({"binders_used": len(binders), "hard_sampled": len(hard), "easy_candidates": len(easy)})
-    return np.concatenate([binders, hard, easy])
+    chosen = [binders]
+    for split in SPLITS if split_col is not None else (None,):
+        here = np.ones(len(kind), dtype=bool) if split is None else split_col == split
+        hard_pool = np.flatnonzero((kind == "hard") & here)
+        want = round(cfg.hard_per_binder * here[binders].sum())
+        if len(hard_pool) < want:
+            fix = "lower data.hard_per_binder or raise data.neg_quantile (a larger negative pool)"
+            raise _short("hard negatives", split, len(hard_pool), want, fix)
+        hard = _sample_idx(hard_pool, want, rng)
+        easy_pool = np.flatnonzero((kind == "easy") & here)
+        want = round(cfg.easy_per_hard * len(hard))
+        if len(easy_pool) < want:
+            fix = "lower data.easy_per_hard or data.easy_block_alpha (fewer blocks count as enriched)"
+            raise _short("easy negatives", split, len(easy_pool), want, fix)
+        chosen += [hard, _sample_idx(easy_pool, round(cfg.easy_candidates_per_hard * want), rng)]
+    st["binders_used"], st["hard_sampled"] = len(binders), int(sum(len(h) for h in chosen[1::2]))
+    st["easy_candidates"] = int(sum(len(e) for e in chosen[2::2]))
+    return np.concatenate(chosen)
 
 
 def build_kindel(cfg: DictConfig, seed: int) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -81,7 +87,7 @@ def build_kindel(cfg: DictConfig, seed: int) -> tuple[pd.DataFrame, dict[str, An
         split_col = kindel_splits(cfg, screen["n"])
         st["split_from"] = "computed" if split_col is None else f"kindel split{cfg.split_index}"
         if split_col is None and cfg.split == "disynthon":
-            split_col = synthon_partition(screen, cfg.split_fractions, seed)
+            split_col = synthon_partition(screen, cfg.split_fractions, seed, kind == "binder")
         if split_col is not None:  # placed per screen row, before sampling, so samples fill every split
             unplaced = (split_col == "") & (kind != "")
             st["disynthon_mixed_dropped"] = int(unplaced.sum())

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig
+from scipy import stats
 
 from delbind.data.sources.kindel.screen import SYNTHONS, TARGET_COUNTS
 from delbind.errors import DataError
@@ -18,17 +19,30 @@ def _pair_keys(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> list[np.ndarray]:
     return [a * width + b, a * width + c, b * width + c]
 
 
-def label_rules(screen: dict[str, Any], enrichment: np.ndarray, cfg: DictConfig, st: dict[str, Any]) -> np.ndarray:
-    """Per row: ``binder``, ``hard``, ``easy`` or ``""`` (dropped), with a count for every rule in ``st``."""
+def enriched_blocks(code: np.ndarray, binder: np.ndarray, usable: np.ndarray, alpha: float) -> np.ndarray:
+    """Per building block of one position: is its binder rate above the library's (one-sided binomial, p < alpha)?
+
+    Rows holding the block are the trials, binders among them the successes, the library-wide binder rate
+    the null. No multiple-testing correction on purpose: a noise block flagged by chance only costs easy
+    candidates, while an active block left unflagged would put binder-like molecules among easy negatives.
+    """
+    size = int(code.max(initial=0)) + 1
+    rows = np.bincount(code[usable], minlength=size)
+    hits = np.bincount(code[binder], minlength=size)
+    p_value = stats.binom.sf(hits - 1, rows, binder.sum() / usable.sum())  # P(X >= hits) under the library rate
+    return (rows > 0) & (p_value < alpha)
+
+
+def _binders(
+    screen: dict[str, Any], enrichment: np.ndarray, usable: np.ndarray, cfg: DictConfig, st: dict
+) -> np.ndarray:
+    """The top ``pos_fraction`` of the screen by enrichment with at least ``min_target_count`` target reads."""
     n = screen["n"]
-    codes = [screen[c] for c in SYNTHONS]
-    has_synthons = np.logical_and.reduce([c >= 0 for c in codes])
-    st["missing_synthon_dropped"] = int((~has_synthons).sum())
     reads = np.column_stack([screen[c] for c in TARGET_COUNTS]).sum(axis=1)
     n_top = int(np.ceil(cfg.pos_fraction * n))
     top = np.zeros(n, dtype=bool)
     top[np.argsort(-enrichment, kind="stable")[:n_top]] = True  # exact fraction; ties by file order
-    binder = top & (reads >= cfg.min_target_count) & has_synthons
+    binder = top & (reads >= cfg.min_target_count) & usable
     st["top_fraction_rows"] = int(top.sum())
     st["top_low_reads_dropped"] = int((top & (reads < cfg.min_target_count)).sum())
     st["binders_found"] = int(binder.sum())
@@ -37,25 +51,50 @@ def label_rules(screen: dict[str, Any], enrichment: np.ndarray, cfg: DictConfig,
             f"no binders: none of the top {cfg.pos_fraction:.3%} by enrichment has >= {cfg.min_target_count} target "
             "reads; lower data.min_target_count or raise data.pos_fraction"
         )
+    return binder
+
+
+def label_rules(screen: dict[str, Any], enrichment: np.ndarray, cfg: DictConfig, st: dict[str, Any]) -> np.ndarray:
+    """Per row: ``binder``, ``hard``, ``easy`` or ``""`` (dropped), with a count for every rule in ``st``."""
+    codes = [screen[c] for c in SYNTHONS]
+    usable = np.logical_and.reduce([c >= 0 for c in codes])
+    st["missing_synthon_dropped"] = int((~usable).sum())
+    binder = _binders(screen, enrichment, usable, cfg, st)
     threshold = float(np.quantile(enrichment, cfg.neg_quantile))
-    pool = (enrichment <= threshold) & ~binder & has_synthons
+    pool = (enrichment <= threshold) & ~binder & usable
     st["neg_threshold_enrichment"] = threshold
     st["neg_pool"] = int(pool.sum())
-    st["between_thresholds_dropped"] = int((~binder & ~pool & has_synthons).sum())
-    shares_pair = np.zeros(n, dtype=bool)
+    st["between_thresholds_dropped"] = int((~binder & ~pool & usable).sum())
+    shares_pair = np.zeros(screen["n"], dtype=bool)
     for keys in _pair_keys(*codes):
         shares_pair |= np.isin(keys, keys[binder])
-    shares_any = np.logical_or.reduce([np.isin(c, c[binder]) for c in codes])
-    hard, easy = pool & shares_pair, pool & ~shares_any
-    st["pool_hard"] = int(hard.sum())
-    st["pool_easy"] = int(easy.sum())
-    st["pool_one_synthon_dropped"] = int((pool & shares_any & ~shares_pair).sum())
-    if not hard.any() or not easy.any():
-        raise DataError(
-            f"no {'hard' if not hard.any() else 'easy'} negatives: {st['pool_hard']} pool members share a disynthon "
-            f"with a binder, {st['pool_easy']} share no synthon; fewer binders (lower data.pos_fraction, raise "
-            "data.min_target_count) or a larger pool (raise data.neg_quantile) change that"
-        )
-    kind = np.full(n, "", dtype=object)
+    enriched_block = np.zeros(screen["n"], dtype=bool)
+    for name, code in zip(SYNTHONS, codes):
+        enriched = enriched_blocks(code, binder, usable, cfg.easy_block_alpha)
+        st[f"enriched_blocks_{name[-1]}"], st[f"blocks_{name[-1]}"] = int(enriched.sum()), len(enriched)
+        enriched_block |= enriched[code] & usable  # code -1 (missing) would index the last block: masked
+    hard, easy = pool & shares_pair, pool & ~shares_pair & ~enriched_block
+    st["pool_hard"], st["pool_easy"] = int(hard.sum()), int(easy.sum())
+    st["pool_enriched_block_dropped"] = int((pool & ~shares_pair & enriched_block).sum())
+    _check_kinds(st, cfg)
+    kind = np.full(screen["n"], "", dtype=object)
     kind[binder], kind[hard], kind[easy] = "binder", "hard", "easy"
     return kind
+
+
+def _check_kinds(st: dict[str, Any], cfg: DictConfig) -> None:
+    """A clear error when the pool holds no hard or no easy negatives, naming the count and the keys to change."""
+    if not st["pool_hard"]:
+        raise DataError(
+            f"no hard negatives: none of the {st['neg_pool']} pool members shares a disynthon with the "
+            f"{st['binders_found']} binders; more binders (raise data.pos_fraction) or a larger pool (raise "
+            "data.neg_quantile) change that"
+        )
+    if not st["pool_easy"]:
+        raise DataError(
+            f"no easy negatives: of {st['neg_pool']} pool members, {st['pool_hard']} share a disynthon with a binder "
+            f"and {st['pool_enriched_block_dropped']} hold a building block enriched among binders (p < "
+            f"data.easy_block_alpha={cfg.easy_block_alpha}); fewer binders (lower data.pos_fraction, raise "
+            "data.min_target_count), a stricter enrichment test (lower data.easy_block_alpha) or a larger pool "
+            "(raise data.neg_quantile) change that"
+        )

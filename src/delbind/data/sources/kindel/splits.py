@@ -14,17 +14,41 @@ from delbind.data.sources.kindel.screen import SYNTHONS
 from delbind.data.splits import SPLIT_NAMES, SPLITS
 from delbind.errors import DataError
 
+STRATUM = 20  # blocks per stratum of similar binder count, each dealt to the parts in proportion
 
-def synthon_partition(screen: dict[str, Any], fractions: list[float], seed: int) -> np.ndarray:
+
+def _deal_blocks(weight: np.ndarray, shares: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Part (0, 1, 2) per building block, dealt within strata of ``STRATUM`` blocks of similar ``weight``.
+
+    Each stratum gets the parts in proportion to ``shares`` (largest remainder), in seeded random order, so
+    binder-rich blocks spread over the parts instead of landing in one by chance.
+    """
+    exact = STRATUM * shares
+    counts = np.floor(exact).astype(int)
+    counts[np.argsort(counts - exact)[: STRATUM - counts.sum()]] += 1
+    template = np.repeat(np.arange(3), counts)
+    labels = np.concatenate([rng.permutation(template) for _ in range(-(-len(weight) // STRATUM))])
+    order = np.lexsort((rng.random(len(weight)), -weight))  # most binders first; ties in seeded random order
+    parts = np.empty(len(weight), dtype=int)
+    parts[order] = labels[: len(weight)]
+    return parts
+
+
+def synthon_partition(screen: dict[str, Any], fractions: list[float], seed: int, binder: np.ndarray) -> np.ndarray:
     """A disynthon split per screen row: ``train``/``val``/``test``, or ``""`` where the row cannot be placed.
 
-    Each position's synthons are dealt (seeded) into three parts; a molecule goes to a split only when all
-    three of its synthons are in that split's part, so every disynthon it holds belongs to that split alone.
-    Mixed molecules are dropped. Part sizes are cube roots of the fractions, so kept rows follow the fractions.
+    Each position's synthons are dealt (seeded, stratified by their binder count) into three parts; a molecule
+    goes to a split only when all three of its synthons are in that split's part, so every disynthon it holds
+    belongs to that split alone. Mixed molecules are dropped. Part sizes are cube roots of the fractions, so kept
+    rows follow the fractions.
     """
     rng = np.random.default_rng(seed)
     p = np.cbrt(np.asarray(fractions, dtype=float))
-    parts = [rng.choice(3, size=int(screen[c].max(initial=0)) + 1, p=p / p.sum())[screen[c]] for c in SYNTHONS]
+    parts = []
+    for col in SYNTHONS:
+        code = screen[col]
+        weight = np.bincount(code[binder & (code >= 0)], minlength=int(code.max(initial=0)) + 1)
+        parts.append(_deal_blocks(weight, p / p.sum(), rng)[code])
     same = (parts[0] == parts[1]) & (parts[1] == parts[2])
     return np.where(same, np.array(SPLITS, dtype=object)[parts[0]], "")
 
