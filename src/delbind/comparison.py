@@ -22,7 +22,8 @@ from delbind.errors import NoRunsError  # noqa: E402
 from delbind.tracking import wandb_mode  # noqa: E402
 
 QUALITY = ["test_easy_auroc", "test_easy_auprc", "test_hard_auroc", "test_hard_auprc"]
-COST = ["train_runtime_s", "train_samples_per_s", "peak_memory_mb", "trainable_params"]
+# Cost, and what fine-tuning cost the trunk: forgetting = MLM loss after - before (n/a without an MLM head).
+COST = ["train_runtime_s", "train_samples_per_s", "peak_memory_mb", "trainable_params", "forgetting"]
 LABELS = {
     "test_easy_auroc": "easy AUROC",
     "test_easy_auprc": "easy AU-PRC",
@@ -32,6 +33,7 @@ LABELS = {
     "train_samples_per_s": "samples/s",
     "peak_memory_mb": "peak memory (MB)",
     "trainable_params": "trainable params",
+    "forgetting": "forgetting (MLM loss)",
 }
 
 
@@ -88,6 +90,8 @@ def _fmt_cost(metric: str, value: float) -> str:
         return "n/a"
     if metric == "trainable_params":
         return f"{value / 1e6:.2f}M" if value >= 1e5 else f"{value:,.0f}"
+    if metric == "forgetting":
+        return f"{value:+.3f}"
     return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
 
 

@@ -71,3 +71,16 @@ def test_rows_follow_the_sweep_order_not_the_alphabet(tmp_path):
     for job, mode in [(2, "frozen"), (10, "finetune"), (1, "ecfp_rf")]:
         _write_run(tmp_path, str(job), mode, 0, 0.7)
     assert list(summarize(load_runs([tmp_path]))["arm"]) == ["ecfp_rf (m)", "frozen (m)", "finetune (m)"]
+
+
+def test_forgetting_is_a_column_averaged_over_seeds_and_n_a_without_an_mlm_head(tmp_path):
+    for seed, forgot in enumerate([0.1, 0.3]):
+        _write_run(tmp_path, f"ft{seed}", "finetune", seed, 0.8)
+        metrics = json.loads((tmp_path / f"ft{seed}" / "metrics.json").read_text())
+        (tmp_path / f"ft{seed}" / "metrics.json").write_text(json.dumps({**metrics, "forgetting": forgot}))
+    _write_run(tmp_path, "rf0", "ecfp_rf", 0, 0.8)  # no MLM head: no forgetting key
+    summary = summarize(load_runs([tmp_path])).set_index("arm")
+    assert summary.loc["finetune (m)", "forgetting"] == pytest.approx(0.2)
+    table = to_markdown(summary.reset_index())
+    assert "forgetting (MLM loss)" in table and "| +0.200 |" in table
+    assert table.splitlines()[3].endswith("| n/a |")  # the ecfp_rf row
