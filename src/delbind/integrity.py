@@ -50,7 +50,7 @@ def manifest_mismatch(folder: Path) -> str | None:
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
     except FileNotFoundError:
-        return f"no {MANIFEST} (its writing never finished)"
+        return f"no {MANIFEST} (its writing never finished, or it predates manifests)"
     except (OSError, ValueError) as e:
         return f"{MANIFEST} is unreadable ({type(e).__name__})"
     for rel, record in manifest.items():

@@ -46,6 +46,22 @@ def test_rxnfp_conversion_is_a_real_bert():
     assert model.embeddings.word_embeddings.weight.std() > 0.03
 
 
+def test_damaged_converted_model_is_converted_again(tmp_path, monkeypatch, caplog):
+    from delbind.assets import cache_root
+
+    wheels = cache_root() / "wheels"
+    rxnfp_model_dir()  # the wheel is in the real cache (fetched once); the converted copies go to tmp_path
+    monkeypatch.setenv("DELBIND_CACHE", str(tmp_path))
+    (tmp_path / "wheels").symlink_to(wheels)
+    weights = rxnfp_model_dir() / "model.safetensors"
+    size = weights.stat().st_size
+    weights.write_bytes(b"garbage")
+    again = rxnfp_model_dir()
+    assert "is damaged (model.safetensors is 7 bytes" in caplog.text and "converting it again" in caplog.text
+    assert (again / "model.safetensors").stat().st_size == size
+    assert AutoModel.from_pretrained(again).config.hidden_size == 256
+
+
 def test_mean_pooling_ignores_padding():
     tok, model = tiny("mean")
     model.eval()
