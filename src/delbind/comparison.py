@@ -20,7 +20,7 @@ from scipy import stats  # noqa: E402
 
 from delbind.errors import NoRunsError  # noqa: E402
 from delbind.io import atomic_write, write_text  # noqa: E402
-from delbind.tracking import wandb_mode  # noqa: E402
+from delbind.tracking import init_wandb, wandb_mode  # noqa: E402
 
 QUALITY = ["test_easy_auroc", "test_easy_auprc", "test_hard_auroc", "test_hard_auprc"]
 COST = ["train_runtime_s", "train_samples_per_s", "peak_memory_mb", "trainable_params"]
@@ -152,9 +152,8 @@ def write_comparison(
 def _log_wandb(summary: pd.DataFrame, out_dir: Path, project: str) -> None:
     import wandb
 
-    mode = wandb_mode(None)
     name = f"comparison-{out_dir.name}"
-    with wandb.init(project=project, job_type="comparison", name=name, dir=str(out_dir), mode=mode) as run:
+    with init_wandb(wandb_mode(None), out_dir, project=project, job_type="comparison", name=name) as run:
         table = wandb.Table(dataframe=summary)
         run.log({"comparison": table, "comparison_plot": wandb.Image(str(out_dir / "comparison.png"))})
 
