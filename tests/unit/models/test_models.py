@@ -1,4 +1,5 @@
 import io
+import json
 
 import pandas as pd
 import pytest
@@ -125,6 +126,21 @@ def test_finetune_checkpointing_gives_the_same_gradients():
         m(**batch).logits.sum().backward()
     for (name, p), q in zip(plain.named_parameters(), ckpt.parameters()):
         torch.testing.assert_close(p.grad, q.grad, msg=name)
+
+
+def test_remote_code_in_a_model_dir_is_never_run_unless_the_config_allows_it(tmp_path):
+    """A model dir whose config points at its own Python: off by default, so that code is not executed."""
+    folder = tmp_path / "custom"
+    tiny_tokenizer().save_pretrained(folder)
+    marker = tmp_path / "code_ran"
+    config = {"model_type": "evil", "auto_map": {"AutoConfig": "cfg.EvilConfig", "AutoModel": "cfg.EvilModel"}}
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "cfg.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    model_cfg = OmegaConf.merge(TINY, {"name_or_path": str(folder)})
+    assert model_cfg.trust_remote_code is False
+    with pytest.raises(ModelLoadError, match="trust_remote_code"):
+        load_tokenizer_and_model(model_cfg)
+    assert not marker.exists()
 
 
 def test_missing_local_model_dir_is_one_clear_error(tmp_path):
