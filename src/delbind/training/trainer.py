@@ -56,7 +56,7 @@ class BinderTrainer(Trainer):
         # The stock Trainer already syncs on this loss every step (logging_nan_inf_filter), then hides a NaN
         # from the logged average; here it stops the run instead, before the optimizer applies it.
         if not torch.isfinite(loss).all():
-            self._diverged(f"loss {loss.detach().float().mean().item()}")
+            self._diverged(self.state.global_step + 1, f"loss {loss.detach().float().mean().item()}")
         return loss
 
     def _get_grad_norm(self, model: torch.nn.Module, grad_norm: Any = None) -> Any:
@@ -64,16 +64,26 @@ class BinderTrainer(Trainer):
         # still exists). Under fp16 an inf norm is the grad scaler's business: it skips the step and rescales.
         grad_norm = super()._get_grad_norm(model, grad_norm=grad_norm)
         if grad_norm is not None and not self.args.fp16 and not math.isfinite(float(grad_norm)):
-            self._diverged(f"gradient norm {float(grad_norm)}")
+            self._diverged(self.state.global_step + 1, f"gradient norm {float(grad_norm)}")
         return grad_norm
 
-    def _diverged(self, what: str) -> None:
+    def prediction_step(self, model: torch.nn.Module, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        loss, logits, labels = super().prediction_step(model, inputs, *args, **kwargs)
+        # An update can leave finite but huge weights whose outputs overflow: caught here, before the evaluation
+        # that precedes each save, so such weights are never saved as a checkpoint.
+        if logits is not None and not torch.isfinite(logits).all():
+            self._diverged(self.state.global_step, "non-finite scores on evaluation")
+        return loss, logits, labels
+
+    def _diverged(self, step: int, what: str) -> None:
         precision = "bf16" if self.args.bf16 else "fp16" if self.args.fp16 else "fp32"
         lr = self.lr_scheduler.get_last_lr()[0] if self.lr_scheduler is not None else self.args.learning_rate
         last = newest_complete(checkpoints(Path(self.args.output_dir)), [])
-        keep = f"last good checkpoint: {last}" if last else "no checkpoint was saved before it"
+        run_dir = Path(self.args.output_dir).parent
+        keep = f"last good checkpoint: {last} (resume={run_dir} with a lower learning rate continues from it)"
+        keep = keep if last else "no checkpoint was saved before it"
         raise DivergedError(
-            f"training diverged at step {self.state.global_step + 1} (epoch {self.state.epoch or 0:.2f}): {what}; "
+            f"training diverged at step {step} (epoch {self.state.epoch or 0:.2f}): {what}; "
             f"learning rate {lr:.3g} (configured {self.args.learning_rate:.3g}), precision {precision}. "
             f"Likely causes: {LIKELY_CAUSES}. {keep}"
         )
