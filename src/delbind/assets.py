@@ -8,7 +8,7 @@ Nothing here is committed to the repo. A wheel is looked for, in order, at the p
 
 from __future__ import annotations
 
-import hashlib
+import logging
 import os
 import shutil
 import subprocess
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from delbind.errors import AssetError
+from delbind.integrity import sha256_of
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class Asset:
     def env_var(self) -> str:
         return f"DELBIND_{self.name.upper()}_WHEEL"
 
+
+log = logging.getLogger(__name__)
 
 RXNFP = Asset("rxnfp", "0.1.0", "c5c1e818add6f34539a6b29bc680c47c9e7311e9383d1b34ce901481e34b58cf", "MIT")
 MOLECULEACE = Asset(
@@ -55,14 +58,6 @@ def cache_root() -> Path:
         return Path(os.environ["DELBIND_CACHE"]).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(xdg).expanduser() / "delbind"
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _how_to_supply(asset: Asset) -> str:
@@ -115,7 +110,10 @@ def fetch_wheel(asset: Asset) -> Path:
         return _verified(asset, path)
     cached = cache_root() / "wheels" / asset.wheel_name
     if cached.is_file():
-        return _verified(asset, cached)
+        if sha256_of(cached) == asset.sha256:
+            return cached
+        log.warning("cached %s does not match its pinned sha256: discarded, fetching it again", cached)
+        cached.unlink()
     cached.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cached.parent) as tmp:
         wheel = _verified(asset, _pip_download(asset, Path(tmp)))

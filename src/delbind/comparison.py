@@ -19,7 +19,8 @@ from omegaconf import DictConfig  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from delbind.errors import NoRunsError  # noqa: E402
-from delbind.tracking import wandb_mode  # noqa: E402
+from delbind.io import atomic_write, write_text  # noqa: E402
+from delbind.tracking import init_wandb, wandb_mode  # noqa: E402
 
 QUALITY = ["test_easy_auroc", "test_easy_auprc", "test_hard_auroc", "test_hard_auprc"]
 # Cost, and what fine-tuning cost the trunk: forgetting = MLM loss after - before (n/a without an MLM head).
@@ -129,7 +130,8 @@ def plot(summary: pd.DataFrame, path: Path) -> None:
     axes[0].set_ylabel("test score (mean, 95% CI)")
     axes[0].legend(loc="lower left")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
 
 
@@ -142,8 +144,9 @@ def write_comparison(
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = load_runs(paths)
     summary = summarize(runs)
-    (out_dir / "comparison.md").write_text(to_markdown(summary))
-    summary.to_csv(out_dir / "comparison.csv", index=False)
+    write_text(out_dir / "comparison.md", to_markdown(summary))
+    with atomic_write(out_dir / "comparison.csv") as tmp:
+        summary.to_csv(tmp, index=False)
     plot(summary, out_dir / "comparison.png")
     if wandb_project and any((Path(d) / "wandb").is_dir() for d in runs["run_dir"]):
         _log_wandb(summary, out_dir, wandb_project)
@@ -153,9 +156,8 @@ def write_comparison(
 def _log_wandb(summary: pd.DataFrame, out_dir: Path, project: str) -> None:
     import wandb
 
-    mode = wandb_mode(None)
     name = f"comparison-{out_dir.name}"
-    with wandb.init(project=project, job_type="comparison", name=name, dir=str(out_dir), mode=mode) as run:
+    with init_wandb(wandb_mode(None), out_dir, project=project, job_type="comparison", name=name) as run:
         table = wandb.Table(dataframe=summary)
         run.log({"comparison": table, "comparison_plot": wandb.Image(str(out_dir / "comparison.png"))})
 

@@ -25,8 +25,12 @@ class RunDirExistsError(FileExistsError):
     """The run dir already holds a run: no run overwrites another's output."""
 
 
+class DivergedError(ArithmeticError):
+    """Training produced a non-finite loss or gradient norm; the message gives the step, the settings and the fixes."""
+
+
 class NoRunsError(FileNotFoundError):
     """A comparison or report was given dirs that hold no metrics.json."""
 
 
-USER_ERRORS = (AssetError, DataError, ModelLoadError, NoRunsError, ResumeError, RunDirExistsError)
+USER_ERRORS = (AssetError, DataError, DivergedError, ModelLoadError, NoRunsError, ResumeError, RunDirExistsError)

@@ -17,6 +17,8 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from delbind.io import atomic_write
+
 log = logging.getLogger(__name__)
 SUMMARY = "sweep_summary.csv"
 
@@ -76,9 +78,8 @@ def append_summary(sweep_dir: Path, row: dict[str, Any]) -> Path:
         if "job" in rows:
             rows = rows[rows["job"] != row["job"]]  # a re-run job (resumed study) replaces its row
         rows = pd.concat([rows, pd.DataFrame([row])], ignore_index=True).sort_values("job")
-        tmp = path.with_suffix(".tmp")
-        rows.to_csv(tmp, index=False)
-        tmp.replace(path)  # readers never see a half-written file
+        with atomic_write(path) as tmp:  # readers never see a half-written file
+            rows.to_csv(tmp, index=False)
     return path
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +15,83 @@ from omegaconf import DictConfig, OmegaConf
 
 from delbind import distributed, sweeps
 
+log = logging.getLogger(__name__)
+# Reaching the wandb server is checked before an online init: without network, wandb.init itself waited 111 s
+# and then raised CommError. A refused or unroutable server is known within this many seconds.
+PROBE_TIMEOUT_S = 3.0
+ONLINE_INIT_TIMEOUT_S = 30.0  # wandb's default is 90 s, for a server that answers the probe but not the init
+SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL")  # environment variable names
+REDACTED = "<redacted>"
+
 
 def wandb_mode(configured: str | None) -> str:
     """The configured mode, else WANDB_MODE, else 'online' only with an API key; decided before the first init."""
     if configured or os.environ.get("WANDB_MODE"):
         return str(configured or os.environ["WANDB_MODE"])
     return "online" if os.environ.get("WANDB_API_KEY") else "offline"
+
+
+def secrets() -> list[str]:
+    """Values of environment variables named like secrets (WANDB_API_KEY, HF_TOKEN, *_SECRET...)."""
+    return [v for k, v in os.environ.items() if SECRET_NAME.search(k) and len(v) >= 8]
+
+
+def redact(value: Any, hidden: list[str] | None = None) -> Any:
+    """``value`` (a string, or a config as dicts / lists) with every string holding a secret from the environment
+    replaced by <redacted>: what a run records must never carry a credential."""
+    hidden = secrets() if hidden is None else hidden
+    if isinstance(value, dict):
+        return {k: redact(v, hidden) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v, hidden) for v in value]
+    if isinstance(value, str) and any(s in value for s in hidden):
+        return REDACTED
+    return value
+
+
+def _unreachable(base_url: str) -> str | None:
+    """Why the wandb server cannot be reached (one short request), or None: any HTTP answer means it can.
+
+    The request runs in a daemon thread with a hard deadline: requests' timeout does not bound a DNS lookup.
+    """
+    import requests
+
+    outcome: list[str | None] = []
+
+    def probe() -> None:
+        try:
+            requests.head(base_url, timeout=PROBE_TIMEOUT_S, allow_redirects=False)
+            outcome.append(None)
+        except requests.RequestException as e:
+            outcome.append(f"{base_url} is unreachable ({type(e).__name__})")
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(PROBE_TIMEOUT_S + 1)
+    return outcome[0] if outcome else f"{base_url} did not answer within {PROBE_TIMEOUT_S + 1:.0f} s"
+
+
+def init_wandb(mode: str, run_dir: Path, **kwargs: Any) -> Any:
+    """wandb.init in ``mode``; an online init that cannot reach its server (or fails) logs offline instead, with
+    one warning line saying how to upload later. Never a long wait, never a traceback."""
+    import wandb
+
+    if mode == "online":
+        reason = _unreachable(os.environ.get("WANDB_BASE_URL") or wandb.setup().settings.base_url)
+        if reason is None:
+            try:
+                settings = wandb.Settings(init_timeout=ONLINE_INIT_TIMEOUT_S)
+                return wandb.init(mode="online", dir=str(run_dir), settings=settings, **kwargs)
+            except Exception as e:  # CommError, AuthenticationError, UsageError...: none of them may end the run
+                reason = f"online init failed ({type(e).__name__}: {redact(str(e).splitlines()[0][:160])})"
+        log.warning(
+            "wandb: %s; logging offline to %s instead; upload it later with `wandb sync %s`",
+            reason,
+            run_dir / "wandb",
+            run_dir / "wandb" / "offline-run-*",
+        )
+        mode = "offline"
+    return wandb.init(mode=mode, dir=str(run_dir), **kwargs)
 
 
 def start(cfg: DictConfig, run_dir: Path) -> list[str]:
@@ -29,20 +103,18 @@ def start(cfg: DictConfig, run_dir: Path) -> list[str]:
         os.environ["TENSORBOARD_LOGGING_DIR"] = str(run_dir / "tensorboard")
         return ["tensorboard"]
     if name == "wandb":
-        import wandb
-
         wcfg = cfg.logger.wandb
         job = sweeps.wandb_identity(cfg.run_name, wcfg.get("group"))  # a sweep job: named by overrides
         os.environ["WANDB_DIR"] = str(run_dir)  # the wandb/ folder lives in the run dir
-        wandb.init(
+        init_wandb(
+            wandb_mode(wcfg.get("mode")),
+            run_dir,
             project=wcfg.project,
             entity=wcfg.get("entity"),
             group=job["group"],
             name=job["name"],
             tags=[str(t) for t in wcfg.get("tags") or []] + job["tags"],
-            config=OmegaConf.to_container(cfg, resolve=True),
-            dir=str(run_dir),
-            mode=wandb_mode(wcfg.get("mode")),
+            config=redact(OmegaConf.to_container(cfg, resolve=True)),  # a ${oc.env:...} may resolve to a secret
             reinit="finish_previous",  # a multirun job never logs into the previous job's run
         )
         return ["wandb"]

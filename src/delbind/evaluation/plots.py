@@ -9,6 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from delbind.io import atomic_write  # noqa: E402
+
 
 def plot_loss_curve(log_history: list[dict], path: Path, title: str = "") -> None:
     """Training loss per logged step and each eval set's loss per evaluation."""
@@ -26,5 +28,6 @@ def plot_loss_curve(log_history: list[dict], path: Path, title: str = "") -> Non
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)

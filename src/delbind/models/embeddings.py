@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,11 @@ from tqdm.auto import tqdm
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from delbind.integrity import file_mismatch, file_record
+from delbind.io import atomic_write, write_json
 from delbind.models.classifier import BinderClassifier
+
+log = logging.getLogger(__name__)
 
 AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 # Padded tokens per embedding batch. A CPU gains nothing from big batches, only padding: on the default
@@ -98,24 +102,41 @@ def cached_embeddings(
     """
     key = cache_key(model, ds, precision)
     path = Path(cache_dir) / f"{key}.npy"
-    record = path.with_suffix(".json")  # what computing them cost, so a cache hit still reports the arm's cost
+    record = path.with_suffix(".json")  # what computing them cost (a hit still reports the arm's cost), size, sha256
     info: dict[str, Any] = {"embedding_cache": str(path), "embedding_cache_hit": False}
-    if path.is_file() and record.is_file():
-        vectors = np.load(path)
-        if vectors.shape[0] == len(ds):  # else a truncated or foreign file: recompute
-            return vectors, {**info, "embedding_cache_hit": True, **json.loads(record.read_text())}
+    if path.exists() or record.exists():
+        vectors, cost = _read_entry(path, record, len(ds))
+        if vectors is not None:
+            return vectors, {**info, "embedding_cache_hit": True, **cost}
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     start = time.perf_counter()
     vectors = embed(model, ds, tokenizer, precision, device)
     cost = {"embedding_s": time.perf_counter() - start, "embedding_device": device.type}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = {p: p.with_name(f".{p.name}.{os.getpid()}") for p in (path, record)}  # per process: never shared
-    with open(tmp[path], "wb") as f:
-        np.save(f, vectors)
-    tmp[record].write_text(json.dumps(cost))
-    for final, part in tmp.items():
-        part.replace(final)  # atomic: a concurrent job never reads half a file
+    with atomic_write(path) as tmp:  # a concurrent job never reads half a file
+        np.save(tmp, vectors)
+    write_json(record, cost | file_record(path))  # written last: a file without its record is no entry
     return vectors, {**info, **cost}
+
+
+def _read_entry(path: Path, record: Path, n_rows: int) -> tuple[np.ndarray | None, dict[str, Any]]:
+    """A cache entry's vectors and cost when the file matches its record and holds ``n_rows`` vectors; else None.
+
+    A damaged entry is logged and deleted, so it is computed again. Never unpickles (``allow_pickle=False``).
+    """
+    try:
+        meta = json.loads(record.read_text())
+        reason = file_mismatch(path, meta)
+        if reason is None:
+            vectors = np.load(path, allow_pickle=False)
+            if vectors.ndim == 2 and vectors.shape[0] == n_rows:
+                return vectors, {k: v for k, v in meta.items() if k not in ("size", "sha256")}
+            reason = f"holds shape {vectors.shape}, {n_rows} rows expected"
+    except (OSError, ValueError) as e:  # a missing or unparsable record, a file numpy cannot read
+        reason = f"unreadable: {type(e).__name__}"
+    log.warning("embedding cache entry %s is damaged (%s): discarded, computing it again", path, reason)
+    path.unlink(missing_ok=True)
+    record.unlink(missing_ok=True)
+    return None, {}
 
 
 def embedding_dataset(vectors: np.ndarray, labels: np.ndarray) -> datasets.Dataset:

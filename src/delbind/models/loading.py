@@ -55,6 +55,11 @@ def _from_pretrained(loader: Any, name: str, **kwargs: Any) -> Any:
         return loader.from_pretrained(name, local_files_only=True, **kwargs)
     except (OSError, ValueError) as e:
         if Path(name).exists():
+            if "trust_remote_code" in str(e):  # never turned on behind the user's back
+                raise ModelLoadError(
+                    f"{name} ships its own Python code, which is not run unless you trust its source: "
+                    "then set model.trust_remote_code=true"
+                ) from e
             raise ModelLoadError(f"{name} is not a loadable model dir: {str(e).splitlines()[0][:200]}") from e
     reason = _hub_unreachable()
     try:
@@ -80,9 +85,10 @@ def load_tokenizer_and_model(model_cfg: DictConfig) -> tuple[PreTrainedTokenizer
         trunk_state = None
     else:
         name = resolve_name_or_path(model_cfg.name_or_path)
-        tokenizer = _from_pretrained(AutoTokenizer, name)
+        trust = bool(model_cfg.get("trust_remote_code", False))  # off unless the config turns it on
+        tokenizer = _from_pretrained(AutoTokenizer, name, trust_remote_code=trust)
         with _quiet_transformers():  # heads the trunk does not use (MLM, NSP) are expected leftovers
-            pretrained, info = _from_pretrained(AutoModel, name, output_loading_info=True)
+            pretrained, info = _from_pretrained(AutoModel, name, output_loading_info=True, trust_remote_code=trust)
         missing = [k for k in info["missing_keys"] if not k.startswith("pooler.")]
         if missing:
             raise ModelLoadError(f"{name} lacks trunk weights, they would be random: {missing[:5]}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -13,16 +14,21 @@ from transformers import BertConfig, BertForPreTraining
 
 from delbind.assets import ASSETS, RXNFP, cache_root, fetch_wheel, read_member
 from delbind.errors import AssetError
+from delbind.integrity import manifest_mismatch, write_manifest
 from delbind.models.tokenizers import build_smiles_tokenizer
 
 RXNFP_PREFIX = "rxnfp/models/transformers/bert_pretrained/"
+log = logging.getLogger(__name__)
 
 
 def rxnfp_model_dir() -> Path:
     """Convert the BERT in the pinned rxnfp wheel to a cached HF model dir (once) and return it."""
     out = cache_root() / "models" / f"rxnfp_bert-{RXNFP.version}"
-    if (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file():
-        return out
+    if out.is_dir():
+        reason = manifest_mismatch(out)
+        if reason is None:
+            return out
+        log.warning("converted model %s is damaged (%s): discarded, converting it again", out, reason)
     config = json.loads(read_member(RXNFP, RXNFP_PREFIX + "config.json"))
     config["model_type"] = "bert"  # missing from the 2021 config.json
     for stale in ("output_past", "pruned_heads", "torchscript", "use_bfloat16"):
@@ -44,6 +50,7 @@ def rxnfp_model_dir() -> Path:
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        write_manifest(Path(tmp))
         shutil.rmtree(out, ignore_errors=True)
         shutil.move(tmp, out)
     return out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from delbind.arms import ARM_FAMILIES, TEST_SETS, VAL_SETS, ArmInputs, ArmResult
 from delbind.data import build_dataset, external_sets, with_external
 from delbind.errors import RunDirExistsError
 from delbind.evaluation import external_metrics, score_set
+from delbind.io import atomic_write, write_json
 from delbind.profiling import peak_memory, reset_peak_memory
 from delbind.training import resolve_precision, resolve_resume
 
@@ -38,8 +38,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     external = external_sets(cfg.data, data_stats)  # e.g. KinDEL's held-out Kd sets, scored after training
     df, frames = with_external(df, external, data_stats)
     if distributed.is_main_process():  # every rank builds the same data; rank 0 alone writes files
-        (run_dir / "dataset").mkdir(exist_ok=True)
-        (run_dir / "dataset" / "stats.json").write_text(json.dumps(data_stats, indent=2, default=float))
+        write_json(run_dir / "dataset" / "stats.json", data_stats)
     window_reset = reset_peak_memory()  # the cost of model, training and scoring; the data build is shared by arms
 
     report_to = tracking.start(cfg, run_dir)
@@ -56,8 +55,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             ignore_index=True,
         )
         if distributed.is_main_process():
-            predictions.to_parquet(run_dir / "predictions.parquet", index=False)
-            (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
+            with atomic_write(run_dir / "predictions.parquet") as tmp:
+                predictions.to_parquet(tmp, index=False)
+            write_json(run_dir / "metrics.json", metrics)  # last: a run dir with metrics.json is a finished run
             tracking.log_results(cfg, run_dir, metrics, predictions)
         failed = False
     finally:

@@ -1,14 +1,26 @@
-"""BinderTrainer: the stock HF Trainer with a binary loss on one logit and evaluation in row order."""
+"""BinderTrainer: the stock HF Trainer with a binary loss on one logit, evaluation in row order, checkpoints that
+say when they are complete, and a stop at the first non-finite loss or gradient norm."""
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, RandomSampler, Sampler, SequentialSampler
 from transformers import Trainer
-from transformers.trainer_utils import has_length
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, has_length
+
+from delbind.errors import DivergedError
+from delbind.integrity import write_manifest
+from delbind.training.resume import checkpoints, newest_complete
+
+LIKELY_CAUSES = (
+    "a learning rate too high for this mode (fine-tuning wants about 1e-5..1e-4, a frozen trunk's head about 1e-2; "
+    "set trainer.learning_rate), fp16 overflow (use precision=bf16 or fp32), or a bad batch (extreme inputs)"
+)
 
 from delbind.models.policies import optimizer_groups
 
@@ -54,6 +66,49 @@ class BinderTrainer(Trainer):
         outputs = model(**features)
         loss = bce_loss(outputs.logits, inputs["labels"], self.pos_weight)
         return (loss, outputs) if return_outputs else loss
+
+    def training_step(self, model: torch.nn.Module, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> torch.Tensor:
+        loss = super().training_step(model, inputs, *args, **kwargs)
+        # The stock Trainer already syncs on this loss every step (logging_nan_inf_filter), then hides a NaN
+        # from the logged average; here it stops the run instead, before the optimizer applies it.
+        if not torch.isfinite(loss).all():
+            self._diverged(self.state.global_step + 1, f"loss {loss.detach().float().mean().item()}")
+        return loss
+
+    def _get_grad_norm(self, model: torch.nn.Module, grad_norm: Any = None) -> Any:
+        # Private in transformers 5.x: the pre-clip norm, computed before optimizer.step (a unit test checks it
+        # still exists). Under fp16 an inf norm is the grad scaler's business: it skips the step and rescales.
+        grad_norm = super()._get_grad_norm(model, grad_norm=grad_norm)
+        if grad_norm is not None and not self.args.fp16 and not math.isfinite(float(grad_norm)):
+            self._diverged(self.state.global_step + 1, f"gradient norm {float(grad_norm)}")
+        return grad_norm
+
+    def prediction_step(self, model: torch.nn.Module, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        loss, logits, labels = super().prediction_step(model, inputs, *args, **kwargs)
+        # An update can leave finite but huge weights whose outputs overflow: caught here, before the evaluation
+        # that precedes each save, so such weights are never saved as a checkpoint.
+        if logits is not None and not torch.isfinite(logits).all():
+            self._diverged(self.state.global_step, "non-finite scores on evaluation")
+        return loss, logits, labels
+
+    def _diverged(self, step: int, what: str) -> None:
+        precision = "bf16" if self.args.bf16 else "fp16" if self.args.fp16 else "fp32"
+        lr = self.lr_scheduler.get_last_lr()[0] if self.lr_scheduler is not None else self.args.learning_rate
+        last = newest_complete(checkpoints(Path(self.args.output_dir)), [])
+        run_dir = Path(self.args.output_dir).parent
+        keep = f"last good checkpoint: {last} (resume={run_dir} with a lower learning rate continues from it)"
+        keep = keep if last else "no checkpoint was saved before it"
+        raise DivergedError(
+            f"training diverged at step {step} (epoch {self.state.epoch or 0:.2f}): {what}; "
+            f"learning rate {lr:.3g} (configured {self.args.learning_rate:.3g}), precision {precision}. "
+            f"Likely causes: {LIKELY_CAUSES}. {keep}"
+        )
+
+    def _save_checkpoint(self, model: torch.nn.Module, trial: Any) -> None:
+        super()._save_checkpoint(model, trial)
+        if self.args.should_save:  # written last: a checkpoint without it was cut short (resume skips it)
+            folder = Path(self._get_output_dir(trial=trial)) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+            write_manifest(folder)
 
     def _get_train_sampler(self, train_dataset: Dataset | None = None) -> Sampler | None:
         dataset = self.train_dataset if train_dataset is None else train_dataset

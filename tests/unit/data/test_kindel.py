@@ -234,7 +234,7 @@ def test_cached_file_is_read_without_network(monkeypatch, tmp_path, source):
     assert files.kindel_file(cfg, "mapk14_1M.parquet") == tmp_path / "kindel" / "mapk14_1M.parquet"
 
 
-def test_files_are_fetched_from_the_bucket_once_then_read_from_the_cache(monkeypatch, tmp_path, source):
+def test_files_are_fetched_from_the_bucket_once_then_read_from_the_cache(monkeypatch, tmp_path, source, caplog):
     monkeypatch.setenv("DELBIND_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(files, "_unreachable", {})
     mirror = tmp_path / "mirror"  # the bucket's layout, served by fsspec's local filesystem
@@ -242,12 +242,23 @@ def test_files_are_fetched_from_the_bucket_once_then_read_from_the_cache(monkeyp
     cfg = OmegaConf.merge(BASE, {"bucket": f"file://{mirror}", "split": "random"})
     fetched, _ = build_dataset(cfg, seed=0)
     heldout = external_sets(cfg)
-    cached = sorted(str(p.relative_to(tmp_path / "cache" / "kindel")) for p in (tmp_path / "cache").rglob("*.*"))
+    records = {p.name for p in (tmp_path / "cache").rglob("*.sha256.json")}  # size + digest beside each file
+    cached = sorted(
+        str(p.relative_to(tmp_path / "cache" / "kindel"))
+        for p in (tmp_path / "cache").rglob("*.*")
+        if p.name not in records
+    )
+    assert records == {f"{Path(c).name}.sha256.json" for c in cached}
     assert cached == ["heldout/mapk14_offdna.csv", "heldout/mapk14_ondna.csv", "mapk14_1M.parquet",
                       "splits/mapk14_random.parquet"]  # fmt: skip
     local, _ = build_dataset(OmegaConf.merge(BASE, {"source": str(source), "split": "random"}), seed=0)
     pd.testing.assert_frame_equal(fetched, local)
     assert set(heldout) == {"heldout_ondna_lib", "heldout_ondna_all", "heldout_offdna_lib", "heldout_offdna_all"}
+    damaged = tmp_path / "cache" / "kindel" / "mapk14_1M.parquet"
+    damaged.write_bytes(damaged.read_bytes()[:100])  # e.g. a disk problem: logged, discarded, fetched again
+    refetched, _ = build_dataset(cfg, seed=0)
+    pd.testing.assert_frame_equal(refetched, fetched)
+    assert "mapk14_1M.parquet is damaged (mapk14_1M.parquet is 100 bytes" in caplog.text
     shutil.rmtree(mirror)  # gone from the "bucket": the cache alone serves the next build
     again, _ = build_dataset(cfg, seed=0)
     pd.testing.assert_frame_equal(again, fetched)

@@ -1,4 +1,5 @@
 import io
+import json
 
 import pandas as pd
 import pytest
@@ -44,6 +45,22 @@ def test_rxnfp_conversion_is_a_real_bert():
     assert (cfg.model_type, cfg.num_hidden_layers, cfg.hidden_size, cfg.vocab_size) == ("bert", 12, 256, 591)
     # pretrained, not random: embedding rows of used tokens differ clearly from a fresh init's scale
     assert model.embeddings.word_embeddings.weight.std() > 0.03
+
+
+def test_damaged_converted_model_is_converted_again(tmp_path, monkeypatch, caplog):
+    from delbind.assets import cache_root
+
+    wheels = cache_root() / "wheels"
+    rxnfp_model_dir()  # the wheel is in the real cache (fetched once); the converted copies go to tmp_path
+    monkeypatch.setenv("DELBIND_CACHE", str(tmp_path))
+    (tmp_path / "wheels").symlink_to(wheels)
+    weights = rxnfp_model_dir() / "model.safetensors"
+    size = weights.stat().st_size
+    weights.write_bytes(b"garbage")
+    again = rxnfp_model_dir()
+    assert "is damaged (model.safetensors is 7 bytes" in caplog.text and "converting it again" in caplog.text
+    assert (again / "model.safetensors").stat().st_size == size
+    assert AutoModel.from_pretrained(again).config.hidden_size == 256
 
 
 def test_mean_pooling_ignores_padding():
@@ -109,6 +126,21 @@ def test_finetune_checkpointing_gives_the_same_gradients():
         m(**batch).logits.sum().backward()
     for (name, p), q in zip(plain.named_parameters(), ckpt.parameters()):
         torch.testing.assert_close(p.grad, q.grad, msg=name)
+
+
+def test_remote_code_in_a_model_dir_is_never_run_unless_the_config_allows_it(tmp_path):
+    """A model dir whose config points at its own Python: off by default, so that code is not executed."""
+    folder = tmp_path / "custom"
+    tiny_tokenizer().save_pretrained(folder)
+    marker = tmp_path / "code_ran"
+    config = {"model_type": "evil", "auto_map": {"AutoConfig": "cfg.EvilConfig", "AutoModel": "cfg.EvilModel"}}
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "cfg.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    model_cfg = OmegaConf.merge(TINY, {"name_or_path": str(folder)})
+    assert model_cfg.trust_remote_code is False
+    with pytest.raises(ModelLoadError, match="trust_remote_code"):
+        load_tokenizer_and_model(model_cfg)
+    assert not marker.exists()
 
 
 def test_missing_local_model_dir_is_one_clear_error(tmp_path):

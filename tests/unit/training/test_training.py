@@ -5,10 +5,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from transformers import DataCollatorWithPadding, TrainingArguments, set_seed
+from safetensors.torch import save_file
+from transformers import DataCollatorWithPadding, TrainerState, TrainingArguments, set_seed
 
+from delbind.errors import ResumeError
+from delbind.integrity import write_manifest
 from delbind.models.tokenizers import tokenize
 from delbind.training import BinderTrainer, bce_loss, resolve_precision, resolve_resume
+from delbind.training.resume import checkpoint_problem
 from tests.helpers import SMILES, tiny
 
 
@@ -115,10 +119,20 @@ def test_precision_is_picked_from_the_hardware():
         resolve_precision("fp8")
 
 
+def _checkpoint(folder, manifest=True):
+    """A complete checkpoint: weights, trainer state and (written last, as BinderTrainer does) the manifest."""
+    folder.mkdir(parents=True)
+    save_file({"w": torch.ones(3)}, folder / "model.safetensors")
+    TrainerState(global_step=int(folder.name.split("-")[1])).save_to_json(str(folder / "trainer_state.json"))
+    if manifest:
+        write_manifest(folder)
+    return folder
+
+
 def _fake_run(root, name, steps, age_s):
     run = root / name
     for step in steps:
-        (run / "checkpoints" / f"checkpoint-{step}").mkdir(parents=True)
+        _checkpoint(run / "checkpoints" / f"checkpoint-{step}")
     t = time.time() - age_s
     os.utime(run, (t, t))
     return run
@@ -133,9 +147,36 @@ def test_resume_resolution(tmp_path):
     assert resolve_resume(True, tmp_path, current) == str(new / "checkpoints" / "checkpoint-4")
     assert resolve_resume(str(old), tmp_path, current) == str(old / "checkpoints" / "checkpoint-2")
     ckpt = new / "checkpoints" / "checkpoint-2"
-    (ckpt / "trainer_state.json").write_text("{}")
     assert resolve_resume(str(ckpt), tmp_path, current) == str(ckpt)
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         resolve_resume(str(current), tmp_path, current)
     with pytest.raises(FileNotFoundError, match="no earlier run"):
         resolve_resume(True, current, current)
+
+
+def test_resume_skips_damaged_and_unfinished_checkpoints_and_says_why(tmp_path, caplog):
+    run = _fake_run(tmp_path, "run", [2, 4], age_s=10)
+    ckpts = run / "checkpoints"
+    _checkpoint(ckpts / "checkpoint-9", manifest=False)  # from before manifests: checked by loading, usable
+    assert resolve_resume(str(run), tmp_path, tmp_path / "current") == str(ckpts / "checkpoint-9")
+    (ckpts / "checkpoint-9" / "trainer_state.json").unlink()  # a save killed before its last file
+    weights = ckpts / "checkpoint-4" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:40])  # truncated after its manifest was written
+    assert resolve_resume(str(run), tmp_path, tmp_path / "current") == str(ckpts / "checkpoint-2")
+    assert "checkpoint-9: no trainer_state.json: its save never finished" in caplog.text
+    assert "model.safetensors is 40 bytes" in caplog.text
+    assert f"resuming from {ckpts / 'checkpoint-2'}, the newest complete checkpoint" in caplog.text
+    # a named checkpoint falls back to the newest complete one before it, never a later one
+    assert resolve_resume(str(ckpts / "checkpoint-4"), tmp_path, tmp_path / "current") == str(ckpts / "checkpoint-2")
+    (ckpts / "checkpoint-2" / "delbind_manifest.json").write_text("{not json")
+    with pytest.raises(ResumeError, match="no complete checkpoint there .*checkpoint-2: delbind_manifest.json is unr"):
+        resolve_resume(str(run), tmp_path, tmp_path / "current")
+    assert checkpoint_problem(ckpts / "checkpoint-4").startswith("model.safetensors is 40 bytes")
+
+
+def test_trainer_hooks_the_guard_relies_on_still_exist():
+    """BinderTrainer overrides these private Trainer methods; a transformers upgrade that renames one fails here."""
+    from transformers import Trainer
+
+    for name in ("_get_grad_norm", "_save_checkpoint", "_get_output_dir"):
+        assert callable(getattr(Trainer, name, None)), name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -13,6 +14,8 @@ from omegaconf import DictConfig
 
 from delbind.assets import cache_root
 from delbind.errors import DataError
+from delbind.integrity import file_mismatch, file_record
+from delbind.io import write_json
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,7 @@ def _download(bucket: str, rel: str, dest: Path, endpoint_url: str | None) -> st
     try:
         fs.get(f"{bucket}/{rel}", str(tmp), callback=progress)
         tmp.replace(dest)  # only a complete download enters the cache
+        write_json(_record(dest), file_record(dest))
     except FileNotFoundError:
         return "not found in the bucket"
     except (OSError, BotoCoreError, ClientError) as e:
@@ -71,6 +75,27 @@ def _download(bucket: str, rel: str, dest: Path, endpoint_url: str | None) -> st
     finally:
         tmp.unlink(missing_ok=True)
     return None
+
+
+def _record(cached: Path) -> Path:
+    return cached.with_name(f"{cached.name}.sha256.json")  # size + sha256, checked on every read
+
+
+def _intact(cached: Path) -> bool:
+    """True when the cached file matches its record; a damaged one is logged and deleted (fetched again)."""
+    if not _record(cached).is_file():  # fetched before records existed (whole: downloads were atomic)
+        write_json(_record(cached), file_record(cached))
+        return True
+    try:
+        reason = file_mismatch(cached, json.loads(_record(cached).read_text()))
+    except ValueError:
+        reason = "its record is unreadable"
+    if reason is None:
+        return True
+    log.warning("cached KinDEL file %s is damaged (%s): discarded, fetching it again", cached, reason)
+    cached.unlink(missing_ok=True)
+    _record(cached).unlink(missing_ok=True)
+    return False
 
 
 def kindel_file(cfg: DictConfig, rel: str, required: bool = True) -> Path | None:
@@ -93,7 +118,7 @@ def kindel_file(cfg: DictConfig, rel: str, required: bool = True) -> Path | None
         reason = f"not in data.source={cfg.source}"
     else:
         cached = cache_root() / "kindel" / rel
-        if cached.is_file():
+        if cached.is_file() and _intact(cached):
             return cached
         reason = _download(cfg.bucket, rel, cached, cfg.get("endpoint_url"))
         if reason is None:
