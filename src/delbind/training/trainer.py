@@ -15,14 +15,13 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, has_length
 
 from delbind.errors import DivergedError
 from delbind.integrity import write_manifest
+from delbind.models.policies import optimizer_groups
 from delbind.training.resume import checkpoints, newest_complete
 
 LIKELY_CAUSES = (
     "a learning rate too high for this mode (fine-tuning wants about 1e-5..1e-4, a frozen trunk's head about 1e-2; "
     "set trainer.learning_rate), fp16 overflow (use precision=bf16 or fp32), or a bad batch (extreme inputs)"
 )
-
-from delbind.models.policies import optimizer_groups
 
 
 def bce_loss(logits: torch.Tensor, labels: torch.Tensor, pos_weight: float | None = None) -> torch.Tensor:
