@@ -67,11 +67,18 @@ def fit(
     trainable, total = count_parameters(model)
     log.info("params: %d trainable / %d total (%d frozen)", trainable, total, total - trainable)
     facts: dict[str, Any] = {"trainable_params": trainable, "total_params": total}
-    if trunk_frozen(model, mode_cfg) and mode_cfg.get("cache_embeddings"):
+    frozen, cache, standardize = trunk_frozen(model, mode_cfg), mode_cfg.cache_embeddings, mode_cfg.standardize
+    if standardize and not frozen:
+        raise ValueError("mode.standardize needs a fully frozen trunk: its embeddings would change while training")
+    if frozen and (cache or standardize):
         vectors, cache_info = cached_embeddings(
             model, tokens, tokenizer, Path(cfg.paths.embedding_cache), inputs.precision
         )
         facts.update(cache_info)
+    if frozen and standardize:  # statistics of the training molecules only
+        train_vectors = torch.as_tensor(vectors[inputs.train_rows])
+        model.set_standardization(train_vectors.mean(0), train_vectors.std(0))
+    if frozen and cache:
         features = embedding_dataset(vectors, df["label"].to_numpy())
         train_model, collator = CachedHead(model), default_data_collator
     else:

@@ -1,4 +1,4 @@
-"""The binder classifier: a pretrained trunk, pooling, dropout and a one-logit head."""
+"""The binder classifier: a pretrained trunk, pooling, (optional) standardization, dropout and a one-logit head."""
 
 from __future__ import annotations
 
@@ -13,6 +13,19 @@ class BinderConfig(PreTrainedConfig):
     trunk: dict | None = None  # the trunk's own config as a dict (with model_type)
     pooling: str = "cls"  # "cls" or "mean" (attention-masked)
     head_dropout: float = 0.1
+    feature_norm: bool = False  # standardize the pooled embedding with fixed per-feature statistics
+
+
+class Standardize(nn.Module):
+    """(x - mean) / std per feature, with fixed statistics (buffers, saved with the model)."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(size))
+        self.register_buffer("std", torch.ones(size))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
 
 
 def _build_trunk(trunk_config: PreTrainedConfig) -> PreTrainedModel:
@@ -43,8 +56,10 @@ class BinderClassifier(PreTrainedModel):
         super().__init__(config)
         trunk_config = AutoConfig.for_model(**config.trunk)
         self.trunk = _build_trunk(trunk_config)
+        size = trunk_config.hidden_size
+        self.standardize = Standardize(size) if config.feature_norm else nn.Identity()
         self.dropout = nn.Dropout(config.head_dropout)
-        self.head = nn.Linear(trunk_config.hidden_size, 1)
+        self.head = nn.Linear(size, 1)
         self.frozen_modules: list[str] = []  # set by models/policies.py: kept in eval mode while training
         self.post_init()
 
@@ -64,11 +79,21 @@ class BinderClassifier(PreTrainedModel):
         hidden = self.trunk(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         return pool(hidden, attention_mask, self.config.pooling)
 
+    def head_logits(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Pooled embeddings -> one logit each (CachedHead calls this on cached embeddings too)."""
+        return self.head(self.dropout(self.standardize(pooled))).squeeze(-1)
+
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> SequenceClassifierOutput:
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        logits = self.head(self.dropout(self.embed(input_ids, attention_mask))).squeeze(-1)
-        return SequenceClassifierOutput(logits=logits)
+        return SequenceClassifierOutput(logits=self.head_logits(self.embed(input_ids, attention_mask)))
+
+    def set_standardization(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Standardize the head's input with these per-feature statistics from now on (and in the saved model)."""
+        self.config.feature_norm = True
+        self.standardize = Standardize(len(mean))
+        self.standardize.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.standardize.std.copy_(torch.as_tensor(std, dtype=torch.float32).clamp(min=1e-6))
 
 
 AutoConfig.register(BinderConfig.model_type, BinderConfig)

@@ -144,12 +144,11 @@ def embedding_dataset(vectors: np.ndarray, labels: np.ndarray) -> datasets.Datas
 
 
 class CachedHead(nn.Module):
-    """The classifier's own dropout + head (shared parameters), fed cached embeddings."""
+    """The classifier's own standardization, dropout and head (shared modules), fed cached embeddings."""
 
     def __init__(self, model: BinderClassifier):
         super().__init__()
-        self.dropout = model.dropout
-        self.head = model.head
+        self.standardize, self.dropout, self.head = model.standardize, model.dropout, model.head
 
     def forward(self, embeddings: torch.Tensor) -> SequenceClassifierOutput:
-        return SequenceClassifierOutput(logits=self.head(self.dropout(embeddings)).squeeze(-1))
+        return SequenceClassifierOutput(logits=BinderClassifier.head_logits(self, embeddings))  # the same function
