@@ -49,8 +49,10 @@ def start(cfg: DictConfig, run_dir: Path) -> list[str]:
     raise ValueError(f"logger={name!r}: choose wandb, tensorboard or none")
 
 
-def log_results(cfg: DictConfig, run_dir: Path, metrics: dict[str, Any], predictions: pd.DataFrame) -> None:
-    """Send the final test metrics, loss curve and ROC / PR curves to the active logger."""
+def log_results(
+    cfg: DictConfig, run_dir: Path, metrics: dict[str, Any], predictions: pd.DataFrame | None = None
+) -> None:
+    """Send the final metrics, loss curve and (with predictions) test ROC / PR curves to the active logger."""
     scalars = {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
     if cfg.logger.name == "wandb":
         import wandb
@@ -61,7 +63,7 @@ def log_results(cfg: DictConfig, run_dir: Path, metrics: dict[str, Any], predict
         payload: dict[str, Any] = {}
         if (run_dir / "loss_curve.png").is_file():  # baselines have no training curve
             payload["loss_curve"] = wandb.Image(str(run_dir / "loss_curve.png"))
-        for eval_set, part in predictions.groupby("eval_set"):
+        for eval_set, part in predictions.groupby("eval_set") if predictions is not None else []:
             if not eval_set.startswith("test"):
                 continue
             probs = np.stack([1 - part["score"].to_numpy(), part["score"].to_numpy()], axis=1)

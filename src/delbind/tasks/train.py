@@ -15,21 +15,14 @@ from transformers import set_seed
 from delbind import distributed, tracking
 from delbind.arms import ARM_FAMILIES, TEST_SETS, VAL_SETS, ArmInputs, ArmResult
 from delbind.data import build_dataset, external_sets, with_external
-from delbind.errors import RunDirExistsError
 from delbind.evaluation import external_metrics, score_set
 from delbind.profiling import peak_memory, reset_peak_memory
-from delbind.training import resolve_precision, resolve_resume
+from delbind.training import claim_run_dir, resolve_precision, resolve_resume
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Train and evaluate the configured arm; write the run dir; return the metrics (also in metrics.json)."""
-    run_dir = Path(cfg.paths.output_dir)
-    distributed.check_same_run_dir(run_dir)  # torchrun / accelerate: every rank, one run dir
-    if (run_dir / "metrics.json").exists() or (run_dir / "checkpoints").exists():
-        raise RunDirExistsError(
-            f"{run_dir} already holds a run; give a new hydra.run.dir (resume=<that dir> continues it in a new one)"
-        )
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = claim_run_dir(Path(cfg.paths.output_dir))
     set_seed(cfg.seed)
     precision = resolve_precision(cfg.precision)
     resume_from = resolve_resume(cfg.resume, Path(cfg.paths.outputs_root), run_dir)

@@ -7,7 +7,19 @@ from typing import Any
 
 from transformers.trainer_utils import get_last_checkpoint
 
-from delbind.errors import ResumeError
+from delbind import distributed
+from delbind.errors import ResumeError, RunDirExistsError
+
+
+def claim_run_dir(run_dir: Path) -> Path:
+    """Create the run dir; refuse one that already holds a run (a resumed run writes a new dir)."""
+    distributed.check_same_run_dir(run_dir)  # torchrun / accelerate: every rank, one run dir
+    if (run_dir / "metrics.json").exists() or (run_dir / "checkpoints").exists():
+        raise RunDirExistsError(
+            f"{run_dir} already holds a run; give a new hydra.run.dir (resume=<that dir> continues it in a new one)"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
 
 
 def resolve_resume(resume: Any, outputs_root: Path, run_dir: Path) -> str | None:
