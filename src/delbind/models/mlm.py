@@ -9,6 +9,7 @@ bias) comes from the source. An untied decoder is part of the head and comes fro
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 from pathlib import Path
@@ -100,19 +101,23 @@ def build_masked_lm(trunk: PreTrainedModel, mlm_source: str | Path | None) -> tu
     return model.to(trunk.device), None
 
 
+def _molecule_seed(seed: int, smiles: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{seed}:{smiles}".encode()).digest()[:8], "little")
+
+
 def _masked_examples(
     tokenizer: PreTrainedTokenizerBase, smiles: list[str], seed: int, mask_fraction: float, max_length: int
 ) -> list[dict[str, torch.Tensor]]:
-    """Each molecule masked alone (80% [MASK], 10% random token, 10% kept), in order from one seeded generator,
-    so a molecule's masking never depends on how the set is batched."""
+    """Each molecule masked alone (80% [MASK], 10% random token, 10% kept) by a generator seeded from (seed, SMILES):
+    a molecule is masked the same way in every set it is in, however the set is ordered, trimmed or batched."""
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=mask_fraction)
-    # Our own generator: the collator's `seed=` refuses to run outside the main process (joblib sweep workers).
-    collator.generator = torch.Generator().manual_seed(seed)
     encoded = tokenizer(smiles, truncation=True, max_length=max_length, return_special_tokens_mask=True)
-    return [
-        collator([{"input_ids": ids, "special_tokens_mask": special}])
-        for ids, special in zip(encoded["input_ids"], encoded["special_tokens_mask"])
-    ]
+    examples = []
+    for smi, ids, special in zip(smiles, encoded["input_ids"], encoded["special_tokens_mask"]):
+        # Our own generator: the collator's `seed=` refuses to run outside the main process (joblib sweep workers).
+        collator.generator = torch.Generator().manual_seed(_molecule_seed(seed, smi))
+        examples.append(collator([{"input_ids": ids, "special_tokens_mask": special}]))
+    return examples
 
 
 def masked_lm_loss(

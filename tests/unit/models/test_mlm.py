@@ -12,6 +12,7 @@ from transformers.modeling_outputs import MaskedLMOutput
 from delbind.models.loading import load_tokenizer_and_model
 from delbind.models.mlm import (
     MLM_HEAD_FILE,
+    _masked_examples,
     build_masked_lm,
     masked_lm_loss,
     mlm_loss,
@@ -100,3 +101,14 @@ def test_training_loss_is_the_same_gradient_with_accumulation():
     torch.testing.assert_close(whole, sum(halves))
     full = torch.nn.functional.cross_entropy(logits.view(-1, 11), labels.view(-1), ignore_index=-100)
     torch.testing.assert_close(whole, full)  # the mean over masked tokens
+
+
+def test_a_molecule_is_masked_alike_in_every_set():
+    """Masks depend on (seed, SMILES) only: runs whose held-out sets differ by a few molecules share the rest."""
+    tok = tiny_tokenizer()
+    one = _masked_examples(tok, [SMILES[0], SMILES[1]], 0, 0.5, 64)[0]
+    other = _masked_examples(tok, [SMILES[2], SMILES[3], SMILES[0]], 0, 0.5, 64)[2]
+    assert torch.equal(one["input_ids"], other["input_ids"]) and torch.equal(one["labels"], other["labels"])
+    assert (one["labels"] != -100).any()
+    reseeded = _masked_examples(tok, [SMILES[0]], 1, 0.5, 64)[0]
+    assert not torch.equal(one["labels"], reseeded["labels"])
