@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +90,20 @@ def finish(cfg: DictConfig, failed: bool) -> None:
 
         if wandb.run is not None:
             wandb.finish(exit_code=1 if failed else 0)
+
+
+@contextlib.contextmanager
+def job(cfg: DictConfig, run_dir: Path) -> Iterator[list[str]]:
+    """Start the logger and yield the Trainer's ``report_to``; on the way out, failed or not, finish the logger's
+    run and free the job's model, so the next multirun job starts clean."""
+    report_to = start(cfg, run_dir)
+    failed = True
+    try:
+        yield report_to
+        failed = False
+    finally:
+        finish(cfg, failed)
+        gc.collect()
+        torch = sys.modules.get("torch")  # never imported here just to free memory
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()

@@ -6,7 +6,6 @@ The run dir's ``model/`` is an AutoModelForMaskedLM save plus tokenizer: train.p
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import time
@@ -42,9 +41,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         (run_dir / "corpus.json").write_text(json.dumps(corpus_stats, indent=2, default=float))
     window_reset = reset_peak_memory()
 
-    report_to = tracking.start(cfg, run_dir)
-    failed = True
-    try:
+    with tracking.job(cfg, run_dir) as report_to:
         tokenizer, classifier = load_tokenizer_and_model(cfg.model)  # the one loader: builtin, local, hub, config
         length = max_length(cfg.model, classifier)
         model, no_head = build_masked_lm(classifier.trunk, cfg.model.name_or_path)
@@ -99,10 +96,4 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             plot_loss_curve(trainer.state.log_history, run_dir / "loss_curve.png", cfg.run_name, "masked-LM loss")
             (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
             tracking.log_results(cfg, run_dir, metrics)
-        failed = False
-    finally:
-        tracking.finish(cfg, failed)
-        gc.collect()  # free this job's model before the next multirun job
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
     return metrics

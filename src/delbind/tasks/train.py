@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import gc
 import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
 from omegaconf import DictConfig
 from transformers import set_seed
 
@@ -35,9 +33,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         (run_dir / "dataset" / "stats.json").write_text(json.dumps(data_stats, indent=2, default=float))
     window_reset = reset_peak_memory()  # the cost of model, training and scoring; the data build is shared by arms
 
-    report_to = tracking.start(cfg, run_dir)
-    failed = True
-    try:
+    with tracking.job(cfg, run_dir) as report_to:
         inputs = ArmInputs(cfg, df, frames, run_dir, precision, report_to, resume_from)
         result = ARM_FAMILIES.get(cfg.arm_family)(inputs)
         metrics = _metrics(cfg, inputs, result, list(external)) | peak_memory(window_reset)
@@ -52,12 +48,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             predictions.to_parquet(run_dir / "predictions.parquet", index=False)
             (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
             tracking.log_results(cfg, run_dir, metrics, predictions)
-        failed = False
-    finally:
-        tracking.finish(cfg, failed)
-        gc.collect()  # free this job's model before the next multirun job
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
     return metrics
 
 
