@@ -33,11 +33,11 @@ REQUIRED_METRICS = [
 ]  # fmt: skip
 
 
-def compose_cfg(run_dir: Path, overrides: list[str]) -> DictConfig:
-    """The real train config, with the run dir and outputs root pointed at ``run_dir``."""
+def compose_cfg(run_dir: Path, overrides: list[str], config_name: str = "train") -> DictConfig:
+    """The real config of a task (train.yaml by default), with the run dir and outputs root pointed at ``run_dir``."""
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         return compose(
-            "train",
+            config_name,
             overrides=[f"paths.output_dir={run_dir}", f"paths.outputs_root={run_dir.parent}", *overrides],
         )
 

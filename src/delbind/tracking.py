@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import os
 import re
+import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -121,8 +125,10 @@ def start(cfg: DictConfig, run_dir: Path) -> list[str]:
     raise ValueError(f"logger={name!r}: choose wandb, tensorboard or none")
 
 
-def log_results(cfg: DictConfig, run_dir: Path, metrics: dict[str, Any], predictions: pd.DataFrame) -> None:
-    """Send the final test metrics, loss curve and ROC / PR curves to the active logger."""
+def log_results(
+    cfg: DictConfig, run_dir: Path, metrics: dict[str, Any], predictions: pd.DataFrame | None = None
+) -> None:
+    """Send the final metrics, loss curve and (with predictions) test ROC / PR curves to the active logger."""
     scalars = {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
     if cfg.logger.name == "wandb":
         import wandb
@@ -133,7 +139,7 @@ def log_results(cfg: DictConfig, run_dir: Path, metrics: dict[str, Any], predict
         payload: dict[str, Any] = {}
         if (run_dir / "loss_curve.png").is_file():  # baselines have no training curve
             payload["loss_curve"] = wandb.Image(str(run_dir / "loss_curve.png"))
-        for eval_set, part in predictions.groupby("eval_set"):
+        for eval_set, part in predictions.groupby("eval_set") if predictions is not None else []:
             if not eval_set.startswith("test"):
                 continue
             probs = np.stack([1 - part["score"].to_numpy(), part["score"].to_numpy()], axis=1)
@@ -156,3 +162,20 @@ def finish(cfg: DictConfig, failed: bool) -> None:
 
         if wandb.run is not None:
             wandb.finish(exit_code=1 if failed else 0)
+
+
+@contextlib.contextmanager
+def job(cfg: DictConfig, run_dir: Path) -> Iterator[list[str]]:
+    """Start the logger and yield the Trainer's ``report_to``; on the way out, failed or not, finish the logger's
+    run and free the job's model, so the next multirun job starts clean."""
+    report_to = start(cfg, run_dir)
+    failed = True
+    try:
+        yield report_to
+        failed = False
+    finally:
+        finish(cfg, failed)
+        gc.collect()
+        torch = sys.modules.get("torch")  # never imported here just to free memory
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()

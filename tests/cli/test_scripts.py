@@ -55,3 +55,14 @@ def test_compare_cli_writes_the_table_and_a_bad_dir_is_one_line(tmp_path):
     )
     assert bad.returncode == 2
     assert "NoRunsError: no metrics.json under" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_pretrain_cli_missing_corpus_is_one_line(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "pretrain.py"), "model=tiny", "logger=none",
+         f"corpus.path={tmp_path / 'nope.smi'}", f"hydra.run.dir={tmp_path / 'run'}"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert f"DataError: corpus.path={tmp_path / 'nope.smi'} is not a file" in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr

@@ -23,6 +23,7 @@ PROBE = {"trainable_layers": 0, "train_embeddings": False, "lora": None, "cache_
 def run_lp_ft(inputs: ArmInputs) -> ArmResult:
     cfg, run_dir = inputs.cfg, inputs.run_dir
     tokenizer, model, tokens = transformer.load(inputs)
+    forgetting = transformer.ForgettingProbe.measure(inputs, tokenizer, model)
     probe_mode = OmegaConf.merge(cfg.mode, PROBE)
     probe_trainer = OmegaConf.merge(cfg.trainer, cfg.mode.linear_probe)
     probe_dir = run_dir / "checkpoints" / "probe"
@@ -33,7 +34,7 @@ def run_lp_ft(inputs: ArmInputs) -> ArmResult:
     tune = transformer.fit(
         inputs, tokenizer, model, tokens, cfg.mode, cfg.trainer, run_dir / "checkpoints", inputs.resume_from
     )
-    result = transformer.finish(inputs, tokenizer, model, tune)
+    result = transformer.finish(inputs, tokenizer, model, tune, forgetting)
     result.facts.update(
         {
             "probe_runtime_s": probe.train_s,

@@ -23,15 +23,55 @@ from transformers import DataCollatorWithPadding, EarlyStoppingCallback, PreTrai
 
 from delbind import distributed
 from delbind.arms.base import ARM_FAMILIES, VAL_SETS, ArmInputs, ArmResult
+from delbind.data.corpus import heldout_smiles
 from delbind.evaluation import compute_metrics, plot_loss_curve
 from delbind.models import BinderClassifier
 from delbind.models.embeddings import CachedHead, cached_embeddings, embedding_dataset
 from delbind.models.loading import load_tokenizer_and_model, max_length
+from delbind.models.mlm import mlm_loss, save_mlm_head
 from delbind.models.policies import apply_policy, count_parameters, learning_rates, merge_adapters, trunk_frozen
 from delbind.models.tokenizers import tokenize
 from delbind.training import BinderTrainer, training_arguments
 
 log = logging.getLogger(__name__)
+
+
+def _rng_untouched() -> Any:
+    """Torch's global RNG (CPU and every GPU) restored on exit."""
+    return torch.random.fork_rng(devices=range(torch.cuda.device_count()))
+
+
+@dataclass
+class ForgettingProbe:
+    """The fixed held-out SMILES (none of the run's molecules) and the pretrained trunk's MLM loss on them."""
+
+    smiles: list[str]
+    before: float | None
+
+    @classmethod
+    def measure(cls, inputs: ArmInputs, tokenizer: PreTrainedTokenizerBase, model: BinderClassifier) -> ForgettingProbe:
+        cfg = inputs.cfg
+        n, seed = cfg.eval.forgetting.n_molecules, cfg.eval.forgetting.seed
+        smiles = heldout_smiles(n, seed, exclude=set(inputs.df["smiles"])) if n else []
+        with _rng_untouched():  # building the MLM model draws random init weights: training must not notice
+            before = mlm_loss(
+                model.trunk, tokenizer, smiles, cfg.model.name_or_path, max_length=max_length(cfg.model, model)
+            )
+        return cls(smiles, before)
+
+    def after(self, inputs: ArmInputs, tokenizer: PreTrainedTokenizerBase, model: BinderClassifier) -> dict[str, Any]:
+        """Keep the MLM head in ``model/`` and measure the trained trunk with it: forgetting = after - before."""
+        if self.before is None:
+            return {"mlm_loss_before": None, "mlm_loss_after": None, "forgetting": None}
+        model_dir = inputs.run_dir / "model"
+        if distributed.is_main_process():
+            save_mlm_head(inputs.cfg.model.name_or_path, model_dir)
+        with _rng_untouched():
+            after = mlm_loss(
+                model.trunk, tokenizer, self.smiles, model_dir, max_length=max_length(inputs.cfg.model, model)
+            )
+        return {"mlm_loss_before": self.before, "mlm_loss_after": after, "forgetting": after - self.before,
+                "mlm_heldout_molecules": len(self.smiles)}  # fmt: skip
 
 
 @dataclass
@@ -111,8 +151,11 @@ def fit(
     return Fit(trainer, sets, train_s, list(trainer.state.log_history), facts)  # history before the re-evaluation
 
 
-def finish(inputs: ArmInputs, tokenizer: PreTrainedTokenizerBase, model: BinderClassifier, stage: Fit) -> ArmResult:
-    """Save the best model (adapters merged), score every eval set with it, plot the loss curve, collect facts."""
+def finish(
+    inputs: ArmInputs, tokenizer: PreTrainedTokenizerBase, model: BinderClassifier, stage: Fit, probe: ForgettingProbe
+) -> ArmResult:
+    """Save the best model (adapters merged), score every eval set with it, measure forgetting, plot the loss
+    curve, collect facts."""
     cfg, run_dir, trainer = inputs.cfg, inputs.run_dir, stage.trainer
     merge_adapters(model)  # LoRA: model/ holds plain merged weights, loadable without peft
     # The head is shared with the trained module, so this saves the full classifier with the best weights.
@@ -121,7 +164,7 @@ def finish(inputs: ArmInputs, tokenizer: PreTrainedTokenizerBase, model: BinderC
         tokenizer.save_pretrained(run_dir / "model")
     best_val = trainer.evaluate()  # the loaded best model on the val sets
     scores = {name: _scores(trainer, name, ds, inputs.frames[name]["label"]) for name, ds in stage.sets.items()}
-    facts = dict(stage.facts)
+    facts = dict(stage.facts) | probe.after(inputs, tokenizer, model)
     for name in VAL_SETS:
         for metric in ("auroc", "auprc", "loss"):
             facts[f"{name}_{metric}"] = best_val.get(f"eval_{name}_{metric}")
@@ -144,10 +187,11 @@ def finish(inputs: ArmInputs, tokenizer: PreTrainedTokenizerBase, model: BinderC
 def run_transformer(inputs: ArmInputs) -> ArmResult:
     tokenizer, model, tokens = load(inputs)
     cfg = inputs.cfg
+    probe = ForgettingProbe.measure(inputs, tokenizer, model)
     stage = fit(
         inputs, tokenizer, model, tokens, cfg.mode, cfg.trainer, inputs.run_dir / "checkpoints", inputs.resume_from
     )
-    return finish(inputs, tokenizer, model, stage)
+    return finish(inputs, tokenizer, model, stage, probe)
 
 
 def _scores(trainer: BinderTrainer, name: str, ds: datasets.Dataset, labels: pd.Series) -> np.ndarray:

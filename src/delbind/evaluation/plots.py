@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from delbind.io import atomic_write  # noqa: E402
 
 
-def plot_loss_curve(log_history: list[dict], path: Path, title: str = "") -> None:
+def plot_loss_curve(log_history: list[dict], path: Path, title: str = "", ylabel: str = "BCE loss") -> None:
     """Training loss per logged step and each eval set's loss per evaluation."""
     fig, ax = plt.subplots(figsize=(7, 4.2))
     train = [(h["step"], h["loss"]) for h in log_history if "loss" in h and "step" in h]
@@ -23,7 +23,7 @@ def plot_loss_curve(log_history: list[dict], path: Path, title: str = "") -> Non
         pts = [(h["step"], h[key]) for h in log_history if key in h]
         ax.plot(*zip(*pts), marker="o", label=key.removeprefix("eval_").removesuffix("_loss") + " loss")
     ax.set_xlabel("optimizer step")
-    ax.set_ylabel("BCE loss")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()

@@ -27,7 +27,8 @@ def resolve_name_or_path(name_or_path: str) -> str:
 
 
 @contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
+def quiet_transformers() -> Iterator[None]:
+    """Only errors from transformers inside: for loads whose warnings (unused or fresh heads) are expected."""
     level = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     try:
@@ -87,7 +88,7 @@ def load_tokenizer_and_model(model_cfg: DictConfig) -> tuple[PreTrainedTokenizer
         name = resolve_name_or_path(model_cfg.name_or_path)
         trust = bool(model_cfg.get("trust_remote_code", False))  # off unless the config turns it on
         tokenizer = _from_pretrained(AutoTokenizer, name, trust_remote_code=trust)
-        with _quiet_transformers():  # heads the trunk does not use (MLM, NSP) are expected leftovers
+        with quiet_transformers():  # heads the trunk does not use (MLM, NSP) are expected leftovers
             pretrained, info = _from_pretrained(AutoModel, name, output_loading_info=True, trust_remote_code=trust)
         missing = [k for k in info["missing_keys"] if not k.startswith("pooler.")]
         if missing:

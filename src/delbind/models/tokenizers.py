@@ -41,8 +41,12 @@ def build_smiles_tokenizer(vocab: list[str], model_max_length: int = 512) -> Pre
 
 
 def tokenize(df: pd.DataFrame, tokenizer: PreTrainedTokenizerBase, max_length: int) -> datasets.Dataset:
-    """Tokenize every molecule once (truncated to ``max_length``); row order matches ``df``."""
-    ds = datasets.Dataset.from_dict({"smiles": df["smiles"].tolist(), "labels": df["label"].astype("float32").tolist()})
+    """Tokenize every molecule once (truncated to ``max_length``); row order matches ``df``; ``labels`` from a
+    ``label`` column when there is one (pre-training corpora have none)."""
+    columns = {"smiles": df["smiles"].tolist()}
+    if "label" in df:
+        columns["labels"] = df["label"].astype("float32").tolist()
+    ds = datasets.Dataset.from_dict(columns)
     return ds.map(
         lambda batch: tokenizer(batch["smiles"], truncation=True, max_length=max_length),
         batched=True,

@@ -2,37 +2,29 @@
 
 from __future__ import annotations
 
-import gc
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
 from omegaconf import DictConfig
 from transformers import set_seed
 
 from delbind import distributed, tracking
 from delbind.arms import ARM_FAMILIES, TEST_SETS, VAL_SETS, ArmInputs, ArmResult
 from delbind.data import build_dataset, external_sets, with_external
-from delbind.errors import RunDirExistsError
 from delbind.evaluation import external_metrics, score_set
 from delbind.io import atomic_write, write_json
 from delbind.profiling import peak_memory, reset_peak_memory
-from delbind.training import resolve_precision, resolve_resume
+from delbind.training import claim_run_dir, resolve_precision, resolve_resume
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Train and evaluate the configured arm; write the run dir; return the metrics (also in metrics.json)."""
-    run_dir = Path(cfg.paths.output_dir)
-    distributed.check_same_run_dir(run_dir)  # torchrun / accelerate: every rank, one run dir
-    if (run_dir / "metrics.json").exists() or (run_dir / "checkpoints").exists():
-        raise RunDirExistsError(
-            f"{run_dir} already holds a run; give a new hydra.run.dir (resume=<that dir> continues it in a new one)"
-        )
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = claim_run_dir(Path(cfg.paths.output_dir))
     set_seed(cfg.seed)
     precision = resolve_precision(cfg.precision)
-    resume_from = resolve_resume(cfg.resume, Path(cfg.paths.outputs_root), run_dir)
+    outputs_root = Path(cfg.paths.outputs_root)  # resume=true never picks a pre-training run's checkpoint
+    resume_from = resolve_resume(cfg.resume, outputs_root, run_dir, exclude=(outputs_root / "pretrain",))
 
     df, data_stats = build_dataset(cfg.data, cfg.seed)
     external = external_sets(cfg.data, data_stats)  # e.g. KinDEL's held-out Kd sets, scored after training
@@ -41,9 +33,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         write_json(run_dir / "dataset" / "stats.json", data_stats)
     window_reset = reset_peak_memory()  # the cost of model, training and scoring; the data build is shared by arms
 
-    report_to = tracking.start(cfg, run_dir)
-    failed = True
-    try:
+    with tracking.job(cfg, run_dir) as report_to:
         inputs = ArmInputs(cfg, df, frames, run_dir, precision, report_to, resume_from)
         result = ARM_FAMILIES.get(cfg.arm_family)(inputs)
         metrics = _metrics(cfg, inputs, result, list(external)) | peak_memory(window_reset)
@@ -59,12 +49,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                 predictions.to_parquet(tmp, index=False)
             write_json(run_dir / "metrics.json", metrics)  # last: a run dir with metrics.json is a finished run
             tracking.log_results(cfg, run_dir, metrics, predictions)
-        failed = False
-    finally:
-        tracking.finish(cfg, failed)
-        gc.collect()  # free this job's model before the next multirun job
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
     return metrics
 
 

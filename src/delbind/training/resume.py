@@ -11,7 +11,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from delbind.errors import ResumeError
+from delbind import distributed
+from delbind.errors import ResumeError, RunDirExistsError
 from delbind.integrity import MANIFEST, manifest_mismatch
 
 log = logging.getLogger(__name__)
@@ -65,14 +66,26 @@ def _chosen(ckpt: Path, skipped: list[str]) -> str:
     return str(ckpt)
 
 
-def resolve_resume(resume: Any, outputs_root: Path, run_dir: Path) -> str | None:
-    """The checkpoint to resume from: None, ``true`` (newest earlier run with a complete one) or a path."""
+def claim_run_dir(run_dir: Path) -> Path:
+    """Create the run dir; refuse one that already holds a run (a resumed run writes a new dir)."""
+    distributed.check_same_run_dir(run_dir)  # torchrun / accelerate: every rank, one run dir
+    if (run_dir / "metrics.json").exists() or (run_dir / "checkpoints").exists():
+        raise RunDirExistsError(
+            f"{run_dir} already holds a run; give a new hydra.run.dir (resume=<that dir> continues it in a new one)"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def resolve_resume(resume: Any, outputs_root: Path, run_dir: Path, exclude: tuple[Path, ...] = ()) -> str | None:
+    """The checkpoint to resume from: None, ``true`` (newest earlier run with a complete one, outside ``exclude``:
+    another task's runs) or a path."""
     if resume in (None, False, "", "false"):
         return None
     skipped: list[str] = []
     if resume is True or resume == "true":
         runs = sorted(
-            (p.parent for p in outputs_root.glob("**/checkpoints") if run_dir not in (p.parent, *p.parents)),
+            (p.parent for p in outputs_root.glob("**/checkpoints") if not {run_dir, *exclude} & {p.parent, *p.parents}),
             key=lambda d: d.stat().st_mtime,
         )
         for run in reversed(runs):

@@ -152,6 +152,11 @@ def test_resume_resolution(tmp_path):
         resolve_resume(str(current), tmp_path, current)
     with pytest.raises(FileNotFoundError, match="no earlier run"):
         resolve_resume(True, current, current)
+    newest = _fake_run(tmp_path / "pretrain", "mlm", [8], age_s=1)  # another task's run, newer than every other
+    assert resolve_resume(True, tmp_path, current) == str(newest / "checkpoints" / "checkpoint-8")
+    assert resolve_resume(True, tmp_path, current, exclude=(tmp_path / "pretrain",)) == str(
+        new / "checkpoints" / "checkpoint-4"
+    )
 
 
 def test_resume_skips_damaged_and_unfinished_checkpoints_and_says_why(tmp_path, caplog):

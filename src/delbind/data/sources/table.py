@@ -18,11 +18,11 @@ from delbind.errors import DataError
 log = logging.getLogger(__name__)
 
 
-def read_table(path: str) -> pd.DataFrame:
-    """A CSV / TSV (optionally gzipped) or parquet file, or a DataError saying why it cannot be read."""
+def read_table(path: str, key: str = "data.path", what: str = "SMILES and labels") -> pd.DataFrame:
+    """A CSV / TSV (optionally gzipped) or parquet file, or a DataError naming the config ``key`` and why."""
     p = Path(str(path)).expanduser()
     if not p.is_file():
-        raise DataError(f"data.path={path} is not a file: give the CSV or parquet table of SMILES and labels")
+        raise DataError(f"{key}={path} is not a file: give the CSV or parquet table of {what}")
     name = p.name.lower().removesuffix(".gz")
     try:
         if name.endswith((".parquet", ".pq")):
@@ -30,10 +30,8 @@ def read_table(path: str) -> pd.DataFrame:
         if name.endswith((".csv", ".tsv", ".txt")):
             return pd.read_csv(p, sep="\t" if name.endswith(".tsv") else ",")
     except (OSError, ValueError, pd.errors.ParserError) as e:
-        raise DataError(
-            f"cannot read data.path={path} ({type(e).__name__}: {e}); it must be a CSV or parquet table"
-        ) from e
-    raise DataError(f"data.path={path}: unknown file type; use .csv, .tsv or .parquet")
+        raise DataError(f"cannot read {key}={path} ({type(e).__name__}: {e}); it must be a CSV or parquet table") from e
+    raise DataError(f"{key}={path}: unknown file type; use .csv, .tsv or .parquet")
 
 
 def _rows(mask: pd.Series) -> str:
