@@ -26,7 +26,7 @@ from delbind.arms.base import ARM_FAMILIES, VAL_SETS, ArmInputs, ArmResult
 from delbind.data.corpus import heldout_smiles
 from delbind.evaluation import compute_metrics, plot_loss_curve
 from delbind.models import BinderClassifier
-from delbind.models.embeddings import CachedHead, cached_embeddings, embedding_dataset
+from delbind.models.embeddings import CachedHead, cached_embeddings, embed, embedding_dataset
 from delbind.models.loading import load_tokenizer_and_model, max_length
 from delbind.models.mlm import mlm_loss, save_mlm_head
 from delbind.models.policies import apply_policy, count_parameters, learning_rates, merge_adapters, trunk_frozen
@@ -110,14 +110,20 @@ def fit(
     frozen, cache, standardize = trunk_frozen(model, mode_cfg), mode_cfg.cache_embeddings, mode_cfg.standardize
     if standardize and not frozen:
         raise ValueError("mode.standardize needs a fully frozen trunk: its embeddings would change while training")
-    if frozen and (cache or standardize):
+    if frozen and cache:
         vectors, cache_info = cached_embeddings(
             model, tokens, tokenizer, Path(cfg.paths.embedding_cache), inputs.precision
         )
         facts.update(cache_info)
     if frozen and standardize:  # statistics of the training molecules only
-        train_vectors = torch.as_tensor(vectors[inputs.train_rows])
+        start = time.perf_counter()
+        train_vectors = torch.as_tensor(
+            vectors[inputs.train_rows]
+            if cache
+            else embed(model, tokens.select(inputs.train_rows), tokenizer, inputs.precision)
+        )
         model.set_standardization(train_vectors.mean(0), train_vectors.std(0))
+        facts["standardize_s"] = time.perf_counter() - start
     if frozen and cache:
         features = embedding_dataset(vectors, df["label"].to_numpy())
         train_model, collator = CachedHead(model), default_data_collator
@@ -146,7 +152,7 @@ def fit(
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=resume_from)
     # The arm's cost from scratch: the cached arm adds computing its embeddings, even when they came from the cache.
-    train_s = facts.get("embedding_s", 0.0) + time.perf_counter() - start
+    train_s = facts.get("embedding_s", 0.0) + facts.get("standardize_s", 0.0) + time.perf_counter() - start
     facts["activation_checkpointing"] = model.trunk.is_activation_checkpointing
     return Fit(trainer, sets, train_s, list(trainer.state.log_history), facts)  # history before the re-evaluation
 

@@ -66,13 +66,14 @@ def embed(
     ds: datasets.Dataset,
     tokenizer: PreTrainedTokenizerBase,
     precision: str,
-    device: torch.device,
+    device: torch.device | None = None,
     max_tokens: int | None = None,
 ) -> np.ndarray:
     """Pooled trunk embeddings of every row of ``ds`` (rows keep their order), as float32.
 
     Batches hold molecules of similar length, at most ``max_tokens`` padded tokens (default from the device).
     """
+    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     was_training = model.training
     model.eval()
     model.to(device)
