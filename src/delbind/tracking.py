@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -84,3 +85,32 @@ def finish(cfg: DictConfig, failed: bool) -> None:
 
         if wandb.run is not None:
             wandb.finish(exit_code=1 if failed else 0)
+
+
+def logged_to_wandb(run_dirs: Iterable[str | Path]) -> bool:
+    """Whether any of the runs was logged to wandb (its run dir holds a wandb/ folder)."""
+    return any((Path(d) / "wandb").is_dir() for d in run_dirs)
+
+
+def log_comparison(
+    summary: pd.DataFrame,
+    out_dir: Path,
+    project: str,
+    images: dict[str, Path],
+    files: Iterable[Path] = (),
+) -> None:
+    """One wandb run for a sweep's results: the summary as a Table, the images that exist, ``files`` as a
+    ``report`` artifact."""
+    import wandb
+
+    name = f"comparison-{out_dir.name}"
+    with wandb.init(project=project, job_type="comparison", name=name, dir=str(out_dir), mode=wandb_mode(None)) as run:
+        payload: dict[str, Any] = {"comparison": wandb.Table(dataframe=summary)}
+        payload |= {key: wandb.Image(str(path)) for key, path in images.items() if Path(path).is_file()}
+        run.log(payload)
+        files = list(files)
+        if files:
+            artifact = wandb.Artifact(f"report-{out_dir.name}", type="report")
+            for path in files:
+                artifact.add_file(str(path))
+            run.log_artifact(artifact)

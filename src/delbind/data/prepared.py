@@ -15,12 +15,17 @@ from delbind.errors import DataError
 
 def write_dataset(out_dir: Path, df: pd.DataFrame, stats: dict[str, Any], external: dict[str, pd.DataFrame]) -> None:
     """``<out_dir>/{train,val,test}.parquet``, ``stats.json`` and ``external/<name>.parquet``."""
-    (out_dir / "external").mkdir(parents=True, exist_ok=True)
+    write_external(out_dir, external)
     for split in SPLITS:
         df[df["split"] == split].to_parquet(out_dir / f"{split}.parquet", index=False)
+    (out_dir / "stats.json").write_text(json.dumps(stats, indent=2, default=float))
+
+
+def write_external(out_dir: Path, external: dict[str, pd.DataFrame]) -> None:
+    """``<out_dir>/external/<name>.parquet``: the external sets with their own columns (KinDEL: ``kd``)."""
+    (out_dir / "external").mkdir(parents=True, exist_ok=True)
     for name, frame in external.items():
         frame.to_parquet(out_dir / "external" / f"{name}.parquet", index=False)
-    (out_dir / "stats.json").write_text(json.dumps(stats, indent=2, default=float))
 
 
 def prepared_dir(path: str) -> Path:

@@ -15,6 +15,7 @@ from transformers import set_seed
 from delbind import distributed, tracking
 from delbind.arms import ARM_FAMILIES, TEST_SETS, VAL_SETS, ArmInputs, ArmResult
 from delbind.data import build_dataset, external_sets, with_external
+from delbind.data.prepared import write_external
 from delbind.errors import RunDirExistsError
 from delbind.evaluation import external_metrics, score_set
 from delbind.profiling import peak_memory, reset_peak_memory
@@ -40,6 +41,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if distributed.is_main_process():  # every rank builds the same data; rank 0 alone writes files
         (run_dir / "dataset").mkdir(exist_ok=True)
         (run_dir / "dataset" / "stats.json").write_text(json.dumps(data_stats, indent=2, default=float))
+        if external:  # their own columns (KinDEL: kd), in the row order of their rows in predictions.parquet
+            write_external(run_dir / "dataset", external)
     window_reset = reset_peak_memory()  # the cost of model, training and scoring; the data build is shared by arms
 
     report_to = tracking.start(cfg, run_dir)
