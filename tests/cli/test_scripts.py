@@ -55,3 +55,28 @@ def test_compare_cli_writes_the_table_and_a_bad_dir_is_one_line(tmp_path):
     )
     assert bad.returncode == 2
     assert "NoRunsError: no metrics.json under" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_report_cli_writes_the_page_and_the_notebook_and_a_bad_dir_is_one_line(tmp_path):
+    run = tmp_path / "runs" / "0"
+    run.mkdir(parents=True)
+    metrics = {"arm": "frozen", "mode": "frozen", "model": "tiny", "seed": 0, "train_runtime_s": 1.0}
+    for kind in ("easy", "hard"):
+        for metric in ("auroc", "auprc"):
+            metrics |= {f"test_{kind}_{metric}": 0.75, f"test_{kind}_{metric}_ci95": [0.6, 0.9]}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    script, out = str(ROOT / "scripts" / "report.py"), tmp_path / "report"
+    ok = subprocess.run(
+        [sys.executable, script, str(tmp_path / "runs"), "--out", str(out)], capture_output=True, text=True, timeout=300
+    )
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert f"written: {out / 'report.html'}" in ok.stdout
+    html = (out / "report.html").read_text()
+    assert "| frozen (tiny) |" not in html and "<td>frozen (tiny)</td>" in html  # the table is rendered, not raw
+    assert "These runs have no finetune arm" in html  # a metrics.json alone still gives a (short) report
+    assert (out / "report.ipynb").is_file() and (out / "cost_quality.png").is_file()
+    bad = subprocess.run(
+        [sys.executable, script, str(tmp_path / "nothing")], capture_output=True, text=True, timeout=300
+    )
+    assert bad.returncode == 2
+    assert "NoRunsError: no metrics.json under" in bad.stderr and "Traceback" not in bad.stderr
