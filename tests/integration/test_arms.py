@@ -117,7 +117,7 @@ def test_frozen_vs_finetune_experiment_compares_every_arm(tmp_path):
         capture_output=True, text=True, timeout=600, env={**os.environ, "WANDB_MODE": "offline"},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    arms = ["frozen", "finetune", "embeddings_logreg", "ecfp_rf", "ecfp_xgb"]
+    arms = ["frozen", "finetune", "partial", "lora", "lp_ft", "embeddings_logreg", "ecfp_rf", "ecfp_xgb"]
     table = pd.read_csv(sweep / "comparison.csv")
     assert sorted(table["arm"]) == sorted(f"{a} ({'ecfp4' if 'ecfp' in a else 'tiny'})" for a in arms)
     md = (sweep / "comparison.md").read_text()
@@ -126,7 +126,7 @@ def test_frozen_vs_finetune_experiment_compares_every_arm(tmp_path):
     html = (sweep / "report.html").read_text()  # the course report, beside the table
     assert all(f"<td>{a} (" in html for a in arms) and (sweep / "report.ipynb").is_file()
     summary = pd.read_csv(sweep / "sweep_summary.csv")
-    assert list(summary["status"]) == ["COMPLETED"] * 5
+    assert list(summary["status"]) == ["COMPLETED"] * len(arms)
 
 
 def test_bench_reports_the_frozen_arms_side_by_side(tmp_path):
