@@ -7,6 +7,7 @@ run) and a bar per eval set.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -99,3 +100,28 @@ def quiet_saves() -> Iterator[None]:
     finally:
         if enabled:
             hf_logging.enable_progress_bar()
+
+
+class EarlyStoppingNoise(logging.Filter):
+    """Drops EarlyStoppingCallback's "did not find <metric> so early stopping is disabled" warning for a metric that
+    one of the eval sets reports: with a dict of eval sets it fires for every other set at every evaluation,
+    and disables nothing."""
+
+    def __init__(self, metric: str):
+        super().__init__()
+        self.metric = metric
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("early stopping required") and f" {self.metric} " in message)
+
+
+def quiet_early_stopping(metric: str | None, eval_sets: Sequence[str]) -> None:
+    """Install EarlyStoppingNoise for ``metric`` (once) when one of ``eval_sets`` produces it."""
+    name = (metric or "").removeprefix("eval_")
+    if not any(name.startswith(f"{s}_") for s in eval_sets):
+        return  # a metric no set reports: the warning is real
+    target = hf_logging.get_logger("transformers.trainer_callback")
+    metric = f"eval_{name}"
+    if not any(isinstance(f, EarlyStoppingNoise) and f.metric == metric for f in target.filters):
+        target.addFilter(EarlyStoppingNoise(metric))

@@ -12,7 +12,7 @@ from transformers.trainer import DEFAULT_PROGRESS_CALLBACK
 from transformers.trainer_utils import has_length
 
 from delbind.models.policies import optimizer_groups
-from delbind.training.console import ConsoleCallback, quiet_saves
+from delbind.training.console import ConsoleCallback, quiet_early_stopping, quiet_saves
 
 
 def bce_loss(logits: torch.Tensor, labels: torch.Tensor, pos_weight: float | None = None) -> torch.Tensor:
@@ -36,6 +36,7 @@ class BinderTrainer(Trainer):
             self.remove_callback(stock)
         eval_sets = list(self.eval_dataset) if isinstance(self.eval_dataset, dict) else []
         self.add_callback(ConsoleCallback(eval_sets, bar=not self.args.disable_tqdm))
+        quiet_early_stopping(self.args.metric_for_best_model, eval_sets)
         self.pos_weight = pos_weight
         self.group_lrs = group_lrs  # per parameter group (models/policies.py); None: the stock optimizer
 
