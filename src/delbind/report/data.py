@@ -22,8 +22,9 @@ class Report:
     summary: pd.DataFrame
 
     def first_runs(self) -> pd.DataFrame:
-        """One run per arm (its lowest seed): the one whose curves are drawn."""
-        return self.runs.sort_values("seed", kind="stable").groupby("arm", sort=False).head(1).set_index("arm")
+        """One run per arm (its lowest seed): the one whose curves are drawn; arms in the table's order."""
+        first = self.runs.sort_values("seed", kind="stable").groupby("arm", sort=False).head(1).set_index("arm")
+        return first.loc[self.summary["arm"]]
 
 
 def load_report(paths: list[str | Path]) -> Report:
