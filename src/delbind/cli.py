@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from delbind.errors import USER_ERRORS
@@ -25,3 +27,17 @@ def run_task(task: Callable[..., T], *args: Any, in_sweep: bool = False) -> T:
         if in_sweep:
             raise
         sys.exit(2)
+
+
+def run_dirs_task(task: Callable[..., T], config: str, conf_dir: Path, doc: str) -> T:
+    """The scripts that read run dirs (compare, report): ``DIR... [--out DIR]`` into the entry config ``config``."""
+    from hydra import compose, initialize_config_dir
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dirs", nargs="+", type=Path, help="run dirs, sweep dirs or metrics.json files")
+    parser.add_argument("--out", type=Path, help="where to write (default: the single dir given, else under outputs/)")
+    args = parser.parse_args()
+    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+        cfg = compose(config)
+    cfg.dirs, cfg.out = [str(d) for d in args.dirs], None if args.out is None else str(args.out)
+    return run_task(task, cfg)

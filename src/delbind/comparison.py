@@ -20,7 +20,7 @@ from scipy import stats  # noqa: E402
 
 from delbind.errors import NoRunsError  # noqa: E402
 from delbind.io import atomic_write, write_text  # noqa: E402
-from delbind.tracking import init_wandb, wandb_mode  # noqa: E402
+from delbind.tracking import log_comparison, logged_to_wandb  # noqa: E402
 
 QUALITY = ["test_easy_auroc", "test_easy_auprc", "test_hard_auroc", "test_hard_auprc"]
 # Cost, and what fine-tuning cost the trunk: forgetting = MLM loss after - before (n/a without an MLM head).
@@ -148,23 +148,14 @@ def write_comparison(
     with atomic_write(out_dir / "comparison.csv") as tmp:
         summary.to_csv(tmp, index=False)
     plot(summary, out_dir / "comparison.png")
-    if wandb_project and any((Path(d) / "wandb").is_dir() for d in runs["run_dir"]):
-        _log_wandb(summary, out_dir, wandb_project)
+    if wandb_project and logged_to_wandb(runs["run_dir"]):
+        log_comparison(summary, out_dir, wandb_project, {"comparison_plot": out_dir / "comparison.png"})
     return summary
-
-
-def _log_wandb(summary: pd.DataFrame, out_dir: Path, project: str) -> None:
-    import wandb
-
-    name = f"comparison-{out_dir.name}"
-    with init_wandb(wandb_mode(None), out_dir, project=project, job_type="comparison", name=name) as run:
-        table = wandb.Table(dataframe=summary)
-        run.log({"comparison": table, "comparison_plot": wandb.Image(str(out_dir / "comparison.png"))})
 
 
 class WriteComparison(Callback):
     """Hydra callback: refresh the sweep's comparison after every job (so a sweep cut short or with a
-    failed job still has one), and log the final table to wandb when the sweep ends."""
+    failed job still has one); when the sweep ends, write the course report beside it and log both to wandb."""
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -174,6 +165,10 @@ class WriteComparison(Callback):
             return
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from delbind.report import write_report  # the report reads runs through this module
+
         sweep_dir = Path(config.hydra.sweep.dir)
-        write_comparison([sweep_dir], sweep_dir, config.logger.get("wandb", {}).get("project", "delbind"))
-        print(f"comparison: {sweep_dir / 'comparison.md'}")
+        write_comparison([sweep_dir], sweep_dir, wandb_project=None)
+        # One wandb run for the sweep: the table, comparison.png, the cost-vs-quality chart and the report files.
+        write_report([sweep_dir], sweep_dir, config.logger.get("wandb", {}).get("project", "delbind"))
+        print(f"comparison: {sweep_dir / 'comparison.md'}; report: {sweep_dir / 'report.html'}")

@@ -9,7 +9,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +179,32 @@ def job(cfg: DictConfig, run_dir: Path) -> Iterator[list[str]]:
         torch = sys.modules.get("torch")  # never imported here just to free memory
         if torch is not None and torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def logged_to_wandb(run_dirs: Iterable[str | Path]) -> bool:
+    """Whether any of the runs was logged to wandb (its run dir holds a wandb/ folder)."""
+    return any((Path(d) / "wandb").is_dir() for d in run_dirs)
+
+
+def log_comparison(
+    summary: pd.DataFrame,
+    out_dir: Path,
+    project: str,
+    images: dict[str, Path],
+    files: Iterable[Path] = (),
+) -> None:
+    """One wandb run for a sweep's results: the summary as a Table, the images that exist, ``files`` as a
+    ``report`` artifact."""
+    import wandb
+
+    name = f"comparison-{out_dir.name}"
+    with init_wandb(wandb_mode(None), out_dir, project=project, job_type="comparison", name=name) as run:
+        payload: dict[str, Any] = {"comparison": wandb.Table(dataframe=summary)}
+        payload |= {key: wandb.Image(str(path)) for key, path in images.items() if Path(path).is_file()}
+        run.log(payload)
+        files = list(files)
+        if files:
+            artifact = wandb.Artifact(f"report-{out_dir.name}", type="report")
+            for path in files:
+                artifact.add_file(str(path))
+            run.log_artifact(artifact)

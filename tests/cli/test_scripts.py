@@ -37,14 +37,18 @@ def test_cli_bad_input_is_one_line_not_a_traceback(tmp_path):
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
-def test_compare_cli_writes_the_table_and_a_bad_dir_is_one_line(tmp_path):
-    run = tmp_path / "runs" / "0"
+def _metrics_only_run(run: Path) -> None:
+    """A run dir holding just a metrics.json (a frozen arm at 0.75 [0.6, 0.9] on every test metric)."""
     run.mkdir(parents=True)
     metrics = {"arm": "frozen", "mode": "frozen", "model": "tiny", "seed": 0, "train_runtime_s": 1.0}
     for kind in ("easy", "hard"):
         for metric in ("auroc", "auprc"):
             metrics |= {f"test_{kind}_{metric}": 0.75, f"test_{kind}_{metric}_ci95": [0.6, 0.9]}
     (run / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_compare_cli_writes_the_table_and_a_bad_dir_is_one_line(tmp_path):
+    _metrics_only_run(tmp_path / "runs" / "0")
     script = str(ROOT / "scripts" / "compare.py")
     ok = subprocess.run([sys.executable, script, str(tmp_path / "runs")], capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr[-2000:]
@@ -66,3 +70,22 @@ def test_pretrain_cli_missing_corpus_is_one_line(tmp_path):
     assert proc.returncode == 2
     assert f"DataError: corpus.path={tmp_path / 'nope.smi'} is not a file" in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_report_cli_writes_the_page_and_the_notebook_and_a_bad_dir_is_one_line(tmp_path):
+    _metrics_only_run(tmp_path / "runs" / "0")
+    script, out = str(ROOT / "scripts" / "report.py"), tmp_path / "report"
+    ok = subprocess.run(
+        [sys.executable, script, str(tmp_path / "runs"), "--out", str(out)], capture_output=True, text=True, timeout=300
+    )
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert f"written: {out / 'report.html'}" in ok.stdout
+    html = (out / "report.html").read_text()
+    assert "| frozen (tiny) |" not in html and "<td>frozen (tiny)</td>" in html  # the table is rendered, not raw
+    assert "These runs have no finetune arm" in html  # a metrics.json alone still gives a (short) report
+    assert (out / "report.ipynb").is_file() and (out / "cost_quality.png").is_file()
+    bad = subprocess.run(
+        [sys.executable, script, str(tmp_path / "nothing")], capture_output=True, text=True, timeout=300
+    )
+    assert bad.returncode == 2
+    assert "NoRunsError: no metrics.json under" in bad.stderr and "Traceback" not in bad.stderr

@@ -123,6 +123,8 @@ def test_frozen_vs_finetune_experiment_compares_every_arm(tmp_path):
     md = (sweep / "comparison.md").read_text()
     assert all(f"| {a} (" in md for a in arms)
     assert (sweep / "comparison.png").is_file()
+    html = (sweep / "report.html").read_text()  # the course report, beside the table
+    assert all(f"<td>{a} (" in html for a in arms) and (sweep / "report.ipynb").is_file()
     summary = pd.read_csv(sweep / "sweep_summary.csv")
     assert list(summary["status"]) == ["COMPLETED"] * len(arms)
 

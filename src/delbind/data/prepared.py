@@ -16,13 +16,19 @@ from delbind.io import atomic_write, write_json
 
 def write_dataset(out_dir: Path, df: pd.DataFrame, stats: dict[str, Any], external: dict[str, pd.DataFrame]) -> None:
     """``<out_dir>/{train,val,test}.parquet``, ``stats.json`` and ``external/<name>.parquet``."""
-    (out_dir / "external").mkdir(parents=True, exist_ok=True)
-    frames = {f"{split}.parquet": df[df["split"] == split] for split in SPLITS}
-    frames |= {f"external/{name}.parquet": frame for name, frame in external.items()}
-    for rel, frame in frames.items():
-        with atomic_write(out_dir / rel) as tmp:
-            frame.to_parquet(tmp, index=False)
+    write_external(out_dir, external)
+    for split in SPLITS:
+        with atomic_write(out_dir / f"{split}.parquet") as tmp:
+            df[df["split"] == split].to_parquet(tmp, index=False)
     write_json(out_dir / "stats.json", stats)
+
+
+def write_external(out_dir: Path, external: dict[str, pd.DataFrame]) -> None:
+    """``<out_dir>/external/<name>.parquet``: the external sets with their own columns (KinDEL: ``kd``)."""
+    (out_dir / "external").mkdir(parents=True, exist_ok=True)
+    for name, frame in external.items():
+        with atomic_write(out_dir / "external" / f"{name}.parquet") as tmp:
+            frame.to_parquet(tmp, index=False)
 
 
 def prepared_dir(path: str) -> Path:

@@ -12,6 +12,7 @@ from transformers import set_seed
 from delbind import distributed, tracking
 from delbind.arms import ARM_FAMILIES, TEST_SETS, VAL_SETS, ArmInputs, ArmResult
 from delbind.data import build_dataset, external_sets, with_external
+from delbind.data.prepared import write_external
 from delbind.evaluation import external_metrics, score_set
 from delbind.io import atomic_write, write_json
 from delbind.profiling import peak_memory, reset_peak_memory
@@ -31,6 +32,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     df, frames = with_external(df, external, data_stats)
     if distributed.is_main_process():  # every rank builds the same data; rank 0 alone writes files
         write_json(run_dir / "dataset" / "stats.json", data_stats)
+        if external:  # their own columns (KinDEL: kd), in the row order of their rows in predictions.parquet
+            write_external(run_dir / "dataset", external)
     window_reset = reset_peak_memory()  # the cost of model, training and scoring; the data build is shared by arms
 
     with tracking.job(cfg, run_dir) as report_to:

@@ -10,12 +10,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, RandomSampler, Sampler, SequentialSampler
-from transformers import Trainer
+from transformers import PrinterCallback, ProgressCallback, Trainer
+from transformers.trainer import DEFAULT_PROGRESS_CALLBACK
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, has_length
 
 from delbind.errors import DivergedError
 from delbind.integrity import write_manifest
 from delbind.models.policies import optimizer_groups
+from delbind.training.console import ConsoleCallback, quiet_early_stopping, quiet_saves
 from delbind.training.resume import checkpoints, newest_complete
 
 LIKELY_CAUSES = (
@@ -40,6 +42,12 @@ class BinderTrainer(Trainer):
         self, *args: Any, pos_weight: float | None = None, group_lrs: dict[str, float] | None = None, **kwargs: Any
     ):
         super().__init__(*args, **kwargs)
+        # The console shows a bar and one line per evaluation; the per-step logs still reach the history and loggers.
+        for stock in (ProgressCallback, PrinterCallback, DEFAULT_PROGRESS_CALLBACK):
+            self.remove_callback(stock)
+        eval_sets = list(self.eval_dataset) if isinstance(self.eval_dataset, dict) else []
+        self.add_callback(ConsoleCallback(eval_sets, bar=not self.args.disable_tqdm))
+        quiet_early_stopping(self.args.metric_for_best_model, eval_sets)
         self.pos_weight = pos_weight
         self.group_lrs = group_lrs  # per parameter group (models/policies.py); None: the stock optimizer
 
@@ -53,6 +61,10 @@ class BinderTrainer(Trainer):
         optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
         self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
         return self.optimizer
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        with quiet_saves():  # a checkpoint save would draw its own bar under the training bar
+            super()._save(output_dir, state_dict)
 
     def compute_loss(
         self,

@@ -1,0 +1,30 @@
+"""Write the report files, and log them to wandb when the runs were logged there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+
+from delbind import tracking
+from delbind.report.data import load_report
+from delbind.report.figures import cost_quality
+from delbind.report.render import figure_png, render, to_html, to_notebook
+
+FILES = ("report.html", "report.ipynb", "cost_quality.png")
+
+
+def write_report(paths: list[str | Path], out_dir: str | Path, wandb_project: str | None = None) -> list[Path]:
+    """report.html, report.ipynb and cost_quality.png in ``out_dir``; returns their paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = load_report([Path(p).resolve() for p in paths])
+    sections = render(report)
+    html, notebook, chart = (out_dir / name for name in FILES)
+    html.write_text(to_html(report, sections), encoding="utf-8")
+    nbformat.write(to_notebook(report, sections), notebook)
+    chart.write_bytes(figure_png(cost_quality(report.summary)))
+    if wandb_project and tracking.logged_to_wandb(report.runs["run_dir"]):
+        images = {"cost_quality": chart, "comparison_plot": out_dir / "comparison.png"}
+        tracking.log_comparison(report.summary, out_dir, wandb_project, images, files=[html, notebook])
+    return [html, notebook, chart]

@@ -1,0 +1,142 @@
+"""The report's figures, each a matplotlib Figure built from the run files (None when there is nothing to draw)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
+from scipy import stats  # noqa: E402
+from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
+
+from delbind.evaluation import binary_metrics, draw_loss_curve  # noqa: E402
+from delbind.report.data import Report, heldout_kd, log_history, predictions  # noqa: E402
+
+KIND_COLORS = {"easy": "#4c9be8", "hard": "#e8744c"}  # as comparison.png
+
+
+def _grid(n: int, ncols: int, size: tuple[float, float]) -> tuple[Figure, np.ndarray]:
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, axes
+
+
+def loss_curves(report: Report) -> Figure | None:
+    """One panel per arm with a Trainer history (its lowest seed), side by side."""
+    histories = {arm: log_history(run["run_dir"]) for arm, run in report.first_runs().iterrows()}
+    histories = {arm: h for arm, h in histories.items() if h}
+    if not histories:
+        return None
+    fig, axes = _grid(len(histories), min(3, len(histories)), (4.6, 3.4))
+    seeds = report.first_runs()["seed"]
+    for ax, (arm, history) in zip(axes.flat, histories.items()):
+        draw_loss_curve(ax, history, f"{arm}, seed {seeds[arm]}")
+    fig.tight_layout()
+    return fig
+
+
+def roc_pr_curves(report: Report) -> Figure | None:
+    """Per arm (its lowest seed), ROC and PR curves on the test sets, easy and hard negatives overlaid."""
+    first = report.first_runs()
+    first = first[[(Path(d) / "predictions.parquet").is_file() for d in first["run_dir"]]]
+    if first.empty:
+        return None
+    fig, axes = _grid(2 * len(first), 4, (3.3, 3.1))
+    for i, (arm, run) in enumerate(first.iterrows()):
+        roc_ax, pr_ax = axes.flat[2 * i], axes.flat[2 * i + 1]
+        preds = predictions(run["run_dir"])
+        for kind, color in KIND_COLORS.items():
+            part = preds[preds["eval_set"] == f"test_{kind}"]
+            y, s = part["label"].to_numpy(), part["score"].to_numpy()
+            scores = binary_metrics(y, s)
+            fpr, tpr, _ = roc_curve(y, s)
+            roc_ax.plot(fpr, tpr, color=color, label=f"{kind} {scores['auroc']:.3f}")
+            precision, recall, _ = precision_recall_curve(y, s)
+            pr_ax.step(recall, precision, where="post", color=color, label=f"{kind} {scores['auprc']:.3f}")
+            pr_ax.axhline(y.mean(), color=color, lw=0.8, ls=":")  # a random ranking's AU-PRC: the prevalence
+        roc_ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
+        _axes(roc_ax, f"{arm}\nROC (seed {run['seed']})", "false positive rate", "true positive rate", "AUROC")
+        _axes(pr_ax, f"{arm}\nprecision-recall", "recall", "precision", "AU-PRC")
+    fig.tight_layout()
+    return fig
+
+
+def _axes(ax: plt.Axes, title: str, xlabel: str, ylabel: str, legend: str) -> None:
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel, xlim=(0, 1), ylim=(0, 1.02))
+    ax.title.set_fontsize(9)
+    ax.grid(alpha=0.3)
+    ax.legend(title=legend, fontsize=8, title_fontsize=8, loc="lower right")
+
+
+def cost_quality(summary: pd.DataFrame) -> Figure:
+    """Train time (log x) against test hard AUROC with its 95% CI, one point per arm."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    ok = summary[summary["train_runtime_s"] > 0]
+    y = ok["test_hard_auroc"]
+    err = np.vstack([y - ok["test_hard_auroc_lo"], ok["test_hard_auroc_hi"] - y])
+    ax.errorbar(ok["train_runtime_s"], y, yerr=err, fmt="o", capsize=4, color=KIND_COLORS["hard"])
+    for _, r in ok.iterrows():
+        ax.annotate(r["arm"], (r["train_runtime_s"], r["test_hard_auroc"]), xytext=(6, 4), textcoords="offset points")
+    ax.axhline(0.5, color="grey", lw=0.8, ls=":", label="random ranking")
+    ax.set_xscale("log")
+    lo, hi = ok["train_runtime_s"].min(), ok["train_runtime_s"].max()
+    ax.set_xlim(lo / 1.6, hi * 2.5)  # room for the labels right of the points
+    plain = FuncFormatter(lambda v, _: f"{v:g}")  # 2, 30, 300 s rather than 2x10^0
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
+    ax.set(xlabel="train time (s, log scale; mean over seeds)", ylabel="test hard AUROC (mean, 95% CI)")
+    ax.set_title("Cost vs quality: what each arm's training time bought on hard negatives")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def forgetting(report: Report) -> Figure | None:
+    """MLM loss after - before fine-tuning per arm, each seed a dot; None when no run measured it."""
+    if "forgetting" not in report.runs or report.runs["forgetting"].isna().all():
+        return None
+    measured = report.runs.dropna(subset=["forgetting"])
+    arms = list(dict.fromkeys(measured["arm"]))
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.4 * len(arms)), 3.6))
+    means = [measured.loc[measured["arm"] == a, "forgetting"].mean() for a in arms]
+    ax.bar(range(len(arms)), means, color="#999", alpha=0.6)
+    for i, arm in enumerate(arms):
+        values = measured.loc[measured["arm"] == arm, "forgetting"]
+        ax.plot([i] * len(values), values, "o", color="black", ms=4)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(range(len(arms)), arms, rotation=20, ha="right")
+    ax.set(ylabel="MLM loss after - before", title="Forgetting: how much worse the trunk predicts masked tokens")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def heldout_kd_scatter(report: Report) -> Figure | None:
+    """Per arm (its lowest seed): held-out score vs -log10 Kd with the Spearman rho; None without Kd on disk."""
+    frames = {arm: heldout_kd(run["run_dir"]) for arm, run in report.first_runs().iterrows()}
+    frames = {arm: f[f["eval_set"].str.endswith("_all") & (f["kd"] > 0)] for arm, f in frames.items() if len(f)}
+    frames = {arm: f for arm, f in frames.items() if len(f)}
+    if not frames:
+        return None
+    fig, axes = _grid(len(frames), min(3, len(frames)), (4.4, 3.6))
+    for ax, (arm, frame) in zip(axes.flat, frames.items()):
+        for eval_set, part in frame.groupby("eval_set"):
+            x = -np.log10(part["kd"].to_numpy(float))
+            rho = stats.spearmanr(part["score"], x).statistic
+            label = f"{eval_set.removeprefix('heldout_').removesuffix('_all')} (rho {rho:.2f}, n {len(part)})"
+            ax.scatter(x, part["score"], s=12, alpha=0.7, label=label)
+        ax.set(xlabel="-log10 Kd (nM)", ylabel="P(binder)", title=arm)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

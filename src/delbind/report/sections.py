@@ -1,0 +1,81 @@
+"""The report's sections, in order. Each turns a Report into blocks (markdown text or a Figure) that both the
+HTML page and the notebook render, so the two always say the same thing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from delbind.comparison import to_markdown
+from delbind.report import answers, figures
+from delbind.report.data import Report, setup_rows
+
+Block = str | Figure
+
+
+def _table(frame: pd.DataFrame) -> str:
+    """A markdown table (pipes in cells escaped)."""
+    cells = frame.astype(str).apply(lambda col: col.str.replace("|", "\\|"))
+    header = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns)
+    return header + "".join("\n| " + " | ".join(row) + " |" for row in cells.itertuples(index=False))
+
+
+def _figure_or(fig: Figure | None, note: str) -> list[Block]:
+    return [fig] if fig is not None else [note]
+
+
+def setup(report: Report) -> list[Block]:
+    dirs = ", ".join(f"`{d}`" for d in report.dirs)
+    return [f"{len(report.runs)} runs read from {dirs}.", _table(setup_rows(report))]
+
+
+def loss_curves(report: Report) -> list[Block]:
+    return _figure_or(figures.loss_curves(report), "No run has a Trainer log history (only baselines).")
+
+
+def roc_pr(report: Report) -> list[Block]:
+    note = "Test sets of each arm's lowest seed; dotted: a random ranking (the diagonal; the prevalence for PR)."
+    return [note, *_figure_or(figures.roc_pr_curves(report), "No run has a predictions.parquet.")]
+
+
+def comparison(report: Report) -> list[Block]:
+    return [to_markdown(report.summary)]
+
+
+def cost_quality(report: Report) -> list[Block]:
+    return [figures.cost_quality(report.summary)]
+
+
+def forgetting(report: Report) -> list[Block]:
+    note = "No run measured forgetting (`forgetting` in metrics.json needs a trunk with an MLM head)."
+    return _figure_or(figures.forgetting(report), note)
+
+
+def heldout_kd(report: Report) -> list[Block]:
+    held = report.runs.filter(like="heldout_").filter(like="_spearman")
+    if held.empty:
+        return ["No held-out Kd sets in these runs (KinDEL runs score them: `data=kindel`)."]
+    note = (
+        "Held-out sets were scored (Spearman of score vs -log10 Kd in metrics.json), but no run kept the Kd values "
+        "(`dataset/external/`, written by runs since the report existed): "
+        + ", ".join(f"{c} {v:.3f}" for c, v in held.mean().items())
+    )
+    return _figure_or(figures.heldout_kd_scatter(report), note)
+
+
+def five_questions(report: Report) -> list[Block]:
+    return [f"**{i}. {q}**\n\n{a}" for i, (q, a) in enumerate(answers.answers(report.summary, report.runs), 1)]
+
+
+SECTIONS: list[tuple[str, Callable[[Report], list[Block]]]] = [
+    ("Training setup", setup),
+    ("Loss curves", loss_curves),
+    ("ROC and precision-recall curves", roc_pr),
+    ("Comparison table", comparison),
+    ("Cost vs quality", cost_quality),
+    ("Forgetting", forgetting),
+    ("Held-out Kd (KinDEL)", heldout_kd),
+    ("Five questions, answered from the numbers", five_questions),
+]

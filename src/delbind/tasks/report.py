@@ -1,0 +1,18 @@
+"""The course report: every run below the given dirs -> report.html and report.ipynb (``python scripts/report.py``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from delbind.report import write_report
+from delbind.tasks.compare import output_dir
+
+
+def run(cfg: DictConfig) -> list[Path]:
+    """``cfg.dirs``: run dirs, sweep dirs or metrics.json files; ``cfg.out``: where (default: the single dir
+    given, else ``<outputs_root>/reports/<time>``). Returns the files written."""
+    files = write_report(list(cfg.dirs), output_dir(cfg, "reports"), cfg.get("wandb_project"))
+    print("written: " + ", ".join(str(f) for f in files))
+    return files

@@ -1,0 +1,126 @@
+"""The course report on real smoke runs: report.html self-contained and true to the run files, report.ipynb
+executing top to bottom, wandb getting the table, the chart and the report."""
+
+import base64
+import json
+import re
+import shutil
+import subprocess
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_curve
+
+from delbind.comparison import load_runs, summarize
+from delbind.report import figures, load_report, write_report
+from delbind.report.sections import SECTIONS
+from delbind.tasks import train
+from tests.helpers import compose_cfg
+
+ARMS = ["frozen", "finetune", "ecfp_rf"]
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """Three smoke runs laid out as a sweep (jobs 0-2), logged to wandb (offline: tests/conftest.py)."""
+    root = tmp_path_factory.mktemp("sweep")
+    for job, arm in enumerate(ARMS):
+        train.run(compose_cfg(root / str(job), ["model=tiny", "debug=smoke", "logger=wandb", f"arm={arm}"]))
+    write_report([root], root, wandb_project="delbind")
+    return root
+
+
+def _cell(row: pd.Series, metric: str) -> str:
+    return f"{row[metric]:.3f} [{row[f'{metric}_lo']:.3f}, {row[f'{metric}_hi']:.3f}]"
+
+
+def test_html_is_self_contained_and_carries_the_runs_numbers(sweep):
+    html = (sweep / "report.html").read_text()
+    assert "<script" not in html and "<link" not in html and 'src="http' not in html
+    sources = re.findall(r'<img[^>]* src="([^"]+)"', html)
+    assert len(sources) == 3  # loss curves, ROC/PR, cost vs quality; no forgetting or Kd in these runs
+    for src in sources:
+        assert base64.b64decode(src.removeprefix("data:image/png;base64,"))[:4] == b"\x89PNG"
+    assert all(f">{title}</h2>" in html for title, _ in SECTIONS)
+    summary = summarize(load_runs([sweep])).set_index("arm")
+    for arm in summary.index:  # the comparison table, as comparison.py renders it
+        assert all(_cell(summary.loc[arm], m) in html for m in ("test_hard_auroc", "test_easy_auprc"))
+    frozen = json.loads((sweep / "0" / "metrics.json").read_text())
+    assert f"{frozen['trainable_params']} / {frozen['total_params']:,}" in html  # the setup table
+    ft, fz = summary.loc["finetune (tiny)"], summary.loc["frozen (tiny)"]
+    assert f"hard AUROC: {_cell(ft, 'test_hard_auroc')} fine-tuned vs {_cell(fz, 'test_hard_auroc')} frozen" in html
+    assert f"{ft['train_runtime_s'] / fz['train_runtime_s']:.1f}x the time" in html
+    assert "No run measured forgetting" in html and "No held-out Kd sets" in html
+
+
+def test_figures_are_drawn_from_the_run_files(sweep):
+    report = load_report([sweep])
+    roc = figures.roc_pr_curves(report)
+    preds = pd.read_parquet(sweep / "0" / "predictions.parquet").query("eval_set == 'test_hard'")
+    fpr, tpr, _ = roc_curve(preds["label"], preds["score"])
+    hard = roc.axes[0].lines[1]  # frozen's ROC panel: easy, hard, diagonal
+    np.testing.assert_array_equal(hard.get_xdata(), fpr)
+    np.testing.assert_array_equal(hard.get_ydata(), tpr)
+    cost = figures.cost_quality(report.summary).axes[0]
+    assert cost.get_xscale() == "log"
+    points = cost.containers[0].lines[0].get_xydata()  # the errorbar's data line: one point per arm
+    np.testing.assert_allclose(points[:, 0], report.summary["train_runtime_s"])
+    np.testing.assert_allclose(points[:, 1], report.summary["test_hard_auroc"])
+    loss = [ax for ax in figures.loss_curves(report).axes if ax.get_visible()]
+    assert len(loss) == 2  # the two transformer arms; ecfp_rf has no Trainer history
+    metrics = json.loads((sweep / "1" / "metrics.json").read_text())
+    assert len(loss[1].lines[0].get_xdata()) == metrics["global_step"]  # train loss at every step
+
+
+def test_notebook_runs_top_to_bottom_offline_and_agrees_with_the_page(sweep, tmp_path, monkeypatch):
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    saved = nbformat.read(sweep / "report.ipynb", as_version=4)
+    executed = nbformat.read(sweep / "report.ipynb", as_version=4)
+    NotebookClient(
+        executed, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    outputs = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 3
+
+    def texts(nb):
+        return [o["data"]["text/markdown"] for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                if "text/markdown" in o.get("data", {})]  # fmt: skip
+
+    assert texts(executed) == texts(saved)  # the notebook recomputes what the page shows
+
+
+def test_wandb_gets_the_table_the_chart_and_the_report(sweep):
+    runs = list((sweep / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    media = runs[0] / "files" / "media"
+    table = json.loads(next((media / "table").glob("comparison_*.table.json")).read_text())
+    assert sorted(row[0] for row in table["data"]) == sorted(
+        f"{a} ({'ecfp4' if 'ecfp' in a else 'tiny'})" for a in ARMS
+    )
+    assert next((media / "images").glob("cost_quality_*.png")).read_bytes()[:4] == b"\x89PNG"
+    log = next(runs[0].glob("*.wandb")).read_bytes()
+    assert b"report.html" in log and b"report.ipynb" in log  # the artifact's manifest
+
+
+@pytest.mark.slow
+def test_report_renders_in_headless_chromium(sweep, tmp_path):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    shot = tmp_path / "report.png"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
+             f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars", "--window-size=1300,4000"]  # fmt: skip
+    subprocess.run(
+        [chromium, *flags, f"--screenshot={shot}", (sweep / "report.html").as_uri()], timeout=120, check=True
+    )
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert pixels.shape == (4000, 1300)
+    rows_with_ink = (pixels < 200).any(axis=1).mean()
+    assert rows_with_ink > 0.3  # text, tables and figures drawn down the page, not a blank or error page

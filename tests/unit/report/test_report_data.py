@@ -1,0 +1,49 @@
+"""What the report reads from a run dir: the newest log history, the held-out Kd joined to the scores."""
+
+import json
+
+import pandas as pd
+
+from delbind.report import load_report
+from delbind.report.data import heldout_kd, log_history
+from delbind.report.figures import heldout_kd_scatter
+from delbind.report.sections import heldout_kd as heldout_section
+
+
+def _kindel_run(root, with_kd: bool = True):
+    run = root / "0"
+    (run / "dataset" / "external").mkdir(parents=True)
+    metrics = {"arm": "frozen", "mode": "frozen", "model": "m", "seed": 0, "heldout_ondna_all_spearman": 0.5}
+    for kind in ("easy", "hard"):
+        for metric in ("auroc", "auprc"):
+            metrics |= {f"test_{kind}_{metric}": 0.7, f"test_{kind}_{metric}_ci95": [0.6, 0.8]}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    held = pd.DataFrame({"smiles": ["C", "CC", "CCC", "CCCC"], "label": [1, 1, 0, 0], "kind": "heldout"})
+    preds = held.assign(eval_set="heldout_ondna_all", score=[0.9, 0.7, 0.4, 0.1])
+    preds.to_parquet(run / "predictions.parquet", index=False)
+    if with_kd:
+        held.assign(kd=[10.0, 100.0, 5000.0, 20000.0]).to_parquet(run / "dataset/external/heldout_ondna_all.parquet")
+    return run
+
+
+def test_heldout_kd_is_joined_by_row_and_drawn(tmp_path):
+    run = _kindel_run(tmp_path)
+    frame = heldout_kd(run)
+    assert list(frame["kd"]) == [10.0, 100.0, 5000.0, 20000.0] and list(frame["score"]) == [0.9, 0.7, 0.4, 0.1]
+    fig = heldout_kd_scatter(load_report([tmp_path]))
+    assert "rho 1.00, n 4" in fig.axes[0].get_legend().get_texts()[0].get_text()  # score falls as Kd rises
+
+
+def test_without_kd_on_disk_the_section_says_what_is_available(tmp_path):
+    _kindel_run(tmp_path, with_kd=False)
+    (block,) = heldout_section(load_report([tmp_path]))
+    assert "no run kept the Kd values" in block and "heldout_ondna_all_spearman 0.500" in block
+
+
+def test_log_history_comes_from_the_newest_checkpoint(tmp_path):
+    for step in (2, 10):  # numeric order: checkpoint-10 is newer than checkpoint-2
+        ckpt = tmp_path / "checkpoints" / f"checkpoint-{step}"
+        ckpt.mkdir(parents=True)
+        (ckpt / "trainer_state.json").write_text(json.dumps({"log_history": [{"step": step, "loss": 1.0}]}))
+    assert log_history(tmp_path) == [{"step": 10, "loss": 1.0}]
+    assert log_history(tmp_path / "nothing") == []
