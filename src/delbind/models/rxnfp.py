@@ -38,7 +38,10 @@ def rxnfp_model_dir() -> Path:
         map_location="cpu",
         weights_only=True,
     )
-    model = BertForPreTraining(BertConfig(**config))  # keeps the MLM and NSP heads it was trained with
+    # A cache fill must not move the experiment's RNG: the random init here (overwritten by the checkpoint) once
+    # made a run's first use of the model (cold cache) train differently from every later run (warm cache).
+    with torch.random.fork_rng(devices=[]):
+        model = BertForPreTraining(BertConfig(**config))  # keeps the MLM and NSP heads it was trained with
     missing, unexpected = model.load_state_dict(state, strict=False)
     # position_ids is a buffer; the decoder bias is tied to cls.predictions.bias
     missing = [k for k in missing if not k.endswith(("position_ids", "predictions.decoder.bias"))]

@@ -155,3 +155,14 @@ def test_unreachable_hub_fails_fast_with_how_to(monkeypatch):
     cfg = OmegaConf.merge(TINY, {"name_or_path": "someone/not-cached-model"})
     with pytest.raises(ModelLoadError, match="hf download someone/not-cached-model --local-dir"):
         load_tokenizer_and_model(cfg)
+
+
+def test_converting_the_default_model_leaves_the_rng_alone(tmp_path, monkeypatch):
+    from delbind.assets import RXNFP, fetch_wheel
+
+    monkeypatch.setenv("DELBIND_RXNFP_WHEEL", str(fetch_wheel(RXNFP)))
+    monkeypatch.setenv("DELBIND_CACHE", str(tmp_path))  # a cold cache: the conversion runs
+    torch.manual_seed(0)
+    state = torch.random.get_rng_state()
+    assert (rxnfp_model_dir() / "model.safetensors").is_file()
+    assert torch.equal(torch.random.get_rng_state(), state)  # a run on a cold cache trains as one on a warm cache
