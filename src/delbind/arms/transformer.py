@@ -36,11 +36,6 @@ from delbind.training import BinderTrainer, training_arguments
 log = logging.getLogger(__name__)
 
 
-def _rng_untouched() -> Any:
-    """Torch's global RNG (CPU and every GPU) restored on exit."""
-    return torch.random.fork_rng(devices=range(torch.cuda.device_count()))
-
-
 @dataclass
 class ForgettingProbe:
     """The fixed held-out SMILES (none of the run's molecules) and the pretrained trunk's MLM loss on them."""
@@ -53,10 +48,9 @@ class ForgettingProbe:
         cfg = inputs.cfg
         n, seed = cfg.eval.forgetting.n_molecules, cfg.eval.forgetting.seed
         smiles = heldout_smiles(n, seed, exclude=set(inputs.df["smiles"])) if n else []
-        with _rng_untouched():  # building the MLM model draws random init weights: training must not notice
-            before = mlm_loss(
-                model.trunk, tokenizer, smiles, cfg.model.name_or_path, max_length=max_length(cfg.model, model)
-            )
+        before = mlm_loss(
+            model.trunk, tokenizer, smiles, cfg.model.name_or_path, max_length=max_length(cfg.model, model)
+        )
         return cls(smiles, before)
 
     def after(self, inputs: ArmInputs, tokenizer: PreTrainedTokenizerBase, model: BinderClassifier) -> dict[str, Any]:
@@ -66,10 +60,7 @@ class ForgettingProbe:
         model_dir = inputs.run_dir / "model"
         if distributed.is_main_process():
             save_mlm_head(inputs.cfg.model.name_or_path, model_dir)
-        with _rng_untouched():
-            after = mlm_loss(
-                model.trunk, tokenizer, self.smiles, model_dir, max_length=max_length(inputs.cfg.model, model)
-            )
+        after = mlm_loss(model.trunk, tokenizer, self.smiles, model_dir, max_length=max_length(inputs.cfg.model, model))
         return {"mlm_loss_before": self.before, "mlm_loss_after": after, "forgetting": after - self.before,
                 "mlm_heldout_molecules": len(self.smiles)}  # fmt: skip
 

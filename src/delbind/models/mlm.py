@@ -172,8 +172,13 @@ def mlm_loss(
     mask_fraction: float = MASK_FRACTION,
     max_length: int | None = None,
 ) -> float | None:
-    """The masked-LM loss of ``trunk`` with ``mlm_source``'s MLM head on ``smiles``; None (logged) without a head."""
-    model, reason = build_masked_lm(trunk, mlm_source)
+    """The masked-LM loss of ``trunk`` with ``mlm_source``'s MLM head on ``smiles``; None (logged) without a head.
+
+    A measurement: torch's global RNG is left as it was (building the MLM model draws random init weights), so a
+    training run that measures before and after trains exactly as one that does not.
+    """
+    with torch.random.fork_rng(devices=range(torch.cuda.device_count())):
+        model, reason = build_masked_lm(trunk, mlm_source)
     if reason:
         log.info("mlm loss not measured: %s", reason)
         return None

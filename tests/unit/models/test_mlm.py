@@ -43,7 +43,10 @@ def _trunk(model_dir):
 
 def test_mlm_loss_is_fixed_and_moves_with_the_trunk(mlm_dir):
     tok, trunk = _trunk(mlm_dir)
+    torch.manual_seed(0)
+    state = torch.random.get_rng_state()
     first = mlm_loss(trunk, tok, MOLECULES, mlm_dir)
+    assert torch.equal(torch.random.get_rng_state(), state)  # a measurement never moves a training run's RNG
     assert first == mlm_loss(trunk, tok, MOLECULES, mlm_dir)  # same masking, same batches: bit-identical
     assert first != mlm_loss(trunk, tok, MOLECULES, mlm_dir, seed=1)  # the seed is the masking
     # the loss the measured model gives is the pretrained MLM's own: trunk and head both landed where they belong
