@@ -57,10 +57,11 @@ class ForgettingProbe:
         """Keep the MLM head in ``model/`` and measure the trained trunk with it: forgetting = after - before."""
         if self.before is None:
             return {"mlm_loss_before": None, "mlm_loss_after": None, "forgetting": None}
-        model_dir = inputs.run_dir / "model"
+        source = inputs.cfg.model.name_or_path
         if distributed.is_main_process():
-            save_mlm_head(inputs.cfg.model.name_or_path, model_dir)
-        after = mlm_loss(model.trunk, tokenizer, self.smiles, model_dir, max_length=max_length(inputs.cfg.model, model))
+            save_mlm_head(source, inputs.run_dir / "model")
+        # The head from its source, the same tensors model/ now holds: other ranks never wait for rank 0's file.
+        after = mlm_loss(model.trunk, tokenizer, self.smiles, source, max_length=max_length(inputs.cfg.model, model))
         return {"mlm_loss_before": self.before, "mlm_loss_after": after, "forgetting": after - self.before,
                 "mlm_heldout_molecules": len(self.smiles)}  # fmt: skip
 
