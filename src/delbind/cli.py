@@ -41,3 +41,36 @@ def run_dirs_task(task: Callable[..., T], config: str, conf_dir: Path, doc: str)
         cfg = compose(config)
     cfg.dirs, cfg.out = [str(d) for d in args.dirs], None if args.out is None else str(args.out)
     return run_task(task, cfg)
+
+
+def task_config(path: Path, argv: list[str], doc: str) -> Any:
+    """The entry config at ``path`` with ``key=value`` overrides (OmegaConf dotlist: values parse as YAML).
+
+    For scripts whose keys clash with config group names (predict.py's ``model=<dir>``), so not Hydra apps.
+    An unknown key, a malformed argument or a required key left unset is one line and exit 2; -h prints the doc.
+    """
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    if {"-h", "--help"} & set(argv):
+        print(f"{doc}\nKeys and defaults ({path}):\n\n{path.read_text()}")
+        sys.exit(0)
+    cfg = OmegaConf.load(path)
+    OmegaConf.set_struct(cfg, True)  # an unknown key is an error, not silently added
+    try:
+        bad = [a for a in argv if "=" not in a]
+        if bad:
+            raise ValueError(f"arguments must be key=value, got {bad}")
+        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(argv))
+        missing = sorted(OmegaConf.missing_keys(cfg))
+        if missing:
+            raise ValueError(f"set {', '.join(f'{k}=...' for k in missing)} (see --help)")
+    except (ValueError, OmegaConfBaseException) as e:
+        log.error("%s: %s", type(e).__name__, str(e).splitlines()[0])
+        sys.exit(2)
+    return cfg
+
+
+def setup_logging() -> None:
+    """Console logging as a Hydra app's, for the scripts that are not Hydra apps."""
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 
 def world_size() -> int:
@@ -13,7 +17,31 @@ def world_size() -> int:
 
 def is_main_process() -> bool:
     """True on global rank 0 and in any single-process run."""
-    return int(os.environ.get("RANK", "0")) == 0
+    return rank() == 0
+
+
+def rank() -> int:
+    """Global rank of this process (RANK); 0 in a single-process run."""
+    return int(os.environ.get("RANK", "0"))
+
+
+def barrier() -> None:
+    """Wait for every rank of this launch (no-op in a single process)."""
+    if world_size() > 1:
+        from accelerate import PartialState
+
+        PartialState().wait_for_everyone()
+
+
+def device() -> torch.device:
+    """This rank's device: its own GPU under a multi-GPU launch, else the GPU, else the CPU."""
+    import torch
+
+    if world_size() > 1:
+        from accelerate import PartialState
+
+        return PartialState().device
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def check_same_run_dir(run_dir: Path) -> None:

@@ -89,3 +89,34 @@ def test_report_cli_writes_the_page_and_the_notebook_and_a_bad_dir_is_one_line(t
     )
     assert bad.returncode == 2
     assert "NoRunsError: no metrics.json under" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_predict_cli_scores_a_file_and_bad_arguments_are_one_line(tmp_path):
+    import pandas as pd
+
+    from delbind.tasks import train
+    from tests.helpers import SMOKE, compose_cfg
+
+    run_dir = tmp_path / "run"
+    train.run(compose_cfg(run_dir, [*SMOKE, "baseline=ecfp_rf"]))
+    (tmp_path / "lib.smi").write_text("CCO ethanol\nnot_a_smiles x\nc1ccccc1O phenol\n")
+
+    def predict(*args: str) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, str(ROOT / "scripts" / "predict.py"), *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+    out = tmp_path / "scores.csv"
+    proc = predict(f"model={run_dir}", f"input={tmp_path / 'lib.smi'}", f"output={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    scores = pd.read_csv(out)
+    assert scores["name"].tolist() == ["ethanol", "x", "phenol"] and scores["score"].isna().tolist() == [0, 1, 0]
+    assert f"{out}: 3 rows, 1 invalid SMILES" in proc.stdout
+    for args, message in [
+        ((f"model={run_dir}", f"input={tmp_path / 'lib.smi'}"), "set output=..."),
+        ((f"model={run_dir}", f"input={tmp_path / 'x.csv'}", f"output={out}.2.csv"), "x.csv does not exist"),
+        ((f"model={tmp_path}", f"input={tmp_path / 'lib.smi'}", f"output={out}.3.csv"), "neither a run dir"),
+        ((f"model={run_dir}", "input=a", "output=b", "batch_size=3"), "batch_size"),
+    ]:
+        proc = predict(*args)
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]
+        assert "Traceback" not in proc.stderr

@@ -12,11 +12,12 @@ import hydra
 import joblib
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from delbind.arms.base import ARM_FAMILIES, VAL_SETS, ArmInputs, ArmResult
 from delbind.data.chem import ecfp4_matrix
 from delbind.evaluation import binary_metrics
+from delbind.io import atomic_write, write_json
 from delbind.models.embeddings import cached_embeddings
 from delbind.models.loading import load_tokenizer_and_model, max_length
 from delbind.models.policies import count_parameters
@@ -76,6 +77,17 @@ def make_estimator(baseline_cfg: DictConfig) -> Any:
     return hydra.utils.instantiate(baseline_cfg.estimator, _convert_="all")
 
 
+def save_estimator(model_dir: Path, estimator: Any, cfg: DictConfig) -> None:
+    """``estimator.joblib`` and ``baseline.json``: its features (and the trunk behind embedding features), so
+    scripts/predict.py can score new molecules from ``model/`` alone."""
+    spec: dict[str, Any] = {"arm": cfg.arm, "features": cfg.baseline.features}
+    if cfg.baseline.features == "embeddings":
+        spec["model"] = OmegaConf.to_container(cfg.model, resolve=True)
+    with atomic_write(model_dir / "estimator.joblib") as tmp:
+        joblib.dump(estimator, tmp)
+    write_json(model_dir / "baseline.json", spec)
+
+
 @ARM_FAMILIES.register("baseline")
 def run_baseline(inputs: ArmInputs) -> ArmResult:
     cfg, df, frames = inputs.cfg, inputs.df, inputs.frames
@@ -84,8 +96,7 @@ def run_baseline(inputs: ArmInputs) -> ArmResult:
     estimator = make_estimator(cfg.baseline)
     scores, fit_s = fit_and_score(estimator, features, df, frames)
     train_s = facts["featurize_s"] + fit_s
-    (inputs.run_dir / "model").mkdir(exist_ok=True)
-    joblib.dump(estimator, inputs.run_dir / "model" / "estimator.joblib")
+    save_estimator(inputs.run_dir / "model", estimator, cfg)
     for name in VAL_SETS:
         facts.update({f"{name}_{k}": v for k, v in binary_metrics(frames[name]["label"], scores[name]).items()})
     trainable = n_fitted_parameters(estimator)

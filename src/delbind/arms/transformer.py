@@ -159,6 +159,7 @@ def finish(
     # The head is shared with the trained module, so this saves the full classifier with the best weights.
     if distributed.is_main_process():
         model.save_pretrained(run_dir / "model")
+        tokenizer.model_max_length = max_length(cfg.model, model)  # model/ truncates as the run did (predict.py)
         tokenizer.save_pretrained(run_dir / "model")
     best_val = trainer.evaluate()  # the loaded best model on the val sets
     scores = {name: _scores(trainer, name, ds, inputs.frames[name]["label"]) for name, ds in stage.sets.items()}

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import pyarrow.compute as pc
 import torch
 from torch import nn
 from tqdm.auto import tqdm
-from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from delbind.integrity import file_mismatch, file_record
@@ -60,7 +61,6 @@ def cache_key(model: BinderClassifier, ds: datasets.Dataset, precision: str) -> 
     return h.hexdigest()[:24]
 
 
-@torch.no_grad()
 def embed(
     model: BinderClassifier,
     ds: datasets.Dataset,
@@ -69,22 +69,42 @@ def embed(
     device: torch.device | None = None,
     max_tokens: int | None = None,
 ) -> np.ndarray:
-    """Pooled trunk embeddings of every row of ``ds`` (rows keep their order), as float32.
+    """Pooled trunk embeddings of every row of a tokenized dataset (rows keep their order), as float32."""
+    ids = token_ids(ds).to_pylist()
+    return embed_ids(model, ids, tokenizer.pad_token_id, precision, device, max_tokens)
 
-    Batches hold molecules of similar length, at most ``max_tokens`` padded tokens (default from the device).
+
+@torch.no_grad()
+def embed_ids(
+    model: BinderClassifier,
+    ids: Sequence[Sequence[int]],
+    pad_token_id: int,
+    precision: str,
+    device: torch.device | None = None,
+    max_tokens: int | None = None,
+    progress: bool = True,
+) -> np.ndarray:
+    """Pooled trunk embeddings of token id sequences (rows keep their order), as float32, in eval mode.
+
+    Batches hold molecules of similar length, at most ``max_tokens`` padded tokens (default from the device),
+    each padded (right, with ``pad_token_id``) to its own longest row only.
     """
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     was_training = model.training
     model.eval()
     model.to(device)
-    collate = DataCollatorWithPadding(tokenizer)
-    lengths = pc.list_value_length(token_ids(ds)).to_numpy()
-    out = np.empty((len(ds), model.config.trunk["hidden_size"]), dtype=np.float32)
-    columns = ds.select_columns(["input_ids", "attention_mask"])
-    for idx in tqdm(length_batches(lengths, max_tokens or BATCH_TOKENS[device.type]), desc="embedding", unit="batch"):
-        batch = collate([columns[int(i)] for i in idx]).to(device)
+    lengths = np.fromiter((len(row) for row in ids), dtype=np.int64, count=len(ids))
+    out = np.empty((len(ids), model.config.trunk["hidden_size"]), dtype=np.float32)
+    batches = length_batches(lengths, max_tokens or BATCH_TOKENS[device.type])
+    for idx in tqdm(batches, desc="embedding", unit="batch", disable=not progress):
+        width = int(lengths[idx].max())
+        input_ids = torch.full((len(idx), width), pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(idx), width), dtype=torch.long)
+        for row, i in enumerate(idx):
+            input_ids[row, : lengths[i]] = torch.as_tensor(ids[i])
+            attention_mask[row, : lengths[i]] = 1
         with torch.autocast(device.type, dtype=AUTOCAST.get(precision), enabled=precision in AUTOCAST):
-            vectors = model.embed(batch["input_ids"], batch["attention_mask"])
+            vectors = model.embed(input_ids.to(device), attention_mask.to(device))
         out[idx] = vectors.float().cpu().numpy()
     model.train(was_training)
     return out

@@ -16,12 +16,14 @@ from delbind.data.prepared import write_external
 from delbind.evaluation import external_metrics, score_set
 from delbind.io import atomic_write, write_json
 from delbind.profiling import peak_memory, reset_peak_memory
+from delbind.threads import set_threads
 from delbind.training import claim_run_dir, resolve_precision, resolve_resume
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Train and evaluate the configured arm; write the run dir; return the metrics (also in metrics.json)."""
     run_dir = claim_run_dir(Path(cfg.paths.output_dir))
+    threads = set_threads(cfg.threads)
     set_seed(cfg.seed)
     precision = resolve_precision(cfg.precision)
     outputs_root = Path(cfg.paths.outputs_root)  # resume=true never picks a pre-training run's checkpoint
@@ -39,7 +41,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     with tracking.job(cfg, run_dir) as report_to:
         inputs = ArmInputs(cfg, df, frames, run_dir, precision, report_to, resume_from)
         result = ARM_FAMILIES.get(cfg.arm_family)(inputs)
-        metrics = _metrics(cfg, inputs, result, list(external)) | peak_memory(window_reset)
+        metrics = _metrics(cfg, inputs, result, list(external)) | peak_memory(window_reset) | {"threads": threads}
         predictions = pd.concat(
             [
                 frames[n][["smiles", "label", "kind"]].assign(eval_set=n, score=result.scores[n])

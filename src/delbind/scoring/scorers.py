@@ -1,0 +1,134 @@
+"""A trained arm as a function of SMILES: canonical, valid SMILES in, P(binder) out, in the same order.
+
+``load_scorer`` reads what a run left in ``model/``: a transformer arm's ``save_pretrained`` dir (any mode:
+LoRA adapters are merged there), or a baseline's ``estimator.joblib`` with ``baseline.json`` (its features).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+from scipy.special import expit
+
+from delbind.errors import ModelLoadError
+from delbind.models.embeddings import embed_ids
+
+log = logging.getLogger(__name__)
+
+QUANTIZATIONS = (None, "int8")
+
+
+@dataclass
+class Scorer:
+    """``score(smiles)`` -> P(binder) per molecule, in order; ``kind`` and ``facts`` describe it for the summary."""
+
+    kind: str
+    score: Callable[[list[str]], np.ndarray]
+    facts: dict[str, Any]
+
+
+def model_dir_of(path: Path | str) -> Path:
+    """``<run dir>/model`` for a run dir, the dir itself for a model dir."""
+    path = Path(path)
+    model_dir = path / "model" if (path / "model").is_dir() else path
+    if not ((model_dir / "config.json").is_file() or (model_dir / "estimator.joblib").is_file()):
+        raise ModelLoadError(
+            f"{path} is neither a run dir nor a model dir: no config.json (transformer arms) or estimator.joblib "
+            "(baselines) in it or in its model/"
+        )
+    return model_dir
+
+
+def load_scorer(
+    path: Path | str, precision: str, device: torch.device, max_tokens: int | None = None, quantize: str | None = None
+) -> Scorer:
+    """The scorer of a run dir or model dir, on ``device`` at ``precision`` (see ``training.resolve_precision``)."""
+    model_dir = model_dir_of(path)
+    if (model_dir / "estimator.joblib").is_file():
+        return _baseline_scorer(model_dir, precision, device, max_tokens)
+    return _transformer_scorer(model_dir, precision, device, max_tokens, quantize)
+
+
+def _transformer_scorer(
+    model_dir: Path, precision: str, device: torch.device, max_tokens: int | None, quantize: str | None
+) -> Scorer:
+    from transformers import AutoModel, AutoTokenizer
+
+    import delbind.models  # noqa: F401  (registers the classifier with the Auto classes)
+    from delbind.models.loading import quiet_transformers
+
+    if quantize not in QUANTIZATIONS:
+        raise ValueError(f"quantize={quantize!r}: choose one of {QUANTIZATIONS}")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+        with quiet_transformers():
+            model = AutoModel.from_pretrained(model_dir, local_files_only=True).eval()
+    except (OSError, ValueError) as e:
+        raise ModelLoadError(f"{model_dir} is not a loadable delbind model: {str(e).splitlines()[0][:200]}") from e
+    if not hasattr(model, "head_logits"):
+        raise ModelLoadError(f"{model_dir} holds a {type(model).__name__}, not a delbind binder classifier")
+    max_length = min(tokenizer.model_max_length, model.trunk.config.max_position_embeddings)
+    if quantize == "int8":  # dynamic int8 Linear layers: CPU only
+        if device.type != "cpu":
+            raise ValueError("quantize=int8 is a CPU option; on a GPU use precision=bf16 / fp16")
+        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    model.to(device)
+
+    @torch.no_grad()
+    def score(smiles: list[str]) -> np.ndarray:
+        ids = tokenizer(smiles, truncation=True, max_length=max_length)["input_ids"]
+        vectors = embed_ids(model, ids, tokenizer.pad_token_id, precision, device, max_tokens, progress=False)
+        logits = model.head_logits(torch.from_numpy(vectors).to(device))
+        return expit(logits.float().cpu().numpy().astype(np.float64))
+
+    facts = {"max_length": max_length, "quantize": quantize, "precision": precision, "device": str(device)}
+    return Scorer("transformer", score, facts)
+
+
+def _baseline_scorer(model_dir: Path, precision: str, device: torch.device, max_tokens: int | None) -> Scorer:
+    import joblib
+
+    from delbind.data.chem import ecfp4_matrix
+
+    spec_path = model_dir / "baseline.json"
+    if not spec_path.is_file():
+        raise ModelLoadError(f"{model_dir} has estimator.joblib but no baseline.json (which features it was fit on)")
+    spec = json.loads(spec_path.read_text())
+    estimator = joblib.load(model_dir / "estimator.joblib")  # unpickles: score only models you trust
+    if spec["features"] == "ecfp4":
+        featurize: Callable[[list[str]], np.ndarray] = ecfp4_matrix
+    elif spec["features"] == "embeddings":
+        featurize = _trunk_featurizer(spec["model"], precision, device, max_tokens)
+    else:
+        raise ModelLoadError(f"{spec_path}: unknown features {spec['features']!r}")
+
+    def score(smiles: list[str]) -> np.ndarray:
+        return estimator.predict_proba(featurize(smiles))[:, 1].astype(np.float64)
+
+    return Scorer("baseline", score, {"features": spec["features"], "precision": precision, "device": str(device)})
+
+
+def _trunk_featurizer(
+    model_cfg: dict[str, Any], precision: str, device: torch.device, max_tokens: int | None
+) -> Callable[[list[str]], np.ndarray]:
+    """The pooled embeddings the baseline was fit on: the run's trunk (its ``model`` config), loaded again."""
+    from delbind.models.loading import load_tokenizer_and_model, max_length
+
+    cfg = OmegaConf.create(model_cfg)
+    tokenizer, model = load_tokenizer_and_model(cfg)
+    length = max_length(cfg, model)
+    model.eval().to(device)
+
+    def featurize(smiles: list[str]) -> np.ndarray:
+        ids = tokenizer(smiles, truncation=True, max_length=length)["input_ids"]
+        return embed_ids(model, ids, tokenizer.pad_token_id, precision, device, max_tokens, progress=False)
+
+    return featurize
