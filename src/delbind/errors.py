@@ -9,6 +9,10 @@ class AssetError(RuntimeError):
     """An asset could not be fetched or failed its hash check; the message says how to fix it."""
 
 
+class ConfigError(ValueError):
+    """A config value is out of its range; the message names the key and what it accepts."""
+
+
 class DataError(ValueError):
     """The input data cannot make a valid dataset; the message names the problem and the fix."""
 
@@ -33,4 +37,13 @@ class NoRunsError(FileNotFoundError):
     """A comparison or report was given dirs that hold no metrics.json."""
 
 
-USER_ERRORS = (AssetError, DataError, DivergedError, ModelLoadError, NoRunsError, ResumeError, RunDirExistsError)
+USER_ERRORS = (
+    AssetError,
+    ConfigError,
+    DataError,
+    DivergedError,
+    ModelLoadError,
+    NoRunsError,
+    ResumeError,
+    RunDirExistsError,
+)

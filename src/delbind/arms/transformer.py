@@ -2,7 +2,8 @@
 
 The mode's parameter policy (models/policies.py) decides what trains and at which learning rates. A
 fully frozen trunk with ``mode.cache_embeddings`` trains the head on embeddings computed once and cached
-(same result, far faster). ``load``, ``fit`` and ``finish`` are the steps other families reuse (lp_ft).
+(same result, far faster). SMILES augmentation (``augment.*``, models/augment.py) enters in ``fit`` (the training
+set) and ``finish`` (test-time scores). ``load``, ``fit`` and ``finish`` are the steps other families reuse (lp_ft).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +26,9 @@ from transformers import DataCollatorWithPadding, EarlyStoppingCallback, PreTrai
 from delbind import distributed
 from delbind.arms.base import ARM_FAMILIES, VAL_SETS, ArmInputs, ArmResult
 from delbind.data.corpus import heldout_smiles
-from delbind.evaluation import compute_metrics, plot_loss_curve
+from delbind.evaluation import binary_metrics, compute_metrics, plot_loss_curve
 from delbind.models import BinderClassifier
+from delbind.models.augment import Augment, InputSpace
 from delbind.models.embeddings import CachedHead, cached_embeddings, embed, embedding_dataset
 from delbind.models.loading import load_tokenizer_and_model, max_length
 from delbind.models.mlm import mlm_loss, save_mlm_head
@@ -68,10 +71,12 @@ class ForgettingProbe:
 
 @dataclass
 class Fit:
-    """One training stage: its trainer (holding the best model), eval sets in its input space, cost, history."""
+    """One training stage: its trainer (holding the best model), eval sets in its input space (and how to bring
+    more SMILES there), cost, history."""
 
     trainer: BinderTrainer
     sets: dict[str, datasets.Dataset]
+    space: InputSpace
     train_s: float
     history: list[dict[str, Any]]
     facts: dict[str, Any] = field(default_factory=dict)
@@ -95,6 +100,7 @@ def fit(
 ) -> Fit:
     """Apply the mode's policy and train with early stopping on the val sets; the trainer ends on the best model."""
     cfg, df = inputs.cfg, inputs.df
+    augment = Augment.from_cfg(cfg)
     apply_policy(model, mode_cfg)
     trainable, total = count_parameters(model)
     log.info("params: %d trainable / %d total (%d frozen)", trainable, total, total - trainable)
@@ -102,11 +108,13 @@ def fit(
     frozen, cache, standardize = trunk_frozen(model, mode_cfg), mode_cfg.cache_embeddings, mode_cfg.standardize
     if standardize and not frozen:
         raise ValueError("mode.standardize needs a fully frozen trunk: its embeddings would change while training")
+    embed_cached = None
     if frozen and cache:
-        vectors, cache_info = cached_embeddings(
-            model, tokens, tokenizer, Path(cfg.paths.embedding_cache), inputs.precision
-        )
+        cache_dir, precision = Path(cfg.paths.embedding_cache), inputs.precision
+        embed_cached = partial(cached_embeddings, model, tokenizer=tokenizer, cache_dir=cache_dir, precision=precision)
+        vectors, cache_info = embed_cached(tokens)
         facts.update(cache_info)
+    space = InputSpace(tokenizer, max_length(cfg.model, model), embed_cached)  # how augmented SMILES become inputs
     if frozen and standardize:  # statistics of the training molecules only
         start = time.perf_counter()
         train_vectors = torch.as_tensor(
@@ -124,15 +132,17 @@ def fit(
         pad = 8 if torch.cuda.is_available() else None
         train_model, collator = model, DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad)
     sets = {name: features.select(frame.index) for name, frame in inputs.frames.items()}
+    train = df.iloc[inputs.train_rows][["smiles", "label"]]  # after the split: val / test rows are never drawn from
+    train_set, callbacks, augment_facts = augment.train_set(features.select(inputs.train_rows), train, space)
+    facts |= augment_facts | {"n_train_per_epoch": len(train_set)}
 
     args = training_arguments(trainer_cfg, output_dir, inputs.precision, inputs.report_to, cfg.seed, cfg.run_name)
-    callbacks = []
     if cfg.early_stopping.patience:
         callbacks.append(EarlyStoppingCallback(cfg.early_stopping.patience, cfg.early_stopping.threshold))
     trainer = BinderTrainer(
         model=train_model,
         args=args,
-        train_dataset=features.select(inputs.train_rows),
+        train_dataset=train_set,
         eval_dataset={name: sets[name] for name in VAL_SETS},
         processing_class=tokenizer,
         data_collator=collator,
@@ -144,9 +154,11 @@ def fit(
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=resume_from)
     # The arm's cost from scratch: the cached arm adds computing its embeddings, even when they came from the cache.
-    train_s = facts.get("embedding_s", 0.0) + facts.get("standardize_s", 0.0) + time.perf_counter() - start
+    setup_s = sum(facts.get(k, 0.0) for k in ("embedding_s", "standardize_s", "augment_s"))
+    train_s = setup_s + time.perf_counter() - start
     facts["activation_checkpointing"] = model.trunk.is_activation_checkpointing
-    return Fit(trainer, sets, train_s, list(trainer.state.log_history), facts)  # history before the re-evaluation
+    history = list(trainer.state.log_history)  # before the re-evaluation
+    return Fit(trainer, sets, space, train_s, history, facts)
 
 
 def finish(
@@ -163,10 +175,15 @@ def finish(
         tokenizer.save_pretrained(run_dir / "model")
     best_val = trainer.evaluate()  # the loaded best model on the val sets
     scores = {name: _scores(trainer, name, ds, inputs.frames[name]["label"]) for name, ds in stage.sets.items()}
-    facts = dict(stage.facts) | probe.after(inputs, tokenizer, model)
+    augment = Augment.from_cfg(cfg)
+    scores, tta_facts = augment.tta(scores, inputs.frames, stage.space, partial(_scores, trainer, "tta"))
+    facts = dict(stage.facts) | tta_facts | probe.after(inputs, tokenizer, model)
     for name in VAL_SETS:
         for metric in ("auroc", "auprc", "loss"):
             facts[f"{name}_{metric}"] = best_val.get(f"eval_{name}_{metric}")
+        if augment.test_n:  # recorded as test is scored: with TTA (the checkpoint was chosen on canonical SMILES)
+            facts[f"{name}_auprc_canonical"] = facts[f"{name}_auprc"]
+            facts |= {f"{name}_{k}": v for k, v in binary_metrics(inputs.frames[name]["label"], scores[name]).items()}
     if distributed.is_main_process():
         plot_loss_curve(stage.history, run_dir / "loss_curve.png", cfg.run_name)
     facts.update(

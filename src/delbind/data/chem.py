@@ -1,4 +1,4 @@
-"""Shared chemistry, through RDKit: canonical SMILES, scaffolds, and the one ECFP4 definition."""
+"""Shared chemistry, through RDKit: canonical and randomized SMILES, scaffolds, and the one ECFP4 definition."""
 
 from __future__ import annotations
 
@@ -23,6 +23,24 @@ def canonical_smiles(smiles: Iterable[str]) -> list[str | None]:
         mol = Chem.MolFromSmiles(s) if isinstance(s, str) and s else None
         out.append(Chem.MolToSmiles(mol) if mol is not None else None)
     return out
+
+
+MAX_RDKIT_SEED = 2**31 - 1  # RDKit reads a seed as a signed int: 0 or one past this draws unseeded (unrepeatable)
+
+
+def randomized_smiles(smiles: str, n: int, seed: int) -> list[str]:
+    """``n`` random (non-canonical) SMILES of one molecule, the same for the same ``seed`` (1..``MAX_RDKIT_SEED``).
+
+    RDKit's random SMILES writer (``MolToSmiles(doRandom=True, canonical=False)``: random start atom and branch
+    order) through ``MolToRandomSmilesVect``, which takes its own seed instead of RDKit's process-wide generator.
+    Stereo is kept. A draw may happen to equal the canonical SMILES.
+    """
+    if not 1 <= seed <= MAX_RDKIT_SEED:
+        raise ValueError(f"seed={seed}: RDKit draws unseeded (unrepeatable) outside 1..{MAX_RDKIT_SEED}")
+    mol = Chem.MolFromSmiles(smiles)
+    if mol is None:
+        raise ValueError(f"RDKit cannot parse {smiles!r}")
+    return list(Chem.MolToRandomSmilesVect(mol, n, randomSeed=seed))
 
 
 def scaffold(smiles: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datasets
 import pandas as pd
 from tokenizers import Regex, Tokenizer, models, pre_tokenizers, processors
-from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
+from transformers import BatchEncoding, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 SMILES_REGEX = (
     r"(\%\([0-9]{3}\)|\[[^\]]+]|Br?|Cl?|N|O|S|P|F|I|b|c|n|o|s|p|\||\(|\)|\.|=|#|-|\+|\\|\/|:|~|@|\?|>>?"
@@ -40,6 +40,11 @@ def build_smiles_tokenizer(vocab: list[str], model_max_length: int = 512) -> Pre
     )
 
 
+def encode(tokenizer: PreTrainedTokenizerBase, smiles: str | list[str], max_length: int) -> BatchEncoding:
+    """The one tokenizer call every SMILES goes through (a dataset at once, or one molecule at access time)."""
+    return tokenizer(smiles, truncation=True, max_length=max_length)
+
+
 def tokenize(df: pd.DataFrame, tokenizer: PreTrainedTokenizerBase, max_length: int) -> datasets.Dataset:
     """Tokenize every molecule once (truncated to ``max_length``); row order matches ``df``; ``labels`` from a
     ``label`` column when there is one (pre-training corpora have none)."""
@@ -48,7 +53,7 @@ def tokenize(df: pd.DataFrame, tokenizer: PreTrainedTokenizerBase, max_length: i
         columns["labels"] = df["label"].astype("float32").tolist()
     ds = datasets.Dataset.from_dict(columns)
     return ds.map(
-        lambda batch: tokenizer(batch["smiles"], truncation=True, max_length=max_length),
+        lambda batch: encode(tokenizer, batch["smiles"], max_length),
         batched=True,
         remove_columns=["smiles"],
         desc="tokenizing",
