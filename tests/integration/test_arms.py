@@ -144,3 +144,27 @@ def test_bench_reports_the_frozen_arms_side_by_side(tmp_path):
     assert r["frozen_trunk_token_ratio"] == pytest.approx(ratio, rel=1e-3)
     aurocs = [r[f"{arm}_test_hard_auroc"] for arm in ("frozen_cached", "frozen_cached_rerun", "frozen_uncached")]
     assert aurocs[0] == aurocs[1] and aurocs[2] == pytest.approx(aurocs[0], abs=0.02)  # same inputs to the head
+
+
+def test_bench_reports_the_naive_recipes_side_by_side(tmp_path):
+    arms = ["finetune_naive", "finetune", "predict_naive", "predict"]
+    bench = [sys.executable, str(ROOT / "scripts" / "bench.py"), "--out", str(tmp_path), "--arms", *arms]
+    env = {**os.environ, "DELBIND_ROOT": str(ROOT), "DELBIND_BENCH_PREDICT_MOLECULES": "100"}
+    out = subprocess.run([*bench, "--", "model=tiny", "debug=smoke"], capture_output=True, text=True, env=env,
+                         timeout=600)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    speedup = r["finetune_train_samples_per_s"] / r["finetune_naive_train_samples_per_s"]
+    assert r["finetune_speedup_vs_naive"] == pytest.approx(speedup, rel=1e-3)
+    assert r["predict_speedup_vs_naive"] == pytest.approx(r["predict_naive_s"] / r["predict_s"], rel=1e-3)
+    # the same molecules and steps; only the padding differs (every naive batch is padded to max_length)
+    assert r["finetune_naive_trunk_real_tokens"] == r["finetune_trunk_real_tokens"]
+    assert r["finetune_naive_trunk_tokens"] == 256 * r["finetune_naive_trunk_molecules"]
+    assert r["predict_trunk_molecules"] == r["predict_naive_trunk_molecules"] == 100
+    assert (
+        r["predict_padded_token_fraction"]
+        < r["finetune_padded_token_fraction"]
+        < r["finetune_naive_padded_token_fraction"]
+    )
+    assert r["predict_naive_max_abs_score_diff"] < 1e-5  # sorting and padding never change a score
+    assert 0 < r["predict_flop_utilization"] < 1 and r["predict_mol_per_s"] > 0

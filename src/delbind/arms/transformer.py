@@ -129,8 +129,7 @@ def fit(
         train_model, collator = CachedHead(model), default_data_collator
     else:
         features = tokens
-        pad = 8 if torch.cuda.is_available() else None
-        train_model, collator = model, DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad)
+        train_model, collator = model, collator_for(cfg, tokenizer, model)
     sets = {name: features.select(frame.index) for name, frame in inputs.frames.items()}
     train = df.iloc[inputs.train_rows][["smiles", "label"]]  # after the split: val / test rows are never drawn from
     train_set, callbacks, augment_facts = augment.train_set(features.select(inputs.train_rows), train, space)
@@ -159,6 +158,16 @@ def fit(
     facts["activation_checkpointing"] = model.trunk.is_activation_checkpointing
     history = list(trainer.state.log_history)  # before the re-evaluation
     return Fit(trainer, sets, space, train_s, history, facts)
+
+
+def collator_for(cfg: DictConfig, tokenizer: PreTrainedTokenizerBase, model: BinderClassifier) -> Any:
+    """Pads each batch to its longest molecule (``padding=longest``; to a multiple of 8 on a GPU's tensor cores), or
+    every batch to ``model.max_length`` (``padding=max_length``: the plain recipe, for benchmarks)."""
+    if cfg.padding not in ("longest", "max_length"):
+        raise ValueError(f"padding={cfg.padding!r}: use longest or max_length")
+    pad = 8 if torch.cuda.is_available() and cfg.padding == "longest" else None
+    return DataCollatorWithPadding(tokenizer, padding=cfg.padding, max_length=max_length(cfg.model, model),
+                                   pad_to_multiple_of=pad)  # fmt: skip
 
 
 def finish(
