@@ -116,6 +116,11 @@ def trunk_flops(trunk: PreTrainedModel, counts: dict[str, int]) -> float:
     return a * counts["trunk_tokens"] + b * counts["trunk_tokens_x_length"]
 
 
+def padded_fraction(counts: dict[str, int]) -> float:
+    """The share of the trunk's tokens that were padding; 0 when the trunk never ran (a cache hit)."""
+    return 1 - counts["trunk_real_tokens"] / counts["trunk_tokens"] if counts["trunk_tokens"] else 0.0
+
+
 def matmul_flops_per_s(n: int = 2048, repeats: int = 5) -> float:
     """The machine's dense fp32 matmul rate with this process's threads: the best of ``repeats`` n x n products."""
     x, y = torch.randn(n, n), torch.randn(n, n)
@@ -146,7 +151,7 @@ def run_arm(arm: str, extra: list[str], out_root: Path) -> dict[str, float]:
     metrics = train.run(cfg)
     keep = ("train_runtime_s", "train_samples_per_s", "test_hard_auroc", "peak_memory_mb", "embedding_cache_hit")
     return {"s": time.perf_counter() - start, **{k: metrics[k] for k in keep if k in metrics}, **counts,
-            "padded_token_fraction": 1 - counts["trunk_real_tokens"] / counts["trunk_tokens"]}  # fmt: skip
+            "padded_token_fraction": padded_fraction(counts)}  # fmt: skip
 
 
 def _compose(name: str, overrides: list[str]) -> Any:
@@ -187,7 +192,7 @@ def run_predict_arm(arm: str, extra: list[str], out_root: Path) -> dict[str, flo
     counts = dict(counts)  # the scoring's work only: fitting the FLOP formula runs the trunk too
     flops = trunk_flops(model.trunk, counts)
     return {"s": scoring_s, "mol_per_s": len(smiles) / scoring_s, "peak_memory_mb": peak_rss_mb(), **counts,
-            "padded_token_fraction": 1 - counts["trunk_real_tokens"] / counts["trunk_tokens"],
+            "padded_token_fraction": padded_fraction(counts),
             "trunk_gflop": flops / 1e9, "flop_utilization": flops / scoring_s / matmul_flops_per_s()}  # fmt: skip
 
 

@@ -24,10 +24,10 @@ def predict_cfg(model: Path, input: Path, output: Path, *overrides: str):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Path]:
-    """A fine-tuned tiny transformer and an ECFP4 random forest, trained on the smoke data."""
+    """A fine-tuned and a frozen (standardized head) tiny transformer and an ECFP4 random forest, on the smoke data."""
     root = tmp_path_factory.mktemp("runs")
     dirs = {}
-    for arm, overrides in {"finetune": [], "ecfp_rf": ["baseline=ecfp_rf"]}.items():
+    for arm, overrides in {"finetune": [], "frozen": ["mode=frozen"], "ecfp_rf": ["baseline=ecfp_rf"]}.items():
         dirs[arm] = root / arm
         train.run(compose_cfg(dirs[arm], [*SMOKE, *overrides]))
     return dirs
@@ -46,7 +46,7 @@ def library(run_dir: Path, tmp_path: Path) -> tuple[pd.DataFrame, Path]:
     return lib, path
 
 
-@pytest.mark.parametrize("arm", ["finetune", "ecfp_rf"])
+@pytest.mark.parametrize("arm", ["finetune", "frozen", "ecfp_rf"])
 def test_predict_scores_as_the_run_keeps_ids_and_order_and_counts_invalid(runs, tmp_path, arm):
     lib, path = library(runs[arm], tmp_path)
     out = tmp_path / "scores.parquet"
