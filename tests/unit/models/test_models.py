@@ -15,7 +15,7 @@ from delbind.models import BinderClassifier
 from delbind.models.loading import load_tokenizer_and_model
 from delbind.models.policies import apply_policy, checkpointing_on, count_parameters
 from delbind.models.rxnfp import rxnfp_model_dir
-from tests.helpers import SMILES, TINY, mode_cfg, tiny, tiny_tokenizer
+from tests.helpers import SMILES, TINY, compose_cfg, mode_cfg, tiny, tiny_tokenizer
 
 
 def test_tiny_tokenizer_round_trips():
@@ -72,6 +72,22 @@ def test_mean_pooling_ignores_padding():
         a = model.embed(alone["input_ids"], alone["attention_mask"])[0]
         b = model.embed(padded["input_ids"], padded["attention_mask"])[0]
     torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "pooling"),
+    [
+        (["mode=finetune"], "cls"),  # the model config's own pooling
+        (["mode=lp_ft"], "cls"),
+        (["mode=frozen"], "mean"),  # the frozen-trunk arms pool by mean, whatever the model
+        (["arm=frozen", "model=chemberta_77m_mlm"], "mean"),
+        (["baseline=embeddings_logreg"], "mean"),
+        (["arm=embeddings_logreg", "model.pooling=cls"], "cls"),  # the command line still wins
+        (["mode=frozen", "model.pooling=cls"], "cls"),
+    ],
+)
+def test_frozen_trunk_arms_default_to_mean_pooling(tmp_path, overrides, pooling):
+    assert compose_cfg(tmp_path / "run", overrides).model.pooling == pooling
 
 
 def test_save_pretrained_loads_on_its_own(tmp_path):
