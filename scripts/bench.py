@@ -144,6 +144,8 @@ def run_arm(arm: str, extra: list[str], out_root: Path) -> dict[str, float]:
     overrides = [*COMMON, *ARMS[arm], *extra, f"paths.output_dir={out_root / arm}", f"paths.outputs_root={out_root}"]
     if arm.startswith("frozen"):
         overrides.append(f"paths.embedding_cache={out_root / 'cache'}")  # starts cold: the embedding cost is counted
+    # The forgetting probe's losses start cold for each arm too; a rerun finds its first run's, as a user's would.
+    overrides.append(f"paths.mlm_loss_cache={out_root / 'mlm_loss' / arm.removesuffix('_rerun')}")
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("train", overrides=overrides)
     counts = count_trunk_work()

@@ -39,6 +39,15 @@ def file_mismatch(path: Path, record: dict[str, Any]) -> str | None:
     return None
 
 
+def hash_weights(h: Any, module: Any) -> None:
+    """Feed every tensor of ``module``'s state dict (names and raw bytes, in name order) into the hash ``h``."""
+    import torch  # here, not at the top: the asset and file checks run without torch
+
+    for name, tensor in sorted(module.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+
+
 def write_manifest(folder: Path) -> None:
     """Record every file below ``folder``; written last, so a folder with a manifest is a finished one."""
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST)

@@ -52,8 +52,9 @@ class ForgettingProbe:
         n, seed = cfg.eval.forgetting.n_molecules, cfg.eval.forgetting.seed
         smiles = heldout_smiles(n, seed, exclude=set(inputs.df["smiles"])) if n else []
         before = mlm_loss(
-            model.trunk, tokenizer, smiles, cfg.model.name_or_path, max_length=max_length(cfg.model, model)
-        )
+            model.trunk, tokenizer, smiles, cfg.model.name_or_path, max_length=max_length(cfg.model, model),
+            cache_dir=cfg.paths.mlm_loss_cache,
+        )  # fmt: skip
         return cls(smiles, before)
 
     def after(self, inputs: ArmInputs, tokenizer: PreTrainedTokenizerBase, model: BinderClassifier) -> dict[str, Any]:
@@ -64,7 +65,11 @@ class ForgettingProbe:
         if distributed.is_main_process():
             save_mlm_head(source, inputs.run_dir / "model")
         # The head from its source, the same tensors model/ now holds: other ranks never wait for rank 0's file.
-        after = mlm_loss(model.trunk, tokenizer, self.smiles, source, max_length=max_length(inputs.cfg.model, model))
+        # A trunk that did not change (frozen) is not run again: its cache entry is the one `before` wrote.
+        after = mlm_loss(
+            model.trunk, tokenizer, self.smiles, source, max_length=max_length(inputs.cfg.model, model),
+            cache_dir=inputs.cfg.paths.mlm_loss_cache,
+        )  # fmt: skip
         return {"mlm_loss_before": self.before, "mlm_loss_after": after, "forgetting": after - self.before,
                 "mlm_heldout_molecules": len(self.smiles)}  # fmt: skip
 

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from delbind.integrity import file_mismatch, file_record
+from delbind.integrity import file_mismatch, file_record, hash_weights
 from delbind.io import atomic_write, write_json
 from delbind.models.classifier import BinderClassifier
 
@@ -50,9 +50,7 @@ def length_batches(lengths: np.ndarray, max_tokens: int) -> list[np.ndarray]:
 def cache_key(model: BinderClassifier, ds: datasets.Dataset, precision: str) -> str:
     """Changes with the trunk's weights, the pooling, the exact token inputs, and the precision."""
     h = hashlib.sha256()
-    for name, tensor in sorted(model.trunk.state_dict().items()):
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    hash_weights(h, model.trunk)
     h.update(json.dumps({"pooling": model.config.pooling, "precision": precision}).encode())
     ids = token_ids(ds)
     h.update(pc.list_value_length(ids).to_numpy().tobytes())

@@ -10,6 +10,7 @@ bias) comes from the source. An untied decoder is part of the head and comes fro
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -29,6 +30,8 @@ from transformers import (
 from transformers.modeling_outputs import MaskedLMOutput
 
 from delbind.errors import ModelLoadError
+from delbind.integrity import hash_weights
+from delbind.io import write_json
 from delbind.models.classifier import BinderConfig
 from delbind.models.loading import quiet_transformers, resolve_name_or_path
 
@@ -129,11 +132,29 @@ def masked_lm_loss(
     max_length: int | None = None,
 ) -> float:
     """Mean cross-entropy over every masked token of ``smiles`` (fixed, seeded masking), eval mode, fp32, no grad."""
+    return _loss_of(model, tokenizer, _examples(model, tokenizer, smiles, seed, mask_fraction, max_length))
+
+
+def _examples(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    smiles: list[str],
+    seed: int,
+    mask_fraction: float,
+    max_length: int | None,
+) -> list[dict[str, torch.Tensor]]:
+    """The masked examples, shortest first (stable: batches of similar length carry less padding)."""
     if not smiles:
         raise ValueError("masked_lm_loss needs at least one SMILES")
     length = min(max_length or model.config.max_position_embeddings, model.config.max_position_embeddings)
     examples = _masked_examples(tokenizer, smiles, seed, mask_fraction, length)
-    examples.sort(key=lambda e: e["input_ids"].shape[1])  # stable: batches of similar length carry less padding
+    examples.sort(key=lambda e: e["input_ids"].shape[1])
+    return examples
+
+
+def _loss_of(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, examples: list[dict[str, torch.Tensor]]
+) -> float:
     was_training = model.training
     model.eval()
     total, count = torch.zeros((), dtype=torch.float64), 0
@@ -149,7 +170,7 @@ def masked_lm_loss(
             count += int((labels != -100).sum())
     model.train(was_training)
     if count == 0:
-        raise ValueError(f"no token was masked in {len(smiles)} SMILES at mask_fraction={mask_fraction}")
+        raise ValueError(f"no token was masked in {len(examples)} SMILES (raise the mask fraction)")
     return float(total / count)
 
 
@@ -171,18 +192,46 @@ def mlm_loss(
     seed: int = 0,
     mask_fraction: float = MASK_FRACTION,
     max_length: int | None = None,
+    cache_dir: str | Path | None = None,
 ) -> float | None:
     """The masked-LM loss of ``trunk`` with ``mlm_source``'s MLM head on ``smiles``; None (logged) without a head.
 
     A measurement: torch's global RNG is left as it was (building the MLM model draws random init weights), so a
-    training run that measures before and after trains exactly as one that does not.
+    training run that measures before and after trains exactly as one that does not. With ``cache_dir`` the loss
+    is kept there under a digest of everything it depends on (the masked-LM model's weights, the masked inputs
+    and labels, the device type): a trunk measured before (another seed, a frozen trunk after training) is not
+    run again, and any changed weight or input is a new entry.
     """
     with torch.random.fork_rng(devices=range(torch.cuda.device_count())):
         model, reason = build_masked_lm(trunk, mlm_source)
     if reason:
         log.info("mlm loss not measured: %s", reason)
         return None
-    return masked_lm_loss(model, tokenizer, smiles, seed, mask_fraction, max_length)
+    examples = _examples(model, tokenizer, smiles, seed, mask_fraction, max_length)
+    if cache_dir is None:
+        return _loss_of(model, tokenizer, examples)
+    path = Path(cache_dir) / f"{_loss_key(model, examples)}.json"
+    try:
+        cached = json.loads(path.read_text())["mlm_loss"]
+        log.info("mlm loss of these weights on these %d molecules read from %s", len(examples), path)
+        return float(cached)
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        log.warning("mlm loss cache entry %s is unreadable (%s): measuring again", path, type(e).__name__)
+    loss = _loss_of(model, tokenizer, examples)
+    write_json(path, {"mlm_loss": loss, "molecules": len(examples)})  # atomic: a reader never sees half of it
+    return loss
+
+
+def _loss_key(model: PreTrainedModel, examples: list[dict[str, torch.Tensor]]) -> str:
+    h = hashlib.sha256()
+    hash_weights(h, model)
+    h.update(model.device.type.encode())
+    for e in examples:
+        for name in ("input_ids", "labels"):
+            h.update(e[name].numpy().tobytes() + b"|")
+    return h.hexdigest()[:24]
 
 
 def _source_config(source: str) -> PreTrainedConfig:

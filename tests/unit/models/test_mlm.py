@@ -1,6 +1,7 @@
 """Forgetting, measured: the masked-LM loss of a trunk with a saved MLM head, fixed masking, bit for bit."""
 
 import logging
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,6 +10,7 @@ from safetensors.torch import load_file
 from transformers import AutoConfig, BertForMaskedLM
 from transformers.modeling_outputs import MaskedLMOutput
 
+from delbind.models import mlm
 from delbind.models.loading import load_tokenizer_and_model
 from delbind.models.mlm import (
     MLM_HEAD_FILE,
@@ -40,6 +42,34 @@ def _trunk(model_dir):
     tok, model = load_tokenizer_and_model(OmegaConf.merge(TINY, {"name_or_path": str(model_dir)}))
     return tok, model.trunk
 
+
+
+def test_cached_mlm_loss_is_the_measured_one_and_changes_with_weights_and_inputs(mlm_dir, tmp_path, monkeypatch, caplog):
+    tok, trunk = _trunk(mlm_dir)
+    cache = tmp_path / "mlm_loss"
+    measured = mlm_loss(trunk, tok, MOLECULES, mlm_dir)
+    assert mlm_loss(trunk, tok, MOLECULES, mlm_dir, cache_dir=cache) == measured
+    assert len(list(cache.glob("*.json"))) == 1
+
+    runs = []
+    real = mlm._loss_of
+    monkeypatch.setattr(mlm, "_loss_of", lambda *a: runs.append(1) or real(*a))
+    assert mlm_loss(trunk, tok, MOLECULES, mlm_dir, cache_dir=cache) == measured and runs == []  # read, not run
+    assert mlm_loss(trunk, tok, MOLECULES, mlm_dir, seed=1, cache_dir=cache) != measured and len(runs) == 1
+    assert mlm_loss(trunk, tok, MOLECULES[:-1], mlm_dir, cache_dir=cache) != measured and len(runs) == 2
+    with torch.no_grad():
+        weight = trunk.encoder.layer[0].output.dense.weight  # changed weights: a new entry, measured
+        weight.add_(0.1 * torch.randn(weight.shape, generator=torch.Generator().manual_seed(0)))
+    moved = mlm_loss(trunk, tok, MOLECULES, mlm_dir, cache_dir=cache)
+    assert moved == mlm_loss(trunk, tok, MOLECULES, mlm_dir) != measured and len(runs) == 4
+    assert len(list(cache.glob("*.json"))) == 4
+
+    for entry in cache.glob("*.json"):
+        Path(entry).write_text('{"mlm_loss": ')  # damaged: measured again, with a warning, and rewritten
+    with caplog.at_level(logging.WARNING, logger="delbind.models.mlm"):
+        assert mlm_loss(trunk, tok, MOLECULES, mlm_dir, cache_dir=cache) == moved
+    assert "unreadable" in caplog.text and len(runs) == 5
+    assert mlm_loss(trunk, tok, MOLECULES, mlm_dir, cache_dir=cache) == moved and len(runs) == 5  # rewritten
 
 def test_mlm_loss_is_fixed_and_moves_with_the_trunk(mlm_dir):
     tok, trunk = _trunk(mlm_dir)
