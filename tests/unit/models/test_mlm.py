@@ -43,8 +43,7 @@ def _trunk(model_dir):
     return tok, model.trunk
 
 
-
-def test_cached_mlm_loss_is_the_measured_one_and_changes_with_weights_and_inputs(mlm_dir, tmp_path, monkeypatch, caplog):
+def test_mlm_loss_cache_gives_the_measured_loss_keyed_by_weights_and_inputs(mlm_dir, tmp_path, monkeypatch, caplog):
     tok, trunk = _trunk(mlm_dir)
     cache = tmp_path / "mlm_loss"
     measured = mlm_loss(trunk, tok, MOLECULES, mlm_dir)
@@ -70,6 +69,7 @@ def test_cached_mlm_loss_is_the_measured_one_and_changes_with_weights_and_inputs
         assert mlm_loss(trunk, tok, MOLECULES, mlm_dir, cache_dir=cache) == moved
     assert "unreadable" in caplog.text and len(runs) == 5
     assert mlm_loss(trunk, tok, MOLECULES, mlm_dir, cache_dir=cache) == moved and len(runs) == 5  # rewritten
+
 
 def test_mlm_loss_is_fixed_and_moves_with_the_trunk(mlm_dir):
     tok, trunk = _trunk(mlm_dir)

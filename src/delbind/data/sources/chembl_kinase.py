@@ -3,6 +3,7 @@ easy negatives from the ligands of its non-kinase targets."""
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from typing import Any
@@ -31,6 +32,13 @@ def geometric_mean(values: pd.Series) -> float:
 
 
 def _read_moleculeace(target_file: str) -> pd.DataFrame:
+    """One MoleculeACE set (a copy: callers may change it). Read once per process: the easy pool and the held-out
+    set both read the non-kinase sets, and every job of an in-process multirun reads them again."""
+    return _read_moleculeace_once(target_file).copy()
+
+
+@functools.cache
+def _read_moleculeace_once(target_file: str) -> pd.DataFrame:
     df = pd.read_csv(io.BytesIO(read_member(MOLECULEACE, MOLECULEACE_DIR + target_file)))
     return df.rename(columns={"exp_mean [nM]": "value_nm"})[["smiles", "value_nm"]]
 
