@@ -77,8 +77,10 @@ def test_mean_pooling_ignores_padding():
 @pytest.mark.parametrize(
     ("overrides", "pooling"),
     [
-        (["mode=finetune"], "cls"),  # the model config's own pooling
-        (["mode=lp_ft"], "cls"),
+        (["mode=finetune"], "mean"),  # chosen on val for finetune and frozen
+        (["mode=lp_ft"], "cls"),  # pinned until compared on val
+        (["mode=partial", "model=tiny"], "cls"),
+        (["mode=lora"], "cls"),
         (["mode=frozen"], "mean"),  # the frozen-trunk arms pool by mean, whatever the model
         (["arm=frozen", "model=chemberta_77m_mlm"], "mean"),
         (["baseline=embeddings_logreg"], "mean"),
