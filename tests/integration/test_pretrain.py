@@ -7,7 +7,7 @@ import torch
 from transformers import AutoModel, AutoTokenizer
 
 from delbind.data import build_dataset
-from delbind.data.corpus import heldout_smiles, read_corpus
+from delbind.data.corpus import CORPUS_FILE, heldout_smiles, read_corpus
 from delbind.models.mlm import MLM_HEAD_FILE, mlm_loss, save_mlm_head
 from delbind.tasks import pretrain, train
 from tests.helpers import SMOKE, check_run_dir, compose_cfg
@@ -33,6 +33,7 @@ def test_pretrain_then_fine_tune_on_its_trunk(tmp_path):
     model_dir = run_dir / "model"
     tok, trunk = AutoTokenizer.from_pretrained(model_dir), AutoModel.from_pretrained(model_dir)
     corpus, _ = read_corpus(cfg.corpus, cfg.data, cfg.seed)
+    assert (model_dir / CORPUS_FILE).read_text().split() == corpus  # kept beside the model for train.py's check
     heldout = heldout_smiles(cfg.pretrain.heldout_molecules, exclude=set(corpus))
     assert mlm_loss(trunk, tok, heldout, model_dir, max_length=cfg.model.max_length) == metrics["mlm_loss_after"]
 

@@ -1,5 +1,5 @@
-"""Unlabelled SMILES: a pre-training corpus (a file, or a data source's train split) and the fixed held-out set
-on which forgetting is measured."""
+"""Unlabelled SMILES: a pre-training corpus (a file, MoleculeACE sets, or a data source's train split) kept apart
+from every val / test molecule, and the fixed held-out set on which forgetting is measured."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 LINE_FILES = (".smi", ".smiles", ".txt")  # one SMILES a line (a .smi line may go on with a name after a space)
 HELDOUT_MOLECULES = 256
 HELDOUT_SEED = 0
+CORPUS_FILE = "pretrain_corpus.smi"  # in a pre-trained model/ dir: the canonical SMILES it was pre-trained on
+MOLECULEACE_CORPORA = {"kinases": lambda chembl: chembl in KINASE_TARGETS, "all": lambda chembl: True}
 
 
 def _file_smiles(path: str, column: str) -> list[str]:
@@ -50,13 +52,17 @@ def _canonical_unique(raw: list[str], stats: dict[str, Any]) -> list[str]:
     return unique.tolist()
 
 
-def read_corpus(corpus_cfg: DictConfig, data_cfg: DictConfig, seed: int) -> tuple[list[str], dict[str, Any]]:
-    """Canonical, unique SMILES of ``corpus.path``, else of the data source's ``corpus.splits`` (train only by
-    default: val / test molecules in the trunk would leak the test distribution into every arm built on it)."""
+def read_corpus(corpus_cfg: DictConfig, data_cfg: DictConfig | None, seed: int) -> tuple[list[str], dict[str, Any]]:
+    """Canonical, unique SMILES of ``corpus.path``, of MoleculeACE sets (``corpus.moleculeace``), else of the data
+    source's ``corpus.splits`` (train only by default); minus every val / test molecule of the data source under
+    each of ``corpus.exclude_eval_seeds``: val / test molecules in the trunk, even unlabelled, would leak the test
+    distribution into every arm built on it, and a split depends on its seed."""
     if corpus_cfg.path:
         raw = _file_smiles(str(corpus_cfg.path), corpus_cfg.smiles_column)
         stats: dict[str, Any] = {"corpus": str(corpus_cfg.path), "corpus_rows": len(raw)}
         smiles = _canonical_unique(raw, stats)
+    elif corpus_cfg.get("moleculeace"):
+        smiles, stats = _moleculeace_corpus(str(corpus_cfg.moleculeace), data_cfg)
     else:
         splits = list(corpus_cfg.splits)
         if set(splits) - {"train"}:
@@ -64,10 +70,65 @@ def read_corpus(corpus_cfg: DictConfig, data_cfg: DictConfig, seed: int) -> tupl
         df, data_stats = build_dataset(data_cfg, seed)  # already canonical and unique per molecule
         smiles = df.loc[df["split"].isin(splits), "smiles"].drop_duplicates().tolist()
         stats = {"corpus": f"data={data_cfg.name}", "corpus_splits": splits, "data_stats": data_stats}
+    smiles = _without_eval_molecules(smiles, data_cfg, list(corpus_cfg.get("exclude_eval_seeds") or []), stats)
     if not smiles:
         raise DataError(f"the corpus ({stats['corpus']}) holds no valid SMILES")
     stats["n_molecules"] = len(smiles)
     return smiles, stats
+
+
+def _moleculeace_corpus(which: str, data_cfg: DictConfig | None) -> tuple[list[str], dict[str, Any]]:
+    """The ligands of MoleculeACE's kinase sets (``kinases``: in-domain for a kinase task) or of every set
+    (``all``), but the data's own target set; minus the fixed held-out set forgetting is measured on."""
+    if which not in MOLECULEACE_CORPORA:
+        raise DataError(f"corpus.moleculeace={which} is not one of {sorted(MOLECULEACE_CORPORA)}")
+    own = data_cfg.get("target") if data_cfg is not None and data_cfg.name == "chembl_kinase" else None
+    files = _moleculeace_files()
+    sets = [c for c in sorted(files) if MOLECULEACE_CORPORA[which](c) and c != own]
+    raw = pd.concat([_read_moleculeace(files[c])["smiles"] for c in sets]).tolist()
+    stats: dict[str, Any] = {"corpus": f"moleculeace={which}", "corpus_sets": sets, "corpus_rows": len(raw)}
+    smiles = _canonical_unique(raw, stats)
+    heldout = set(heldout_smiles())
+    stats["corpus_forgetting_heldout_dropped"] = sum(s in heldout for s in smiles)
+    return [s for s in smiles if s not in heldout], stats
+
+
+def _without_eval_molecules(
+    smiles: list[str], data_cfg: DictConfig | None, seeds: list[int], stats: dict[str, Any]
+) -> list[str]:
+    """``smiles`` minus the val / test molecules of ``data_cfg`` under every seed in ``seeds`` (counted)."""
+    stats["corpus_exclude_eval_seeds"] = seeds
+    if data_cfg is None or not seeds:
+        if smiles:
+            log.warning("corpus.exclude_eval_seeds is empty: nothing keeps val / test molecules out of the corpus")
+        return smiles
+    held = set()
+    for s in seeds:
+        df, _ = build_dataset(data_cfg, int(s))
+        held.update(df.loc[df["split"] != "train", "smiles"])
+    kept = [s for s in smiles if s not in held]
+    stats["corpus_eval_molecules_dropped"] = len(smiles) - len(kept)
+    return kept
+
+
+def write_corpus(smiles: list[str], model_dir: Path) -> None:
+    """Keep the corpus beside the pre-trained model, so a run on that trunk can check it never saw its val / test."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    (model_dir / CORPUS_FILE).write_text("\n".join(smiles) + "\n")
+
+
+def check_trunk_corpus(name_or_path: str | None, df: pd.DataFrame) -> None:
+    """Stop a run whose trunk was pre-trained (``scripts/pretrain.py``) on any of its val / test molecules."""
+    path = Path(str(name_or_path)).expanduser() / CORPUS_FILE
+    if not name_or_path or not path.is_file():
+        return
+    corpus = set(path.read_text().split())
+    seen = df.loc[(df["split"] != "train") & df["smiles"].isin(corpus)]
+    if len(seen):
+        raise DataError(
+            f"{len(seen)} val / test molecules of this run are in the corpus its trunk was pre-trained on ({path}): "
+            "pre-train again with this data and seed in corpus.exclude_eval_seeds"
+        )
 
 
 def heldout_smiles(

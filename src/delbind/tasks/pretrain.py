@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 from transformers import DataCollatorForLanguageModeling, Trainer, set_seed
 
 from delbind import distributed, tracking
-from delbind.data.corpus import heldout_smiles, read_corpus
+from delbind.data.corpus import heldout_smiles, read_corpus, write_corpus
 from delbind.evaluation import plot_loss_curve
 from delbind.models.loading import load_tokenizer_and_model, max_length
 from delbind.models.mlm import build_masked_lm, masked_lm_loss, mlm_train_loss
@@ -93,6 +93,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         if distributed.is_main_process():
             model.save_pretrained(run_dir / "model")
             tokenizer.save_pretrained(run_dir / "model")
+            write_corpus(smiles, run_dir / "model")
             plot_loss_curve(trainer.state.log_history, run_dir / "loss_curve.png", cfg.run_name, "masked-LM loss")
             (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
             tracking.log_results(cfg, run_dir, metrics)

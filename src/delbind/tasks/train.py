@@ -12,6 +12,7 @@ from transformers import set_seed
 from delbind import distributed, tracking
 from delbind.arms import ARM_FAMILIES, TEST_SETS, VAL_SETS, ArmInputs, ArmResult
 from delbind.data import build_dataset, external_sets, with_external
+from delbind.data.corpus import check_trunk_corpus
 from delbind.data.prepared import write_external
 from delbind.evaluation import external_metrics, score_set
 from delbind.io import atomic_write, write_json
@@ -30,6 +31,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     resume_from = resolve_resume(cfg.resume, outputs_root, run_dir, exclude=(outputs_root / "pretrain",))
 
     df, data_stats = build_dataset(cfg.data, cfg.seed)
+    check_trunk_corpus(cfg.model.get("name_or_path"), df)  # a trunk pre-trained here never saw val / test
     external = external_sets(cfg.data, data_stats)  # e.g. KinDEL's held-out Kd sets, scored after training
     df, frames = with_external(df, external, data_stats)
     if distributed.is_main_process():  # every rank builds the same data; rank 0 alone writes files

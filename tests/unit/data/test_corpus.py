@@ -1,11 +1,12 @@
 """Pre-training corpora and the held-out SMILES forgetting is measured on."""
 
+import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
 from delbind.data import build_dataset
 from delbind.data.chem import canonical_smiles
-from delbind.data.corpus import heldout_smiles, read_corpus
+from delbind.data.corpus import check_trunk_corpus, heldout_smiles, read_corpus, write_corpus
 from delbind.errors import DataError
 from tests.helpers import compose_cfg
 
@@ -44,13 +45,44 @@ def test_bad_corpus_is_a_data_error(tmp_path, name, text, message):
         read_corpus(_corpus(tmp_path / name), None, 0)
 
 
+def _eval_molecules(data_cfg, seed):
+    df, _ = build_dataset(data_cfg, seed)
+    return set(df.loc[df["split"] != "train", "smiles"])
+
+
 def test_a_source_corpus_holds_its_train_split_only(tmp_path):
-    cfg = compose_cfg(tmp_path / "run", ["model=tiny", "debug=smoke", "logger=none"], config_name="pretrain")
-    smiles, stats = read_corpus(cfg.corpus, cfg.data, cfg.seed)
-    df, _ = build_dataset(cfg.data, cfg.seed)
-    assert set(smiles) == set(df.loc[df["split"] == "train", "smiles"])
-    assert not set(smiles) & set(df.loc[df["split"] != "train", "smiles"])  # val / test never seen
+    overrides = ["model=tiny", "debug=smoke", "logger=none", "corpus.exclude_eval_seeds=[0,1]"]
+    cfg = compose_cfg(tmp_path / "run", overrides, config_name="pretrain")
+    smiles, stats = read_corpus(cfg.corpus, cfg.data, 0)
+    df, _ = build_dataset(cfg.data, 0)
+    # seed 0's train split, minus what seed 1's split holds out: the trunk may serve both seeds
+    assert set(smiles) == set(df.loc[df["split"] == "train", "smiles"]) - _eval_molecules(cfg.data, 1)
+    assert stats["corpus_eval_molecules_dropped"] > 0
     assert stats["n_molecules"] == len(smiles) == len(set(smiles))
+
+
+def test_a_moleculeace_corpus_is_the_other_kinases_minus_every_val_test_and_heldout_molecule(tmp_path):
+    overrides = ["model=tiny", "logger=none", "corpus.moleculeace=kinases", "corpus.exclude_eval_seeds=[0,1]"]
+    cfg = compose_cfg(tmp_path / "run", overrides, config_name="pretrain")
+    smiles, stats = read_corpus(cfg.corpus, cfg.data, 0)
+    assert cfg.data.target not in stats["corpus_sets"] and len(stats["corpus_sets"]) == 6  # the other kinases
+    assert canonical_smiles(smiles[:50]) == smiles[:50] and len(set(smiles)) == len(smiles)
+    for seed in (0, 1):
+        assert not set(smiles) & _eval_molecules(cfg.data, seed)
+    assert stats["corpus_eval_molecules_dropped"] > 0  # kinase sets share ligands: the guard has work to do
+    assert not set(smiles) & set(heldout_smiles())  # forgetting stays measured on unseen molecules
+    with pytest.raises(DataError, match="corpus.moleculeace=kinase is not one of"):
+        read_corpus(OmegaConf.merge(cfg.corpus, {"moleculeace": "kinase"}), cfg.data, 0)
+
+
+def test_a_run_refuses_a_trunk_pre_trained_on_its_val_or_test(tmp_path):
+    df = pd.DataFrame({"smiles": ["CCO", "CCN", "CCC"], "split": ["train", "val", "test"]})
+    write_corpus(["CCO", "c1ccccc1"], tmp_path / "clean")
+    check_trunk_corpus(str(tmp_path / "clean"), df)  # a train molecule in the corpus is fine
+    check_trunk_corpus(None, df)  # a builtin or config model: nothing to check
+    write_corpus(["CCO", "CCC"], tmp_path / "leaky")
+    with pytest.raises(DataError, match="1 val / test molecules of this run are in the corpus"):
+        check_trunk_corpus(str(tmp_path / "leaky"), df)
 
 
 def test_heldout_smiles_are_a_fixed_canonical_sample_outside_the_run():
