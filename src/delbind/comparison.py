@@ -23,9 +23,11 @@ from delbind.io import atomic_write, write_text  # noqa: E402
 from delbind.tracking import log_comparison, logged_to_wandb  # noqa: E402
 
 QUALITY = ["test_easy_auroc", "test_easy_auprc", "test_hard_auroc", "test_hard_auprc"]
+SELECTION = "val_hard_auprc"  # what defaults and sweeps are chosen on: shown beside test, never chosen by test
 # Cost, and what fine-tuning cost the trunk: forgetting = MLM loss after - before (n/a without an MLM head).
 COST = ["train_runtime_s", "train_samples_per_s", "peak_memory_mb", "trainable_params", "forgetting"]
 LABELS = {
+    SELECTION: "val hard AU-PRC",
     "test_easy_auroc": "easy AUROC",
     "test_easy_auprc": "easy AU-PRC",
     "test_hard_auroc": "hard AUROC",
@@ -54,7 +56,10 @@ def load_runs(paths: Iterable[Path | str]) -> pd.DataFrame:
         raise NoRunsError(f"no metrics.json under {[str(p) for p in paths]}")
     runs = pd.DataFrame(rows)
     name = runs["arm"].fillna(runs["mode"]) if "arm" in runs else runs["mode"]  # files before `arm` have `mode`
-    runs["arm"] = name + " (" + runs["model"] + ")"
+    # [CLS] and mean pooling are different recipes of one arm: never averaged together (older runs lack the key)
+    pooling = runs["pooling"] if "pooling" in runs else pd.Series(None, index=runs.index, dtype=object)
+    runs["arm"] = name + " (" + runs["model"] + pooling.map(lambda p: f", {p} pooling" if isinstance(p, str) else "")
+    runs["arm"] += ")"
     return runs
 
 
@@ -76,6 +81,7 @@ def summarize(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     out = []
     for arm, group in runs.groupby("arm", sort=False):
         row: dict[str, Any] = {"arm": arm, "n_seeds": group["seed"].nunique()}
+        row[SELECTION] = pd.to_numeric(group[SELECTION], errors="coerce").mean() if SELECTION in group else np.nan
         for metric in QUALITY:
             mean, lo, hi, source = _interval(group[metric], group[f"{metric}_ci95"], confidence)
             row.update({metric: mean, f"{metric}_lo": lo, f"{metric}_hi": hi})
@@ -98,19 +104,23 @@ def _fmt_cost(metric: str, value: float) -> str:
 
 def to_markdown(summary: pd.DataFrame) -> str:
     """The table a student pastes into a report."""
-    header = ["arm", "seeds", *(LABELS[m] for m in QUALITY), *(LABELS[m] for m in COST)]
+    header = ["arm", "seeds", LABELS[SELECTION], *(LABELS[m] for m in QUALITY), *(LABELS[m] for m in COST)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, r in summary.iterrows():
         quality = [f"{r[m]:.3f} [{r[f'{m}_lo']:.3f}, {r[f'{m}_hi']:.3f}]" for m in QUALITY]
         cost = [_fmt_cost(m, r[m]) for m in COST]
-        lines.append("| " + " | ".join([r["arm"], str(r["n_seeds"]), *quality, *cost]) + " |")
+        selection = "n/a" if pd.isna(r[SELECTION]) else f"{r[SELECTION]:.3f}"
+        lines.append("| " + " | ".join([r["arm"], str(r["n_seeds"]), selection, *quality, *cost]) + " |")
     sources = sorted(set(summary["ci"]))
     note = {
         "seeds": "t-interval over seeds, clipped to [0, 1]",
         "bootstrap": "stratified bootstrap of the test set (one seed)",
     }
     lines.append("")
-    lines.append("Cells: mean [95% CI]; CI = " + "; ".join(note[s] for s in sources) + ".")
+    lines.append(
+        "Cells: mean [95% CI]; CI = " + "; ".join(note[s] for s in sources) + ". val hard AU-PRC: mean over seeds, "
+        "what a choice between arms may look at (test only after choosing)."
+    )
     return "\n".join(lines) + "\n"
 
 

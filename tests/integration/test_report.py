@@ -49,7 +49,7 @@ def test_html_is_self_contained_and_carries_the_runs_numbers(sweep):
         assert all(_cell(summary.loc[arm], m) in html for m in ("test_hard_auroc", "test_easy_auprc"))
     frozen = json.loads((sweep / "0" / "metrics.json").read_text())
     assert f"{frozen['trainable_params']} / {frozen['total_params']:,}" in html  # the setup table
-    ft, fz = summary.loc["finetune (tiny)"], summary.loc["frozen (tiny)"]
+    ft, fz = summary.loc["finetune (tiny, mean pooling)"], summary.loc["frozen (tiny, mean pooling)"]
     assert f"hard AUROC: {_cell(ft, 'test_hard_auroc')} fine-tuned vs {_cell(fz, 'test_hard_auroc')} frozen" in html
     assert f"{ft['train_runtime_s'] / fz['train_runtime_s']:.1f}x the time" in html
     assert "No run measured forgetting" in html and "No held-out Kd sets" in html

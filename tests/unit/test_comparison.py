@@ -51,7 +51,7 @@ def test_files_and_columns(sweep):
         assert {m, f"{m}_lo", f"{m}_hi"} <= set(table.columns)
     assert {"train_runtime_s", "train_samples_per_s", "peak_memory_mb", "trainable_params"} <= set(table.columns)
     md = (sweep / "comparison.md").read_text()
-    assert md.count("\n| ") == 2 and "| finetune (m) | 3 | 0.800 [" in md
+    assert md.count("\n| ") == 2 and "| finetune (m) | 3 | n/a | 0.800 [" in md
     assert (sweep / "comparison.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -84,3 +84,19 @@ def test_forgetting_is_a_column_averaged_over_seeds_and_n_a_without_an_mlm_head(
     table = to_markdown(summary.reset_index())
     assert "forgetting (MLM loss)" in table and "| +0.200 |" in table
     assert table.splitlines()[3].endswith("| n/a |")  # the ecfp_rf row
+
+
+def test_pooling_recipes_of_one_arm_are_rows_apart_with_their_val_selection_metric(tmp_path):
+    for seed, (pooling, val) in enumerate([("cls", 0.6), ("cls", 0.8), ("mean", 0.9)]):
+        _write_run(tmp_path, f"ft{seed}", "finetune", seed, 0.7)
+        metrics = json.loads((tmp_path / f"ft{seed}" / "metrics.json").read_text())
+        metrics |= {"pooling": pooling, "val_hard_auprc": val}
+        (tmp_path / f"ft{seed}" / "metrics.json").write_text(json.dumps(metrics))
+    _write_run(tmp_path, "rf0", "ecfp_rf", 0, 0.8)  # no pooling, no val metric recorded
+    summary = summarize(load_runs([tmp_path])).set_index("arm")
+    assert list(summary.index) == ["finetune (m, cls pooling)", "finetune (m, mean pooling)", "ecfp_rf (m)"]
+    assert summary.loc["finetune (m, cls pooling)", "n_seeds"] == 2
+    assert summary.loc["finetune (m, cls pooling)", "val_hard_auprc"] == pytest.approx(0.7)
+    table = to_markdown(summary.reset_index())
+    assert "| arm | seeds | val hard AU-PRC | easy AUROC |" in table
+    assert "| finetune (m, mean pooling) | 1 | 0.900 |" in table and "| ecfp_rf (m) | 1 | n/a |" in table

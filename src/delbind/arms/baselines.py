@@ -44,8 +44,8 @@ def embedding_features(inputs: ArmInputs) -> tuple[np.ndarray, dict[str, Any]]:
     tokens = tokenize(inputs.df, tokenizer, max_length(cfg.model, model))
     features, info = cached_embeddings(model, tokens, tokenizer, Path(cfg.paths.embedding_cache), inputs.precision)
     # featurize_s is the computing cost, also when the vectors were read from the cache
-    return features, {**info, "model_name": cfg.model.name, "total_params": count_parameters(model)[1],
-                      "featurize_s": info["embedding_s"]}  # fmt: skip
+    return features, {**info, "model_name": cfg.model.name, "pooling": cfg.model.pooling,
+                      "total_params": count_parameters(model)[1], "featurize_s": info["embedding_s"]}  # fmt: skip
 
 
 def fit_and_score(

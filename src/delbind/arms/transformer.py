@@ -202,6 +202,7 @@ def finish(
         plot_loss_curve(stage.history, run_dir / "loss_curve.png", cfg.run_name)
     facts.update(
         {
+            "pooling": cfg.model.pooling,  # comparison.py keeps [CLS] and mean runs of one arm apart
             "best_checkpoint": trainer.state.best_model_checkpoint,
             "global_step": trainer.state.global_step,
             "epochs": trainer.state.epoch,
