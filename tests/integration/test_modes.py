@@ -45,3 +45,28 @@ def test_lp_ft_fine_tunes_from_the_probed_head_and_counts_both_stages(make_cfg, 
     assert on_disk["probe_epochs"] == 3 and on_disk["probe_val_hard_auprc"] is not None
     assert metrics["trainable_params"] == metrics["total_params"]  # stage 2: every weight
     assert (Path(cfg.paths.output_dir) / "loss_curve_probe.png").is_file()
+    # the probe is a candidate of the same selection: the run never ends below it on val
+    assert metrics["val_hard_auprc"] >= metrics["probe_val_hard_auprc"] - 1e-6
+
+
+def test_lp_ft_ends_on_the_probe_when_fine_tuning_never_beats_it(make_cfg, monkeypatch):
+    ends = []
+    real_fit = transformer.fit
+
+    def worse_fine_tuning(inputs, tokenizer, model, *args, **kwargs):
+        stage = real_fit(inputs, tokenizer, model, *args, **kwargs)
+        ends.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        if len(ends) == 2:  # stage 2: as if no evaluation had beaten the probe
+            stage.trainer.state.best_metric = -1.0
+        return stage
+
+    monkeypatch.setattr(transformer, "fit", worse_fine_tuning)
+    cfg = make_cfg("mode=lp_ft", "mode.linear_probe.num_train_epochs=3", "trainer.learning_rate=1e-3")
+    metrics = train.run(cfg)
+    probe, tuned = ends
+    assert not all(torch.equal(probe[k], tuned[k]) for k in probe)  # stage 2 did move the weights
+    assert metrics["probe_kept"]
+    saved = load_file(Path(cfg.paths.output_dir) / "model" / "model.safetensors")
+    assert all(torch.equal(saved[k], probe[k]) for k in saved)  # the saved model is the probe's, trunk and head
+    assert metrics["val_hard_auprc"] == pytest.approx(metrics["probe_val_hard_auprc"], abs=1e-6)
+    assert "probe" in metrics["best_checkpoint"]
