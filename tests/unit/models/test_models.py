@@ -78,7 +78,7 @@ def test_mean_pooling_ignores_padding():
     ("overrides", "pooling"),
     [
         (["mode=finetune"], "mean"),  # chosen on val for finetune and frozen
-        (["mode=lp_ft"], "cls"),  # pinned until compared on val
+        (["mode=lp_ft"], "mean"),  # chosen on val too
         (["mode=partial", "model=tiny"], "cls"),
         (["mode=lora"], "cls"),
         (["mode=frozen"], "mean"),  # the frozen-trunk arms pool by mean, whatever the model
