@@ -42,6 +42,14 @@ def compose_cfg(run_dir: Path, overrides: list[str], config_name: str = "train")
         )
 
 
+def tiny_arm_label(arm: str, tmp_path: Path) -> str:
+    """The comparison's row name of ``arm`` run with ``model=tiny``: its pooling is the arm's composed default."""
+    if arm.startswith("ecfp"):
+        return f"{arm} (ecfp4)"
+    pooling = compose_cfg(tmp_path / f"label-{arm}", ["model=tiny", f"arm={arm}"]).model.pooling
+    return f"{arm} (tiny, {pooling} pooling)"
+
+
 def tiny_tokenizer(model_max_length: int = 512) -> PreTrainedTokenizerFast:
     """The `tiny` model's tokenizer, from its config (conf/model/tiny.yaml)."""
     from delbind.models.tokenizers import SPECIAL_TOKENS, build_smiles_tokenizer

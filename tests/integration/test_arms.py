@@ -16,7 +16,7 @@ from delbind.data import build_dataset
 from delbind.models.embeddings import cache_key, cached_embeddings, embed, length_batches
 from delbind.models.tokenizers import tokenize
 from delbind.tasks import train
-from tests.helpers import ROOT, check_run_dir, tiny
+from tests.helpers import ROOT, check_run_dir, tiny, tiny_arm_label
 
 
 def test_cached_frozen_matches_uncached_frozen(make_cfg):
@@ -119,7 +119,7 @@ def test_frozen_vs_finetune_experiment_compares_every_arm(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     arms = ["frozen", "finetune", "partial", "lora", "lp_ft", "embeddings_logreg", "ecfp_rf", "ecfp_xgb"]
     table = pd.read_csv(sweep / "comparison.csv")
-    assert sorted(table["arm"]) == sorted(f"{a} ({'ecfp4' if 'ecfp' in a else 'tiny'})" for a in arms)
+    assert sorted(table["arm"]) == sorted(tiny_arm_label(a, tmp_path) for a in arms)
     md = (sweep / "comparison.md").read_text()
     assert all(f"| {a} (" in md for a in arms)
     assert (sweep / "comparison.png").is_file()

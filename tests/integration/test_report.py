@@ -17,7 +17,7 @@ from delbind.comparison import load_runs, summarize
 from delbind.report import figures, load_report, write_report
 from delbind.report.sections import SECTIONS
 from delbind.tasks import train
-from tests.helpers import compose_cfg
+from tests.helpers import compose_cfg, tiny_arm_label
 
 ARMS = ["frozen", "finetune", "ecfp_rf"]
 
@@ -94,14 +94,12 @@ def test_notebook_runs_top_to_bottom_offline_and_agrees_with_the_page(sweep, tmp
     assert texts(executed) == texts(saved)  # the notebook recomputes what the page shows
 
 
-def test_wandb_gets_the_table_the_chart_and_the_report(sweep):
+def test_wandb_gets_the_table_the_chart_and_the_report(sweep, tmp_path):
     runs = list((sweep / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
     media = runs[0] / "files" / "media"
     table = json.loads(next((media / "table").glob("comparison_*.table.json")).read_text())
-    assert sorted(row[0] for row in table["data"]) == sorted(
-        f"{a} ({'ecfp4' if 'ecfp' in a else 'tiny'})" for a in ARMS
-    )
+    assert sorted(row[0] for row in table["data"]) == sorted(tiny_arm_label(a, tmp_path) for a in ARMS)
     assert next((media / "images").glob("cost_quality_*.png")).read_bytes()[:4] == b"\x89PNG"
     log = next(runs[0].glob("*.wandb")).read_bytes()
     assert b"report.html" in log and b"report.ipynb" in log  # the artifact's manifest
