@@ -57,6 +57,7 @@ def read_corpus(corpus_cfg: DictConfig, data_cfg: DictConfig | None, seed: int) 
     source's ``corpus.splits`` (train only by default); minus every val / test molecule of the data source under
     each of ``corpus.exclude_eval_seeds``: val / test molecules in the trunk, even unlabelled, would leak the test
     distribution into every arm built on it, and a split depends on its seed."""
+    built: dict[int, pd.DataFrame] = {}  # data sets already built, by seed: each is built once
     if corpus_cfg.path:
         raw = _file_smiles(str(corpus_cfg.path), corpus_cfg.smiles_column)
         stats: dict[str, Any] = {"corpus": str(corpus_cfg.path), "corpus_rows": len(raw)}
@@ -68,9 +69,11 @@ def read_corpus(corpus_cfg: DictConfig, data_cfg: DictConfig | None, seed: int) 
         if set(splits) - {"train"}:
             log.warning("corpus.splits=%s: pre-training sees molecules the fine-tuned arms are tested on", splits)
         df, data_stats = build_dataset(data_cfg, seed)  # already canonical and unique per molecule
+        built[seed] = df
         smiles = df.loc[df["split"].isin(splits), "smiles"].drop_duplicates().tolist()
         stats = {"corpus": f"data={data_cfg.name}", "corpus_splits": splits, "data_stats": data_stats}
-    smiles = _without_eval_molecules(smiles, data_cfg, list(corpus_cfg.get("exclude_eval_seeds") or []), stats)
+    seeds = [int(s) for s in corpus_cfg.get("exclude_eval_seeds") or []]
+    smiles = _without_eval_molecules(smiles, data_cfg, seeds, stats, built)
     if not smiles:
         raise DataError(f"the corpus ({stats['corpus']}) holds no valid SMILES")
     stats["n_molecules"] = len(smiles)
@@ -94,9 +97,14 @@ def _moleculeace_corpus(which: str, data_cfg: DictConfig | None) -> tuple[list[s
 
 
 def _without_eval_molecules(
-    smiles: list[str], data_cfg: DictConfig | None, seeds: list[int], stats: dict[str, Any]
+    smiles: list[str],
+    data_cfg: DictConfig | None,
+    seeds: list[int],
+    stats: dict[str, Any],
+    built: dict[int, pd.DataFrame],
 ) -> list[str]:
-    """``smiles`` minus the val / test molecules of ``data_cfg`` under every seed in ``seeds`` (counted)."""
+    """``smiles`` minus the val / test molecules of ``data_cfg`` under every seed in ``seeds`` (counted); ``built``
+    holds data sets already built, by seed."""
     stats["corpus_exclude_eval_seeds"] = seeds
     if data_cfg is None or not seeds:
         if smiles:
@@ -104,7 +112,7 @@ def _without_eval_molecules(
         return smiles
     held = set()
     for s in seeds:
-        df, _ = build_dataset(data_cfg, int(s))
+        df = built[s] if s in built else build_dataset(data_cfg, s)[0]
         held.update(df.loc[df["split"] != "train", "smiles"])
     kept = [s for s in smiles if s not in held]
     stats["corpus_eval_molecules_dropped"] = len(smiles) - len(kept)
@@ -119,8 +127,10 @@ def write_corpus(smiles: list[str], model_dir: Path) -> None:
 
 def check_trunk_corpus(name_or_path: str | None, df: pd.DataFrame) -> None:
     """Stop a run whose trunk was pre-trained (``scripts/pretrain.py``) on any of its val / test molecules."""
-    path = Path(str(name_or_path)).expanduser() / CORPUS_FILE
-    if not name_or_path or not path.is_file():
+    if not name_or_path:
+        return
+    path = Path(name_or_path).expanduser() / CORPUS_FILE
+    if not path.is_file():
         return
     corpus = set(path.read_text().split())
     seen = df.loc[(df["split"] != "train") & df["smiles"].isin(corpus)]
