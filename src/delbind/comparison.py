@@ -56,11 +56,19 @@ def load_runs(paths: Iterable[Path | str]) -> pd.DataFrame:
         raise NoRunsError(f"no metrics.json under {[str(p) for p in paths]}")
     runs = pd.DataFrame(rows)
     name = runs["arm"].fillna(runs["mode"]) if "arm" in runs else runs["mode"]  # files before `arm` have `mode`
-    # [CLS] and mean pooling are different recipes of one arm: never averaged together (older runs lack the key)
-    pooling = runs["pooling"] if "pooling" in runs else pd.Series(None, index=runs.index, dtype=object)
-    runs["arm"] = name + " (" + runs["model"] + pooling.map(lambda p: f", {p} pooling" if isinstance(p, str) else "")
-    runs["arm"] += ")"
+    runs["arm"] = runs.assign(arm=name).apply(_label, axis=1)
     return runs
+
+
+def _label(run: pd.Series) -> str:
+    """A run's row: ``arm (model[, pooling][, ensemble of n])``. [CLS] and mean pooling are different recipes of
+    one arm, and a seed ensemble is not its members: never averaged together (older runs lack the keys)."""
+    parts = [run["model"]]
+    if isinstance(run.get("pooling"), str):
+        parts.append(f"{run['pooling']} pooling")
+    if pd.notna(run.get("ensemble_size")):
+        parts.append(f"ensemble of {int(run['ensemble_size'])}")
+    return f"{run['arm']} ({', '.join(parts)})"
 
 
 def _interval(values: pd.Series, bootstrap_ci: pd.Series, confidence: float) -> tuple[float, float, float, str]:

@@ -30,7 +30,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     outputs_root = Path(cfg.paths.outputs_root)  # resume=true never picks a pre-training run's checkpoint
     resume_from = resolve_resume(cfg.resume, outputs_root, run_dir, exclude=(outputs_root / "pretrain",))
 
-    df, data_stats = build_dataset(cfg.data, cfg.seed)
+    df, data_stats = build_dataset(cfg.data, cfg.data_seed)
     check_trunk_corpus(cfg.model.get("name_or_path"), df)  # a trunk pre-trained here never saw val / test
     external = external_sets(cfg.data, data_stats)  # e.g. KinDEL's held-out Kd sets, scored after training
     df, frames = with_external(df, external, data_stats)
@@ -70,6 +70,7 @@ def _metrics(cfg: DictConfig, inputs: ArmInputs, result: ArmResult, external: li
         "target": cfg.data.get("target"),
         "split": cfg.data.split,
         "seed": cfg.seed,
+        "data_seed": cfg.data_seed,  # the split's seed (= seed unless set apart for a seed ensemble)
         "precision": inputs.precision,
         "n_train": len(inputs.train_rows),
         **{f"n_{name}": len(frames[name]) for name in (*VAL_SETS, *TEST_SETS)},

@@ -1,0 +1,169 @@
+"""Seed ensembles: runs that share a split (``data_seed``) and differ only in ``seed`` -> one run dir of mean scores.
+
+A member is a finished run dir (metrics.json + predictions.parquet). Members are grouped by what makes them the
+same recipe on the same molecules (arm, model, pooling, data, target, split, data_seed); each group of two or
+more distinct seeds becomes one ensemble run dir whose P(binder) is the mean of its members' P(binder), scored as
+train.py scores a run (val metrics for choosing, test metrics with bootstrap intervals, external sets). Its
+metrics.json is read by compare.py and report.py like any run's: ``seed`` is the data seed (the unit its interval
+is taken over), ``train_runtime_s`` the members' sum, ``peak_memory_mb`` their max.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from delbind.arms.base import TEST_SETS, VAL_SETS
+from delbind.errors import DataError, NoRunsError, RunDirExistsError
+from delbind.evaluation import binary_metrics, external_metrics, score_set
+from delbind.io import atomic_write, write_json
+
+log = logging.getLogger(__name__)
+
+# What members of one ensemble must share; `data_seed` is absent from runs made before it existed (= seed then).
+RECIPE = ("arm", "model", "pooling", "data", "target", "split", "data_seed")
+ROWS = ["eval_set", "smiles", "label", "kind"]  # predictions.parquet's identity columns, in row order
+SUMMED = ("train_runtime_s", "trainable_params", "embedding_s", "featurize_s", "fit_s", "tta_s")
+
+
+def find_members(paths: Iterable[Path | str]) -> list[dict[str, Any]]:
+    """Every finished run at or below ``paths`` with its predictions: metrics.json + ``run_dir``; ensembles that an
+    earlier call wrote there are not members."""
+    members = []
+    for path in map(Path, paths):
+        files = [path] if path.name == "metrics.json" else sorted(path.glob("**/metrics.json"))
+        for f in files:
+            metrics = json.loads(f.read_text())
+            if "ensemble_size" in metrics:
+                continue
+            if not (f.parent / "predictions.parquet").is_file():
+                raise DataError(f"{f.parent} has metrics.json but no predictions.parquet: it cannot join an ensemble")
+            metrics.setdefault("data_seed", metrics["seed"])  # runs before data_seed: the split followed `seed`
+            metrics.setdefault("arm", metrics.get("mode"))
+            members.append({**metrics, "run_dir": str(f.parent)})
+    if not members:
+        raise NoRunsError(f"no finished run (metrics.json) under {[str(p) for p in paths]}")
+    return members
+
+
+def group_members(members: list[dict[str, Any]]) -> tuple[list[list[dict[str, Any]]], list[str]]:
+    """Groups of runs of one recipe on one split with two or more distinct seeds, and the run dirs left out
+    (alone in their group, or a repeated seed: an ensemble of one model twice is not an ensemble)."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for member in members:
+        groups.setdefault(tuple(member.get(k) for k in RECIPE), []).append(member)
+    kept, left_out = [], []
+    for group in groups.values():
+        unique: dict[int, dict[str, Any]] = {}
+        for member in sorted(group, key=lambda m: m["run_dir"]):
+            if member["seed"] in unique:
+                left_out.append(f"{member['run_dir']} (seed {member['seed']} again)")
+            else:
+                unique[member["seed"]] = member
+        if len(unique) >= 2:
+            kept.append([unique[s] for s in sorted(unique)])
+        else:
+            left_out += [f"{m['run_dir']} (no other seed on data_seed {m['data_seed']})" for m in unique.values()]
+    return kept, left_out
+
+
+def mean_predictions(run_dirs: list[str]) -> pd.DataFrame:
+    """The members' predictions.parquet with ``score`` = the mean of their scores; the rows must be the same
+    molecules, labels and eval sets in the same order (the same split), else DataError."""
+    frames = [pd.read_parquet(Path(d) / "predictions.parquet") for d in run_dirs]
+    first = frames[0]
+    for d, frame in zip(run_dirs[1:], frames[1:]):
+        if len(frame) != len(first) or not frame[ROWS].reset_index(drop=True).equals(first[ROWS]):
+            raise DataError(
+                f"{d} scored other molecules than {run_dirs[0]}: members of an ensemble need the same split "
+                "(data_seed) and data config"
+            )
+    scores = np.stack([f["score"].to_numpy(float) for f in frames])
+    return first[ROWS].assign(score=scores.mean(axis=0), score_sd=scores.std(axis=0))
+
+
+def ensemble_metrics(
+    group: list[dict[str, Any]], predictions: pd.DataFrame, n_bootstrap: int, confidence: float
+) -> dict[str, Any]:
+    """metrics.json of one ensemble: the recipe, the members, val / test / external scores of the mean, costs."""
+    first = group[0]
+    metrics: dict[str, Any] = {k: first.get(k) for k in (*RECIPE, "mode", "precision", "n_train")}
+    metrics |= {
+        "seed": first["data_seed"],  # comparison's replicate: ensembles on different splits
+        "ensemble_size": len(group),
+        "ensemble_seeds": [m["seed"] for m in group],
+        "ensemble_members": [m["run_dir"] for m in group],
+    }
+    sets = {name: part for name, part in predictions.groupby("eval_set", sort=False)}
+    for name in VAL_SETS:
+        metrics |= {f"{name}_{k}": v for k, v in binary_metrics(sets[name]["label"], sets[name]["score"]).items()}
+    for name in TEST_SETS:
+        part = sets[name]
+        metrics[f"n_{name}"] = len(part)
+        metrics |= score_set(name, part["label"], part["score"], n_bootstrap, confidence, int(first["data_seed"]))
+    for name in [n for n in sets if n not in (*VAL_SETS, *TEST_SETS)]:
+        frame = _with_kd(Path(first["run_dir"]), name, sets[name])
+        metrics |= external_metrics(name, frame, frame["score"].to_numpy())
+    for key in SUMMED:
+        values = [m.get(key) for m in group]
+        metrics[key] = None if any(v is None for v in values) else float(sum(values))
+    metrics["peak_memory_mb"] = max(m.get("peak_memory_mb") or 0.0 for m in group)  # members ran one by one
+    metrics["forgetting"] = None  # a property of one trunk; see the members' metrics.json
+    return metrics
+
+
+def _with_kd(run_dir: Path, name: str, part: pd.DataFrame) -> pd.DataFrame:
+    """An external set's rows with the member's kept Kd (``dataset/external/<name>.parquet``) when it has one."""
+    path = run_dir / "dataset" / "external" / f"{name}.parquet"
+    if path.is_file():
+        ext = pd.read_parquet(path)
+        if "kd" in ext and list(ext["smiles"]) == list(part["smiles"]):
+            return part.assign(kd=ext["kd"].to_numpy())
+    return part
+
+
+def ensemble_name(group: list[dict[str, Any]]) -> str:
+    """The ensemble's run dir name: recipe and data seed, e.g. ``ensemble-frozen-rxnfp_bert-mean-chembl_kinase-
+    CHEMBL262-d0``."""
+    first = group[0]
+    parts = [first.get(k) for k in ("arm", "model", "pooling", "data", "target")]
+    name = "-".join(["ensemble", *(str(p) for p in parts if p is not None), f"d{first['data_seed']}"])
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def write_ensembles(
+    paths: Iterable[Path | str], out_dir: Path | str, n_bootstrap: int = 1000, confidence: float = 0.95
+) -> list[Path]:
+    """One ensemble run dir per group of members found below ``paths``, under ``out_dir``: predictions.parquet
+    (mean score, and ``score_sd`` across members), metrics.json, the first member's dataset/. Returns the dirs."""
+    groups, left_out = group_members(find_members(paths))
+    for line in left_out:
+        log.info("not in an ensemble: %s", line)
+    if not groups:
+        raise NoRunsError(
+            f"no two runs of one recipe share a data_seed with different seeds ({len(left_out)} runs found): run "
+            "e.g. `scripts/train.py -m data_seed=0 seed=0,1,2,3,4`"
+        )
+    written = []
+    for group in groups:
+        run_dir = Path(out_dir) / ensemble_name(group)
+        if (run_dir / "metrics.json").exists():
+            raise RunDirExistsError(f"{run_dir} already holds an ensemble; give another --out")
+        predictions = mean_predictions([m["run_dir"] for m in group])
+        metrics = ensemble_metrics(group, predictions, n_bootstrap, confidence)
+        if (Path(group[0]["run_dir"]) / "dataset").is_dir():
+            shutil.copytree(Path(group[0]["run_dir"]) / "dataset", run_dir / "dataset", dirs_exist_ok=True)
+        with atomic_write(run_dir / "predictions.parquet") as tmp:
+            predictions.to_parquet(tmp, index=False)
+        write_json(run_dir / "metrics.json", metrics)  # last, as a run: a dir with metrics.json is finished
+        written.append(run_dir)
+        log.info("%s: %d members, val hard AU-PRC %.3f", run_dir, len(group), metrics["val_hard_auprc"])
+    return written
