@@ -9,6 +9,9 @@ from transformers import AutoModel
 
 from delbind import profiling
 from delbind.arms import transformer
+from delbind.data import build_dataset
+from delbind.data.corpus import CORPUS_FILE, check_trunk_corpus
+from delbind.errors import DataError
 from delbind.tasks import train
 from delbind.training import BinderTrainer
 from tests.helpers import assert_saved_model_scores_as_the_run, check_run_dir, compose_cfg
@@ -44,6 +47,7 @@ def test_frozen_smoke_trains_only_the_head(make_cfg, initial_weights):
     assert not torch.equal(initial_weights["head.weight"], after["head.weight"])
     assert metrics["trainable_params"] == after["head.weight"].numel() + 1 < metrics["total_params"]
     assert metrics["mode"] == "frozen"
+    assert not (run_dir / "model" / CORPUS_FILE).exists()  # its trunk saw no molecule of the run
 
 
 def test_finetune_smoke_trains_the_trunk(make_cfg, initial_weights):
@@ -54,6 +58,16 @@ def test_finetune_smoke_trains_the_trunk(make_cfg, initial_weights):
     assert all(_trunk_changed(initial_weights, run_dir / "model"))
     assert metrics["trainable_params"] == metrics["total_params"]
     assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    # Its trunk has seen the training molecules: a run on it as a trunk with another split (a val / test molecule
+    # among them) is refused, one on the same split is not.
+    df, _ = build_dataset(cfg.data, cfg.data_seed)
+    trained_on = (run_dir / "model" / CORPUS_FILE).read_text().split()
+    assert trained_on == df.loc[df["split"] == "train", "smiles"].tolist()
+    check_trunk_corpus(str(run_dir / "model"), df)
+    other, _ = build_dataset(cfg.data, 1)
+    assert set(trained_on) & set(other.loc[other["split"] != "train", "smiles"])
+    with pytest.raises(DataError, match="val / test molecules of this run are in the molecules its trunk"):
+        check_trunk_corpus(str(run_dir / "model"), other)
 
 
 def test_length_grouped_training_scores_each_molecule_as_the_saved_model_does(make_cfg):

@@ -25,7 +25,7 @@ from transformers import DataCollatorWithPadding, EarlyStoppingCallback, PreTrai
 
 from delbind import distributed
 from delbind.arms.base import ARM_FAMILIES, VAL_SETS, ArmInputs, ArmResult
-from delbind.data.corpus import heldout_smiles
+from delbind.data.corpus import carry_corpus, heldout_smiles
 from delbind.evaluation import binary_metrics, compute_metrics, plot_loss_curve
 from delbind.models import BinderClassifier
 from delbind.models.augment import Augment, InputSpace
@@ -187,6 +187,9 @@ def finish(
         model.save_pretrained(run_dir / "model")
         tokenizer.model_max_length = max_length(cfg.model, model)  # model/ truncates as the run did (predict.py)
         tokenizer.save_pretrained(run_dir / "model")
+        # What the trunk has seen travels with it, so a run on this model/ as its trunk is checked against it.
+        trained_on = [] if trunk_frozen(model, cfg.mode) else inputs.df["smiles"].iloc[inputs.train_rows]
+        carry_corpus(cfg.model.get("name_or_path"), trained_on, run_dir / "model")
     best_val = trainer.evaluate()  # the loaded best model on the val sets
     scores = {name: _scores(trainer, name, ds, inputs.frames[name]["label"]) for name, ds in stage.sets.items()}
     augment = Augment.from_cfg(cfg)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gzip
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -125,19 +125,37 @@ def write_corpus(smiles: list[str], model_dir: Path) -> None:
     (model_dir / CORPUS_FILE).write_text("\n".join(smiles) + "\n")
 
 
+def trunk_corpus(name_or_path: str | None) -> list[str]:
+    """The molecules a local trunk has been trained on (its ``pretrain_corpus.smi``); [] for a hub id or a trunk
+    without the file."""
+    path = Path(name_or_path).expanduser() / CORPUS_FILE if name_or_path else None
+    return path.read_text().split() if path is not None and path.is_file() else []
+
+
+def carry_corpus(name_or_path: str | None, trained_on: Iterable[str], model_dir: Path) -> int:
+    """Keep in a trained model's dir every molecule its trunk has seen: the corpus of the trunk it started from
+    and ``trained_on`` (this run's training molecules). A later run on it as a trunk is then checked as a run on a
+    pre-trained trunk is (``check_trunk_corpus``): fine-tuning on one split, then training on another seed's split,
+    would put that split's val / test molecules in the trunk. Returns the number of molecules written."""
+    smiles = list(dict.fromkeys([*trunk_corpus(name_or_path), *trained_on]))
+    if smiles:  # a frozen hub trunk has seen none of them: no file
+        write_corpus(smiles, model_dir)
+    return len(smiles)
+
+
 def check_trunk_corpus(name_or_path: str | None, df: pd.DataFrame) -> None:
-    """Stop a run whose trunk was pre-trained (``scripts/pretrain.py``) on any of its val / test molecules."""
-    if not name_or_path:
+    """Stop a run whose trunk was trained (``scripts/pretrain.py``, or a fine-tuning run) on any of its val / test
+    molecules."""
+    corpus = set(trunk_corpus(name_or_path))
+    if not corpus:
         return
     path = Path(name_or_path).expanduser() / CORPUS_FILE
-    if not path.is_file():
-        return
-    corpus = set(path.read_text().split())
     seen = df.loc[(df["split"] != "train") & df["smiles"].isin(corpus)]
     if len(seen):
         raise DataError(
-            f"{len(seen)} val / test molecules of this run are in the corpus its trunk was pre-trained on ({path}): "
-            "pre-train again with this data and seed in corpus.exclude_eval_seeds"
+            f"{len(seen)} val / test molecules of this run are in the molecules its trunk was trained on ({path}): "
+            "pre-train again with this data and seed in corpus.exclude_eval_seeds, or take a trunk fine-tuned on "
+            "this run's own split (same data and data_seed)"
         )
 
 

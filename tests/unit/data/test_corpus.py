@@ -6,7 +6,14 @@ from omegaconf import OmegaConf
 
 from delbind.data import build_dataset
 from delbind.data.chem import canonical_smiles
-from delbind.data.corpus import check_trunk_corpus, heldout_smiles, read_corpus, write_corpus
+from delbind.data.corpus import (
+    CORPUS_FILE,
+    carry_corpus,
+    check_trunk_corpus,
+    heldout_smiles,
+    read_corpus,
+    write_corpus,
+)
 from delbind.errors import DataError
 from tests.helpers import compose_cfg
 
@@ -81,8 +88,19 @@ def test_a_run_refuses_a_trunk_pre_trained_on_its_val_or_test(tmp_path):
     check_trunk_corpus(str(tmp_path / "clean"), df)  # a train molecule in the corpus is fine
     check_trunk_corpus(None, df)  # a builtin or config model: nothing to check
     write_corpus(["CCO", "CCC"], tmp_path / "leaky")
-    with pytest.raises(DataError, match="1 val / test molecules of this run are in the corpus"):
+    with pytest.raises(DataError, match="1 val / test molecules of this run are in the molecules its trunk"):
         check_trunk_corpus(str(tmp_path / "leaky"), df)
+
+
+def test_a_trained_model_carries_its_trunks_corpus_and_its_own_training_molecules(tmp_path):
+    write_corpus(["CCO", "c1ccccc1"], tmp_path / "trunk")
+    assert carry_corpus(str(tmp_path / "trunk"), ["CCN", "CCO"], tmp_path / "tuned") == 3
+    assert (tmp_path / "tuned" / CORPUS_FILE).read_text().split() == ["CCO", "c1ccccc1", "CCN"]
+    df = pd.DataFrame({"smiles": ["CCO", "CCN"], "split": ["train", "test"]})  # another split: CCN is test now
+    with pytest.raises(DataError, match="1 val / test molecules"):
+        check_trunk_corpus(str(tmp_path / "tuned"), df)
+    assert carry_corpus("rxn/hub-id", [], tmp_path / "frozen") == 0  # a frozen hub trunk saw nothing of ours
+    assert not (tmp_path / "frozen").exists()
 
 
 def test_heldout_smiles_are_a_fixed_canonical_sample_outside_the_run():
