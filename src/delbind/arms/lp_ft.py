@@ -35,13 +35,15 @@ def run_lp_ft(inputs: ArmInputs) -> ArmResult:
     probe_dir = run_dir / "checkpoints" / "probe"
     probe = transformer.fit(inputs, tokenizer, model, tokens, probe_mode, probe_trainer, probe_dir)
     probe_val = probe.trainer.evaluate()  # the best head, now in `model`, which stage 2 starts from
-    probe_weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    # LoRA renames the weights it wraps, so its run cannot go back to the probe
+    keepable = bool(cfg.mode.get("keep_probe_if_better")) and not cfg.mode.get("lora")
+    probe_weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()} if keepable else {}
     if distributed.is_main_process():
         plot_loss_curve(probe.history, run_dir / "loss_curve_probe.png", f"{cfg.run_name} (linear probe)")
     tune = transformer.fit(
         inputs, tokenizer, model, tokens, cfg.mode, cfg.trainer, run_dir / "checkpoints", inputs.resume_from
     )
-    keep_probe = _probe_is_better(cfg, probe_val, tune.trainer.state.best_metric)
+    keep_probe = keepable and _probe_is_better(cfg, probe_val, tune.trainer.state.best_metric)
     if keep_probe:
         log.info("lp_ft: no fine-tuning epoch beat the probe on %s: the run ends on the probe", cfg.selection_metric)
         model.load_state_dict(probe_weights)
@@ -64,8 +66,6 @@ def run_lp_ft(inputs: ArmInputs) -> ArmResult:
 
 def _probe_is_better(cfg: DictConfig, probe_val: dict[str, float], tune_best: float | None) -> bool:
     """Whether the probe beat every stage-2 evaluation on the selection metric (ties go to stage 2)."""
-    if not cfg.mode.get("keep_probe_if_better") or cfg.mode.get("lora"):  # LoRA renames the weights it wraps
-        return False
     probe = probe_val[f"eval_{cfg.selection_metric}"]
     if tune_best is None:
         return True
