@@ -166,3 +166,8 @@ def test_data_seed_holds_the_split_while_seed_varies_and_the_ensemble_script_ave
     mean = pd.read_parquet(ens / "predictions.parquet")["score"]
     np.testing.assert_allclose(mean, (preds["s0"]["score"] + preds["s1"]["score"]) / 2)
     assert json.loads((ens / "metrics.json").read_text())["ensemble_seeds"] == [0, 1]
+    again = subprocess.run(  # the same ensemble again: refused in one line, nothing overwritten
+        [sys.executable, str(ROOT / "scripts" / "ensemble.py"), str(tmp_path / "runs"), "--out", str(tmp_path / "ens")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert again.returncode == 2 and "RunDirExistsError" in again.stderr and "Traceback" not in again.stderr
