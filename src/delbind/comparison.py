@@ -72,7 +72,8 @@ def _label(run: pd.Series) -> str:
 
 
 def _interval(values: pd.Series, bootstrap_ci: pd.Series, confidence: float) -> tuple[float, float, float, str]:
-    """Mean and CI: a t-interval over seeds when there are several, else the run's own bootstrap CI."""
+    """Mean and CI: a t-interval over the replicates (``values``: one per split) when there are several, else the
+    run's own bootstrap CI."""
     mean = float(values.mean())
     if len(values) >= 2:
         sem = float(stats.sem(values))
@@ -90,8 +91,12 @@ def summarize(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     for arm, group in runs.groupby("arm", sort=False):
         row: dict[str, Any] = {"arm": arm, "n_seeds": group["seed"].nunique()}
         row[SELECTION] = pd.to_numeric(group[SELECTION], errors="coerce").mean() if SELECTION in group else np.nan
+        # The replicate is the split: runs that share one (data_seed held, seed varied) are averaged first, so 25
+        # runs on 5 splits give an interval over 5 values, not 25. Runs before data_seed split by their seed.
+        split = group["data_seed"].fillna(group["seed"]) if "data_seed" in group else group["seed"]
         for metric in QUALITY:
-            mean, lo, hi, source = _interval(group[metric], group[f"{metric}_ci95"], confidence)
+            per_split = group.groupby(split.to_numpy())[metric].mean()
+            mean, lo, hi, source = _interval(per_split, group[f"{metric}_ci95"], confidence)
             row.update({metric: mean, f"{metric}_lo": lo, f"{metric}_hi": hi})
             row["ci"] = source
         for metric in COST:
@@ -121,7 +126,7 @@ def to_markdown(summary: pd.DataFrame) -> str:
         lines.append("| " + " | ".join([r["arm"], str(r["n_seeds"]), selection, *quality, *cost]) + " |")
     sources = sorted(set(summary["ci"]))
     note = {
-        "seeds": "t-interval over seeds, clipped to [0, 1]",
+        "seeds": "t-interval over seeds (over splits when seeds share a data_seed), clipped to [0, 1]",
         "bootstrap": "stratified bootstrap of the test set (one seed)",
     }
     lines.append("")

@@ -8,11 +8,11 @@ from scipy import stats
 from delbind.comparison import QUALITY, load_runs, summarize, to_markdown, write_comparison
 
 
-def _write_run(root, name, mode, seed, auroc, cost=10.0):
+def _write_run(root, name, mode, seed, auroc, cost=10.0, **extra):
     d = root / name
     d.mkdir(parents=True)
     metrics = {"mode": mode, "model": "m", "seed": seed, "train_runtime_s": cost, "train_samples_per_s": 5.0,
-               "peak_memory_mb": 100.0, "trainable_params": 33}  # fmt: skip
+               "peak_memory_mb": 100.0, "trainable_params": 33, **extra}  # fmt: skip
     for m in QUALITY:
         metrics[m] = auroc
         metrics[f"{m}_ci95"] = [auroc - 0.1, auroc + 0.05]
@@ -25,6 +25,17 @@ def sweep(tmp_path):
         _write_run(tmp_path, f"ft{seed}", "finetune", seed, value, cost=100.0 + seed)
     _write_run(tmp_path, "frozen0", "frozen", 0, 0.6)
     return tmp_path
+
+
+def test_runs_that_share_a_split_are_one_replicate_of_the_interval(tmp_path):
+    for data_seed, values in enumerate([(0.6, 0.7), (0.8, 0.9), (0.7, 0.7)]):
+        for seed, value in enumerate(values):
+            _write_run(tmp_path, f"d{data_seed}s{seed}", "frozen", seed, value, data_seed=data_seed)
+    row = summarize(load_runs([tmp_path])).iloc[0]
+    per_split = [0.65, 0.85, 0.7]  # the 6 runs are 3 splits: the interval is a t-interval over 3 values
+    lo, hi = stats.t.interval(0.95, 2, loc=np.mean(per_split), scale=stats.sem(per_split))
+    assert row["test_hard_auroc"] == pytest.approx(np.mean(per_split))
+    assert (row["test_hard_auroc_lo"], row["test_hard_auroc_hi"]) == pytest.approx((max(lo, 0.0), min(hi, 1.0)))
 
 
 def test_mean_and_t_interval_over_seeds(sweep):
