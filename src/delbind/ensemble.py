@@ -48,7 +48,7 @@ def find_members(paths: Iterable[Path | str]) -> list[dict[str, Any]]:
                 raise DataError(f"{f.parent} has metrics.json but no predictions.parquet: it cannot join an ensemble")
             metrics.setdefault("data_seed", metrics["seed"])  # runs before data_seed: the split followed `seed`
             metrics.setdefault("arm", metrics.get("mode"))
-            members.append({**metrics, "run_dir": str(f.parent)})
+            members.append({**metrics, "run_dir": str(f.parent.resolve())})  # predict.py loads them from anywhere
     if not members:
         raise NoRunsError(f"no finished run (metrics.json) under {[str(p) for p in paths]}")
     return members

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from delbind.cli import task_config
-from delbind.errors import DataError, RunDirExistsError
+from delbind.ensemble import write_ensembles
+from delbind.errors import DataError, ModelLoadError, RunDirExistsError
 from delbind.tasks import predict, train
 from tests.helpers import ROOT, SMOKE, compose_cfg
 
@@ -24,10 +25,13 @@ def predict_cfg(model: Path, input: Path, output: Path, *overrides: str):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Path]:
-    """A fine-tuned and a frozen (standardized head) tiny transformer and an ECFP4 random forest, on the smoke data."""
+    """A fine-tuned and a frozen (standardized head) tiny transformer and an ECFP4 random forest, on the smoke data;
+    a second frozen head on the same split (another seed: with ``frozen``, a seed ensemble)."""
     root = tmp_path_factory.mktemp("runs")
     dirs = {}
-    for arm, overrides in {"finetune": [], "frozen": ["mode=frozen"], "ecfp_rf": ["baseline=ecfp_rf"]}.items():
+    arms = {"finetune": [], "frozen": ["mode=frozen"], "ecfp_rf": ["baseline=ecfp_rf"],
+            "frozen_s1": ["mode=frozen", "seed=1", "data_seed=0"]}  # fmt: skip
+    for arm, overrides in arms.items():
         dirs[arm] = root / arm
         train.run(compose_cfg(dirs[arm], [*SMOKE, *overrides]))
     return dirs
@@ -63,6 +67,23 @@ def test_predict_scores_as_the_run_keeps_ids_and_order_and_counts_invalid(runs, 
     assert summary["rows"] == len(lib) and summary["invalid_smiles"] == 1 and summary["chunks"] > 2
     assert json.loads(out.with_name("scores.parquet.summary.json").read_text())["rows"] == len(lib)
     assert not out.with_name("scores.parquet.parts").exists()  # merged, then removed
+
+
+def test_a_seed_ensemble_scores_the_mean_of_its_members(runs, tmp_path):
+    [ensemble] = write_ensembles([runs["frozen"], runs["frozen_s1"]], tmp_path / "ensembles")
+    lib, path = library(ensemble, tmp_path)  # expected: the ensemble's own test scores, the members' mean
+    out = tmp_path / "scores.parquet"
+    summary = predict.run(predict_cfg(ensemble, path, out))
+    scored, ok = pd.read_parquet(out), lib["compound_id"] != "DEL-bad"
+    pd.testing.assert_series_equal(
+        scored.loc[ok, "score"].reset_index(drop=True), lib.loc[ok, "expected"].reset_index(drop=True),
+        check_names=False, atol=1e-5, rtol=0,
+    )  # fmt: skip
+    assert summary["scorer"] == "ensemble" and len(summary["ensemble_members"]) == 2
+    metrics = json.loads((ensemble / "metrics.json").read_text())
+    (ensemble / "metrics.json").write_text(json.dumps(metrics | {"ensemble_members": [str(tmp_path / "gone")]}))
+    with pytest.raises(ModelLoadError, match="member run dirs are gone"):
+        predict.run(predict_cfg(ensemble, path, tmp_path / "again.parquet"))
 
 
 def test_resume_after_a_kill_gives_the_uninterrupted_output(runs, tmp_path, monkeypatch):

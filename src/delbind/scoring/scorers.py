@@ -1,7 +1,8 @@
 """A trained arm as a function of SMILES: canonical, valid SMILES in, P(binder) out, in the same order.
 
 ``load_scorer`` reads what a run left in ``model/``: a transformer arm's ``save_pretrained`` dir (any mode:
-LoRA adapters are merged there), or a baseline's ``estimator.joblib`` with ``baseline.json`` (its features).
+LoRA adapters are merged there), or a baseline's ``estimator.joblib`` with ``baseline.json`` (its features); for a
+seed ensemble's run dir (``scripts/ensemble.py``), the mean P(binder) of its members' scorers.
 """
 
 from __future__ import annotations
@@ -47,10 +48,31 @@ def model_dir_of(path: Path | str) -> Path:
     return model_dir
 
 
+def ensemble_members(path: Path | str) -> list[str]:
+    """The member run dirs of a seed ensemble's run dir; [] for any other dir. A member that is gone is an error."""
+    metrics = Path(path) / "metrics.json"
+    if not metrics.is_file():
+        return []
+    members = json.loads(metrics.read_text()).get("ensemble_members") or []
+    missing = [m for m in members if not Path(m).is_dir()]
+    if missing:
+        raise ModelLoadError(f"{path} is a seed ensemble whose member run dirs are gone: {', '.join(missing)}")
+    return members
+
+
 def load_scorer(
     path: Path | str, precision: str, device: torch.device, max_tokens: int | None = None, quantize: str | None = None
 ) -> Scorer:
-    """The scorer of a run dir or model dir, on ``device`` at ``precision`` (see ``training.resolve_precision``)."""
+    """The scorer of a run dir, model dir or ensemble dir, on ``device`` at ``precision`` (see
+    ``training.resolve_precision``)."""
+    members = ensemble_members(path)
+    if members:
+        scorers = [load_scorer(member, precision, device, max_tokens, quantize) for member in members]
+
+        def mean_score(smiles: list[str]) -> np.ndarray:
+            return np.mean([scorer.score(smiles) for scorer in scorers], axis=0)
+
+        return Scorer("ensemble", mean_score, {**scorers[0].facts, "ensemble_members": members})
     model_dir = model_dir_of(path)
     if (model_dir / "estimator.joblib").is_file():
         return _baseline_scorer(model_dir, precision, device, max_tokens)
