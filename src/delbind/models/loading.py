@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from omegaconf import DictConfig
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
-from delbind.errors import ModelLoadError
+from delbind.errors import ConfigError, ModelLoadError
 from delbind.models.classifier import BinderClassifier, BinderConfig
 from delbind.models.rxnfp import rxnfp_model_dir
 from delbind.models.tokenizers import SPECIAL_TOKENS, build_smiles_tokenizer
@@ -95,12 +96,30 @@ def load_tokenizer_and_model(model_cfg: DictConfig) -> tuple[PreTrainedTokenizer
             raise ModelLoadError(f"{name} lacks trunk weights, they would be random: {missing[:5]}")
         trunk_config, trunk_state = pretrained.config, pretrained.state_dict()
         del pretrained
+    trunk_state = _keep_layers(trunk_config, trunk_state, model_cfg.get("trunk_layers"))
     config = BinderConfig(trunk=trunk_config.to_dict(), pooling=model_cfg.pooling, head_dropout=model_cfg.head_dropout)
     model = BinderClassifier(config)
     if trunk_state is not None:
         trunk_state = {k: v for k, v in trunk_state.items() if not k.startswith("pooler.")}
         model.trunk.load_state_dict(trunk_state, strict=True)
     return tokenizer, model
+
+
+def _keep_layers(trunk_config: Any, trunk_state: dict[str, Any] | None, layers: int | None) -> dict[str, Any] | None:
+    """``model.trunk_layers``: keep the trunk's first ``layers`` encoder layers (null: all of them), so the pooled
+    embedding is that layer's output; the pretrained weights of the layers above are dropped (the config is cut in
+    place). A layer's weights are those under ``layer.<i>.`` (BERT, RoBERTa); the strict load after this refuses
+    a trunk that names them otherwise."""
+    if layers is None:
+        return trunk_state
+    total = getattr(trunk_config, "num_hidden_layers", None)
+    if total is None or isinstance(layers, bool) or not isinstance(layers, int) or not 1 <= layers <= total:
+        raise ConfigError(f"model.trunk_layers={layers!r}: give 1..{total} (of the trunk's encoder layers) or null")
+    trunk_config.num_hidden_layers = layers
+    if trunk_state is None:
+        return None
+    above = re.compile(r"(?:^|\.)layer\.(\d+)\.")
+    return {k: v for k, v in trunk_state.items() if not ((m := above.search(k)) and int(m.group(1)) >= layers)}
 
 
 def max_length(model_cfg: DictConfig, model: BinderClassifier) -> int:

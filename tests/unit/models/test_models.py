@@ -10,12 +10,12 @@ from transformers import AutoModel, AutoTokenizer
 from delbind.assets import MOLECULEACE, read_member
 from delbind.data.chem import canonical_smiles
 from delbind.data.sources.chembl_kinase import MOLECULEACE_DIR
-from delbind.errors import ModelLoadError
+from delbind.errors import ConfigError, ModelLoadError
 from delbind.models import BinderClassifier
 from delbind.models.loading import load_tokenizer_and_model
 from delbind.models.policies import apply_policy, checkpointing_on, count_parameters
 from delbind.models.rxnfp import rxnfp_model_dir
-from tests.helpers import SMILES, TINY, compose_cfg, mode_cfg, tiny, tiny_tokenizer
+from tests.helpers import ROOT, SMILES, TINY, compose_cfg, mode_cfg, tiny, tiny_tokenizer
 
 
 def test_tiny_tokenizer_round_trips():
@@ -184,3 +184,19 @@ def test_converting_the_default_model_leaves_the_rng_alone(tmp_path, monkeypatch
     state = torch.random.get_rng_state()
     assert (rxnfp_model_dir() / "model.safetensors").is_file()
     assert torch.equal(torch.random.get_rng_state(), state)  # a run on a cold cache trains as one on a warm cache
+
+
+def test_trunk_layers_keeps_the_pretrained_lower_layers_and_pools_their_output(tmp_path):
+    rxnfp = OmegaConf.load(ROOT / "conf" / "model" / "rxnfp_bert.yaml")
+    tok, model = load_tokenizer_and_model(OmegaConf.merge(rxnfp, {"trunk_layers": 4}))
+    assert model.trunk.config.num_hidden_layers == len(model.trunk.encoder.layer) == 4
+    full = AutoModel.from_pretrained(rxnfp_model_dir()).eval()
+    batch = tok(SMILES, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        expected = full(**batch, output_hidden_states=True).hidden_states[4]  # [0] is the embedding layer's output
+        torch.testing.assert_close(model.trunk.eval()(**batch).last_hidden_state, expected)
+    model.save_pretrained(tmp_path)  # what predict.py loads: four layers, not twelve with eight random
+    assert len(AutoModel.from_pretrained(tmp_path).trunk.encoder.layer) == 4
+    for bad in (0, 13, "six"):
+        with pytest.raises(ConfigError, match="model.trunk_layers"):
+            load_tokenizer_and_model(OmegaConf.merge(rxnfp, {"trunk_layers": bad}))
