@@ -44,8 +44,9 @@ def find_members(paths: Iterable[Path | str]) -> list[dict[str, Any]]:
             metrics = json.loads(f.read_text())
             if "ensemble_size" in metrics:
                 continue
-            if not (f.parent / "predictions.parquet").is_file():
-                raise DataError(f"{f.parent} has metrics.json but no predictions.parquet: it cannot join an ensemble")
+            if not (f.parent / "predictions.parquet").is_file():  # a pre-training run, or a run from before them
+                log.info("not in an ensemble: %s (metrics.json but no predictions.parquet)", f.parent)
+                continue
             metrics.setdefault("data_seed", metrics["seed"])  # runs before data_seed: the split followed `seed`
             metrics.setdefault("arm", metrics.get("mode"))
             members.append({**metrics, "run_dir": str(f.parent.resolve())})  # predict.py loads them from anywhere

@@ -74,6 +74,8 @@ def test_members_group_by_recipe_and_split_and_ensembles_are_never_members(tmp_p
             fake_run(sweep, f"d{d}s{s}", seed=s, data_seed=d)
     fake_run(sweep, "lone", seed=0, arm="finetune")  # no second seed: left out, not an ensemble of one
     fake_run(sweep, "again", seed=1, data_seed=1)  # a repeated seed: counted once
+    (sweep / "pretrain").mkdir()
+    (sweep / "pretrain" / "metrics.json").write_text(json.dumps({"seed": 0}))  # no predictions: not a member
     written = write_ensembles([sweep], sweep)
     assert sorted(d.name[-2:] for d in written) == ["d0", "d1"]
     assert all(json.loads((d / "metrics.json").read_text())["ensemble_size"] == 2 for d in written)
