@@ -45,13 +45,17 @@ def _natural(path: Path) -> list[Any]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
 
 
+def metrics_files(paths: Iterable[Path | str]) -> list[Path]:
+    """Every metrics.json at or below each path (a run dir, a sweep dir, or the file itself), in sweep order."""
+    files = []
+    for path in map(Path, paths):
+        files += [path] if path.name == "metrics.json" else sorted(path.glob("**/metrics.json"), key=_natural)
+    return files
+
+
 def load_runs(paths: Iterable[Path | str]) -> pd.DataFrame:
     """One row per metrics.json found at or below each path."""
-    rows = []
-    for path in map(Path, paths):
-        files = [path] if path.name == "metrics.json" else sorted(path.glob("**/metrics.json"), key=_natural)
-        for f in files:
-            rows.append({**json.loads(f.read_text()), "run_dir": str(f.parent)})
+    rows = [{**json.loads(f.read_text()), "run_dir": str(f.parent)} for f in metrics_files(paths)]
     if not rows:
         raise NoRunsError(f"no metrics.json under {[str(p) for p in paths]}")
     runs = pd.DataFrame(rows)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from delbind.arms.base import TEST_SETS, VAL_SETS
+from delbind.comparison import metrics_files
 from delbind.errors import DataError, NoRunsError, RunDirExistsError
 from delbind.evaluation import binary_metrics, external_metrics, score_set
 from delbind.io import atomic_write, write_json
@@ -38,18 +39,16 @@ def find_members(paths: Iterable[Path | str]) -> list[dict[str, Any]]:
     """Every finished run at or below ``paths`` with its predictions: metrics.json + ``run_dir``; ensembles that an
     earlier call wrote there are not members."""
     members = []
-    for path in map(Path, paths):
-        files = [path] if path.name == "metrics.json" else sorted(path.glob("**/metrics.json"))
-        for f in files:
-            metrics = json.loads(f.read_text())
-            if "ensemble_size" in metrics:
-                continue
-            if not (f.parent / "predictions.parquet").is_file():  # a pre-training run, or a run from before them
-                log.info("not in an ensemble: %s (metrics.json but no predictions.parquet)", f.parent)
-                continue
-            metrics.setdefault("data_seed", metrics["seed"])  # runs before data_seed: the split followed `seed`
-            metrics.setdefault("arm", metrics.get("mode"))
-            members.append({**metrics, "run_dir": str(f.parent.resolve())})  # predict.py loads them from anywhere
+    for f in metrics_files(paths):
+        metrics = json.loads(f.read_text())
+        if "ensemble_size" in metrics:
+            continue
+        if not (f.parent / "predictions.parquet").is_file():  # a pre-training run, or a run from before them
+            log.info("not in an ensemble: %s (metrics.json but no predictions.parquet)", f.parent)
+            continue
+        metrics.setdefault("data_seed", metrics["seed"])  # runs before data_seed: the split followed `seed`
+        metrics.setdefault("arm", metrics.get("mode"))
+        members.append({**metrics, "run_dir": str(f.parent.resolve())})  # predict.py loads them from anywhere
     if not members:
         raise NoRunsError(f"no finished run (metrics.json) under {[str(p) for p in paths]}")
     return members

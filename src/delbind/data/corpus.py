@@ -125,11 +125,17 @@ def write_corpus(smiles: list[str], model_dir: Path) -> None:
     (model_dir / CORPUS_FILE).write_text("\n".join(smiles) + "\n")
 
 
+def _corpus_file(name_or_path: str | None) -> Path | None:
+    """A local trunk's ``pretrain_corpus.smi``; None for a hub id, a config model or a trunk without the file."""
+    path = Path(name_or_path).expanduser() / CORPUS_FILE if name_or_path else None
+    return path if path is not None and path.is_file() else None
+
+
 def trunk_corpus(name_or_path: str | None) -> list[str]:
     """The molecules a local trunk has been trained on (its ``pretrain_corpus.smi``); [] for a hub id or a trunk
     without the file."""
-    path = Path(name_or_path).expanduser() / CORPUS_FILE if name_or_path else None
-    return path.read_text().split() if path is not None and path.is_file() else []
+    path = _corpus_file(name_or_path)
+    return path.read_text().split() if path is not None else []
 
 
 def carry_corpus(name_or_path: str | None, trained_on: Iterable[str], model_dir: Path) -> int:
@@ -146,10 +152,10 @@ def carry_corpus(name_or_path: str | None, trained_on: Iterable[str], model_dir:
 def check_trunk_corpus(name_or_path: str | None, df: pd.DataFrame) -> None:
     """Stop a run whose trunk was trained (``scripts/pretrain.py``, or a fine-tuning run) on any of its val / test
     molecules."""
-    corpus = set(trunk_corpus(name_or_path))
-    if not corpus:
+    path = _corpus_file(name_or_path)
+    if path is None:
         return
-    path = Path(name_or_path).expanduser() / CORPUS_FILE
+    corpus = set(path.read_text().split())
     seen = df.loc[(df["split"] != "train") & df["smiles"].isin(corpus)]
     if len(seen):
         raise DataError(
