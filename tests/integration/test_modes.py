@@ -8,6 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from delbind.arms import transformer
+from delbind.data.corpus import CORPUS_FILE
 from delbind.tasks import train
 from tests.helpers import assert_saved_model_scores_as_the_run, check_run_dir
 
@@ -47,6 +48,8 @@ def test_lp_ft_fine_tunes_from_the_probed_head_and_counts_both_stages(make_cfg, 
     assert (Path(cfg.paths.output_dir) / "loss_curve_probe.png").is_file()
     # the probe is a candidate of the same selection: the run never ends below it on val
     assert metrics["val_hard_auprc"] >= metrics["probe_val_hard_auprc"] - 1e-6
+    # a trunk that stage 2 trained carries the training molecules; one that went back to the probe's does not
+    assert (Path(cfg.paths.output_dir) / "model" / CORPUS_FILE).exists() == (not metrics["probe_kept"])
 
 
 def test_lp_ft_ends_on_the_probe_when_fine_tuning_never_beats_it(make_cfg, monkeypatch):
@@ -70,3 +73,5 @@ def test_lp_ft_ends_on_the_probe_when_fine_tuning_never_beats_it(make_cfg, monke
     assert all(torch.equal(saved[k], probe[k]) for k in saved)  # the saved model is the probe's, trunk and head
     assert metrics["val_hard_auprc"] == pytest.approx(metrics["probe_val_hard_auprc"], abs=1e-6)
     assert "probe" in metrics["best_checkpoint"]
+    # its trunk is the pretrained one, which saw no molecule of the run: nothing to carry into a later run
+    assert not (Path(cfg.paths.output_dir) / "model" / CORPUS_FILE).exists()

@@ -47,7 +47,7 @@ def run_lp_ft(inputs: ArmInputs) -> ArmResult:
     if keep_probe:
         log.info("lp_ft: no fine-tuning epoch beat the probe on %s: the run ends on the probe", cfg.selection_metric)
         model.load_state_dict(probe_weights)
-    result = transformer.finish(inputs, tokenizer, model, tune, forgetting)
+    result = transformer.finish(inputs, tokenizer, model, tune, forgetting, trunk_trained=not keep_probe)
     result.facts.update(
         {
             "probe_runtime_s": probe.train_s,

@@ -176,10 +176,16 @@ def collator_for(cfg: DictConfig, tokenizer: PreTrainedTokenizerBase, model: Bin
 
 
 def finish(
-    inputs: ArmInputs, tokenizer: PreTrainedTokenizerBase, model: BinderClassifier, stage: Fit, probe: ForgettingProbe
+    inputs: ArmInputs,
+    tokenizer: PreTrainedTokenizerBase,
+    model: BinderClassifier,
+    stage: Fit,
+    probe: ForgettingProbe,
+    trunk_trained: bool = True,
 ) -> ArmResult:
     """Save the best model (adapters merged), score every eval set with it, measure forgetting, plot the loss
-    curve, collect facts."""
+    curve, collect facts. ``trunk_trained=False``: the saved trunk holds no weight this run trained (lp_ft ending
+    on its probe), so it carries only what it started with."""
     cfg, run_dir, trainer = inputs.cfg, inputs.run_dir, stage.trainer
     merge_adapters(model)  # LoRA: model/ holds plain merged weights, loadable without peft
     # The head is shared with the trained module, so this saves the full classifier with the best weights.
@@ -188,7 +194,8 @@ def finish(
         tokenizer.model_max_length = max_length(cfg.model, model)  # model/ truncates as the run did (predict.py)
         tokenizer.save_pretrained(run_dir / "model")
         # What the trunk has seen travels with it, so a run on this model/ as its trunk is checked against it.
-        trained_on = [] if trunk_frozen(model, cfg.mode) else inputs.df["smiles"].iloc[inputs.train_rows]
+        trunk_saw_train = trunk_trained and not trunk_frozen(model, cfg.mode)
+        trained_on = inputs.df["smiles"].iloc[inputs.train_rows] if trunk_saw_train else []
         carry_corpus(cfg.model.get("name_or_path"), trained_on, run_dir / "model")
     best_val = trainer.evaluate()  # the loaded best model on the val sets
     scores = {name: _scores(trainer, name, ds, inputs.frames[name]["label"]) for name, ds in stage.sets.items()}
