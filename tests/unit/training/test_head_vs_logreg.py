@@ -10,7 +10,7 @@ from transformers import TrainingArguments, default_data_collator, set_seed
 
 from delbind.models.embeddings import CachedHead, embedding_dataset
 from delbind.training import BinderTrainer
-from tests.helpers import tiny
+from tests.helpers import compose_cfg, tiny
 
 HIDDEN = 32  # the tiny trunk's hidden size
 
@@ -25,14 +25,18 @@ def _embeddings(seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _head_auroc(x: np.ndarray, y: np.ndarray, train: slice, test: slice, standardize: bool, tmp_path) -> float:
+    """Test AUROC of the head trained as ``arm=frozen`` trains it by default (its composed recipe)."""
+    cfg = compose_cfg(tmp_path / "cfg", ["model=tiny", "arm=frozen"])
     set_seed(0)
-    _, model = tiny(dropout=0.0)
+    _, model = tiny(dropout=cfg.model.head_dropout)  # the trunk's dropout plays no part: the head reads vectors
     if standardize:
         model.set_standardization(torch.tensor(x[train]).mean(0), torch.tensor(x[train]).std(0))
+    t = cfg.trainer
     args = TrainingArguments(
-        output_dir=str(tmp_path), per_device_train_batch_size=32, num_train_epochs=40, learning_rate=1e-2,
-        weight_decay=0.01, warmup_steps=0.1, report_to=[], use_cpu=True, save_strategy="no",
-        label_names=["labels"], disable_tqdm=True, seed=0,
+        output_dir=str(tmp_path), per_device_train_batch_size=t.per_device_train_batch_size,
+        num_train_epochs=t.num_train_epochs, learning_rate=t.learning_rate, weight_decay=t.weight_decay,
+        warmup_steps=t.warmup_steps, report_to=[], use_cpu=True, save_strategy="no", label_names=["labels"],
+        disable_tqdm=True, seed=0,
     )  # fmt: skip
     head = CachedHead(model)
     BinderTrainer(model=head, args=args, train_dataset=embedding_dataset(x[train], y[train]),
