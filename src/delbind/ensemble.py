@@ -1,7 +1,8 @@
 """Seed ensembles: runs that share a split (``data_seed``) and differ only in ``seed`` -> one run dir of mean scores.
 
 A member is a finished run dir (metrics.json + predictions.parquet). Members are grouped by what makes them the
-same recipe on the same molecules (arm, model, pooling, data, target, split, data_seed); each group of two or
+same recipe on the same molecules (arm, model, pooling, data, target, split, data_seed, and the rest of the
+run's composed config, ``.hydra/config.yaml``, but for the seed and where its outputs go); each group of two or
 more distinct seeds becomes one ensemble run dir whose P(binder) is the mean of its members' P(binder), scored as
 train.py scores a run (val metrics for choosing, test metrics with bootstrap intervals, external sets). Its
 metrics.json is read by compare.py and report.py like any run's: ``seed`` is the data seed (the unit its interval
@@ -10,6 +11,7 @@ is taken over), ``train_runtime_s`` the members' sum, ``peak_memory_mb`` their m
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -20,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from omegaconf import OmegaConf
 
 from delbind.arms.base import TEST_SETS, VAL_SETS
 from delbind.comparison import metrics_files
@@ -31,6 +34,8 @@ log = logging.getLogger(__name__)
 
 # What members of one ensemble must share; `data_seed` is absent from runs made before it existed (= seed then).
 RECIPE = ("arm", "model", "pooling", "data", "target", "split", "data_seed")
+# Config keys that say which run this is or where it writes, not what it trains: the rest must match.
+NOT_RECIPE = ("seed", "data_seed", "run_name", "threads", "resume", "paths", "logger")
 ROWS = ["eval_set", "smiles", "label", "kind"]  # predictions.parquet's identity columns, in row order
 SUMMED = ("train_runtime_s", "trainable_params", "embedding_s", "featurize_s", "fit_s", "tta_s")
 
@@ -48,10 +53,28 @@ def find_members(paths: Iterable[Path | str]) -> list[dict[str, Any]]:
             continue
         metrics.setdefault("data_seed", metrics["seed"])  # runs before data_seed: the split followed `seed`
         metrics.setdefault("arm", metrics.get("mode"))
+        metrics["config_key"] = config_key(f.parent)
         members.append({**metrics, "run_dir": str(f.parent.resolve())})  # predict.py loads them from anywhere
     if not members:
         raise NoRunsError(f"no finished run (metrics.json) under {[str(p) for p in paths]}")
     return members
+
+
+def config_key(run_dir: Path) -> str | None:
+    """A digest of the run's composed config (``.hydra/config.yaml``) without the keys in NOT_RECIPE: two runs of
+    one sweep over a learning rate differ here, two seeds of one recipe do not. None for a run dir without it."""
+    path = run_dir / ".hydra" / "config.yaml"
+    if not path.is_file():
+        return None
+    cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=False)  # unresolved: ${seed} never leaks in
+    recipe = {k: v for k, v in cfg.items() if k not in NOT_RECIPE}
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def _recipe_digest(member: dict[str, Any]) -> str:
+    """Eight hex digits that tell apart ensembles whose names coincide (other config, or another split)."""
+    key = [member.get(k) for k in (*RECIPE, "config_key")]
+    return hashlib.sha256(json.dumps(key, default=str).encode()).hexdigest()[:8]
 
 
 def group_members(members: list[dict[str, Any]]) -> tuple[list[list[dict[str, Any]]], list[str]]:
@@ -59,7 +82,7 @@ def group_members(members: list[dict[str, Any]]) -> tuple[list[list[dict[str, An
     (alone in their group, or a repeated seed: an ensemble of one model twice is not an ensemble)."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for member in members:
-        groups.setdefault(tuple(member.get(k) for k in RECIPE), []).append(member)
+        groups.setdefault((*(member.get(k) for k in RECIPE), member.get("config_key")), []).append(member)
     kept, left_out = [], []
     for group in groups.values():
         unique: dict[int, dict[str, Any]] = {}
@@ -71,7 +94,10 @@ def group_members(members: list[dict[str, Any]]) -> tuple[list[list[dict[str, An
         if len(unique) >= 2:
             kept.append([unique[s] for s in sorted(unique)])
         else:
-            left_out += [f"{m['run_dir']} (no other seed on data_seed {m['data_seed']})" for m in unique.values()]
+            left_out += [
+                f"{m['run_dir']} (no other seed with its recipe and config on data_seed {m['data_seed']})"
+                for m in unique.values()
+            ]
     return kept, left_out
 
 
@@ -101,6 +127,7 @@ def ensemble_metrics(
         "ensemble_size": len(group),
         "ensemble_seeds": [m["seed"] for m in group],
         "ensemble_members": [m["run_dir"] for m in group],
+        "ensemble_config_key": first.get("config_key"),
     }
     sets = {name: part for name, part in predictions.groupby("eval_set", sort=False)}
     for name in VAL_SETS:
@@ -152,9 +179,12 @@ def write_ensembles(
             f"no two runs of one recipe share a data_seed with different seeds ({len(left_out)} runs found): run "
             "e.g. `scripts/train.py -m data_seed=0 seed=0,1,2,3,4`"
         )
+    names = [ensemble_name(group) for group in groups]
     written = []
-    for group in groups:
-        run_dir = Path(out_dir) / ensemble_name(group)
+    for name, group in zip(names, groups):
+        if names.count(name) > 1:  # one name, two recipes (a sweep over a hyperparameter): keep them apart
+            name = f"{name}-{_recipe_digest(group[0])}"
+        run_dir = Path(out_dir) / name
         if (run_dir / "metrics.json").exists():
             raise RunDirExistsError(f"{run_dir} already holds an ensemble; give another --out")
         predictions = mean_predictions([m["run_dir"] for m in group])

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from omegaconf import OmegaConf
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from delbind.comparison import load_runs, summarize
@@ -28,10 +29,16 @@ def molecules(data_seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def fake_run(root: Path, name: str, seed: int, data_seed: int | None = 0, arm: str = "frozen") -> pd.DataFrame:
-    """A finished run dir: metrics.json and predictions.parquet with seeded random scores; returns the predictions."""
+def fake_run(
+    root: Path, name: str, seed: int, data_seed: int | None = 0, arm: str = "frozen", config: dict | None = None
+) -> pd.DataFrame:
+    """A finished run dir: metrics.json and predictions.parquet with seeded random scores (and ``config`` as its
+    .hydra/config.yaml); returns the predictions."""
     run_dir = root / name
     run_dir.mkdir(parents=True)
+    if config is not None:
+        (run_dir / ".hydra").mkdir()
+        OmegaConf.save(OmegaConf.create(config), run_dir / ".hydra" / "config.yaml")
     preds = molecules(seed if data_seed is None else data_seed)
     rng = np.random.default_rng(seed)
     preds["score"] = np.clip(0.3 * preds["label"] + rng.random(len(preds)) * 0.8, 0, 1)
@@ -84,6 +91,22 @@ def test_members_group_by_recipe_and_split_and_ensembles_are_never_members(tmp_p
     runs = load_runs([d / "metrics.json" for d in written])
     [row] = summarize(runs).to_dict("records")
     assert row["arm"] == "frozen (tiny, mean pooling, ensemble of 2)" and row["n_seeds"] == 2
+
+
+def test_runs_of_one_sweep_with_other_hyperparameters_are_never_averaged_together(tmp_path):
+    sweep, scores = tmp_path / "sweep", {}
+    for job, (lr, s) in enumerate([(1e-5, 0), (1e-5, 1), (3e-5, 0), (3e-5, 1)]):
+        config = {"seed": s, "data_seed": "${seed}", "run_name": f"frozen-s{s}", "threads": 1 + job,
+                  "paths": {"output_dir": f"/runs/{job}"}, "trainer": {"learning_rate": lr}}  # fmt: skip
+        scores.setdefault(lr, []).append(fake_run(sweep, str(job), seed=s, config=config)["score"])
+    written = write_ensembles([sweep], tmp_path / "ens")
+    assert len(written) == 2 and len({d.name for d in written}) == 2  # one name each, told apart by a digest
+    means = sorted(pd.read_parquet(d / "predictions.parquet")["score"].mean() for d in written)
+    assert means == pytest.approx(sorted(np.mean(scores[lr], axis=0).mean() for lr in scores))
+    for d in written:  # each holds one learning rate's two seeds, whatever seed, threads or paths said
+        members = json.loads((d / "metrics.json").read_text())["ensemble_members"]
+        lrs = {OmegaConf.load(Path(m) / ".hydra" / "config.yaml").trainer.learning_rate for m in members}
+        assert len(members) == 2 and len(lrs) == 1
 
 
 def test_members_that_scored_other_molecules_are_refused(tmp_path):
