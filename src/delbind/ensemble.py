@@ -6,7 +6,8 @@ run's composed config, ``.hydra/config.yaml``, but for the seed and where its ou
 more distinct seeds becomes one ensemble run dir whose P(binder) is the mean of its members' P(binder), scored as
 train.py scores a run (val metrics for choosing, test metrics with bootstrap intervals, external sets). Its
 metrics.json is read by compare.py and report.py like any run's: ``seed`` is the data seed (the unit its interval
-is taken over), ``train_runtime_s`` the members' sum, ``peak_memory_mb`` their max.
+is taken over), ``train_runtime_s`` the members' sum (an embedding cache they share counted once),
+``peak_memory_mb`` their max.
 """
 
 from __future__ import annotations
@@ -142,9 +143,23 @@ def ensemble_metrics(
     for key in SUMMED:
         values = [m.get(key) for m in group]
         metrics[key] = None if any(v is None for v in values) else float(sum(values))
+    repeated = _repeated_embedding_s(group)
+    for key in ("train_runtime_s", "embedding_s"):  # one embedding cache serves every member: pay it once
+        if metrics[key] is not None:
+            metrics[key] -= repeated
     metrics["peak_memory_mb"] = max(m.get("peak_memory_mb") or 0.0 for m in group)  # members ran one by one
     metrics["forgetting"] = None  # a property of one trunk; see the members' metrics.json
     return metrics
+
+
+def _repeated_embedding_s(group: list[dict[str, Any]]) -> float:
+    """Seconds of embedding that the members' summed costs count more than once: members of a cached frozen arm
+    on one split read one embedding cache, and each counts the time it took to compute (as a lone run should)."""
+    by_cache: dict[str, list[float]] = {}
+    for member in group:
+        if member.get("embedding_cache") and member.get("embedding_s") is not None:
+            by_cache.setdefault(member["embedding_cache"], []).append(member["embedding_s"])
+    return float(sum(sum(times) - times[0] for times in by_cache.values()))
 
 
 def _with_kd(run_dir: Path, name: str, part: pd.DataFrame) -> pd.DataFrame:

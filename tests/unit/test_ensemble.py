@@ -109,6 +109,16 @@ def test_runs_of_one_sweep_with_other_hyperparameters_are_never_averaged_togethe
         assert len(members) == 2 and len(lrs) == 1
 
 
+def test_an_embedding_cache_the_members_share_is_paid_once(tmp_path):
+    for s in (0, 1, 2):
+        fake_run(tmp_path / "sweep", str(s), seed=s)  # train_runtime_s 10 + seed, each counting 4 s of embedding
+        path = tmp_path / "sweep" / str(s) / "metrics.json"
+        path.write_text(json.dumps(json.loads(path.read_text()) | {"embedding_cache": "a.npy", "embedding_s": 4.0}))
+    [out] = write_ensembles([tmp_path / "sweep"], tmp_path / "ens", n_bootstrap=50)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train_runtime_s"] == 33.0 - 2 * 4.0 and metrics["embedding_s"] == 4.0
+
+
 def test_members_that_scored_other_molecules_are_refused(tmp_path):
     fake_run(tmp_path, "a", seed=0)
     preds = fake_run(tmp_path, "b", seed=1)
