@@ -110,8 +110,10 @@ class FakeLauncher:
         return returns
 
 
-def _sweeper(tmp_path: Path, launcher: FakeLauncher, n_trials: int, n_jobs: int = 1) -> OptunaSweeper:
-    sweeper = OptunaSweeper("maximize", n_trials, n_jobs, "s", None, "random", 0, {"x": "interval(0, 1)"})
+def _sweeper(
+    tmp_path: Path, launcher: FakeLauncher, n_trials: int, n_jobs: int = 1, seeds: list[int] | None = None
+) -> OptunaSweeper:
+    sweeper = OptunaSweeper("maximize", n_trials, n_jobs, "s", None, "random", 0, {"x": "interval(0, 1)"}, seeds)
     sweeper.config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "sweep")}}})
     sweeper.launcher = launcher
     return sweeper
@@ -128,6 +130,21 @@ def test_failed_and_nan_trials_are_recorded_and_the_study_goes_on(tmp_path):
     first_job = launcher.batches[0][1][0]
     assert first_job[0] == "seed=3" and {o.split("=")[0] for o in first_job} == {"seed", "x", "y"}
     assert (tmp_path / "sweep" / "optuna.db").is_file()
+
+
+def test_a_trial_over_several_seeds_scores_their_mean_and_fails_with_any_of_them(tmp_path):
+    launcher = FakeLauncher([0.6, 0.8, 0.9, 0.5, 0.7, RuntimeError("diverged"), 0.3, 0.4, 0.5])
+    study = _sweeper(tmp_path, launcher, n_trials=3, n_jobs=2, seeds=[0, 1, 2]).sweep(["y=1"])
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL,
+                                               optuna.trial.TrialState.COMPLETE]  # fmt: skip
+    assert study.trials[0].value == pytest.approx(2.3 / 3) and study.trials[2].value == pytest.approx(0.4)
+    assert study.trials[0].user_attrs["seed_values"] == {"0": 0.6, "1": 0.8, "2": 0.9}
+    (first, batch), (second, _) = launcher.batches
+    assert (first, second) == (0, 6)  # trial t's seed i is job t * 3 + i: dirs never collide, resumed or not
+    assert [job[-1] for job in batch] == ["seed=0", "seed=1", "seed=2"] * 2
+    assert batch[0][:-1] == batch[2][:-1] != batch[3][:-1]  # one trial's jobs differ only in the seed
+    with pytest.raises(ValueError, match="not both"):
+        _sweeper(tmp_path / "b", FakeLauncher([]), n_trials=1, seeds=[0, 1]).sweep(["seed=3"])
 
 
 def test_search_space_uses_hydra_sweep_grammar_and_later_keys_win():

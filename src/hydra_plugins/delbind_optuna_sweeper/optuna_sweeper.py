@@ -37,6 +37,9 @@ class OptunaSweeperConf:
     sampler: str = "tpe"  # tpe or random
     seed: int | None = None
     params: dict[str, str] = field(default_factory=dict)
+    # null: a trial is one job. A list of seeds: a trial runs once per seed (`seed=` each) and its value is the
+    # mean over them, so the search is not steered by one split's noise; one failed seed fails the trial.
+    seeds: list[int] | None = None
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="delbind_optuna", node=OptunaSweeperConf, provider="delbind")
@@ -100,10 +103,12 @@ class OptunaSweeper(Sweeper):
         sampler: str,
         seed: int | None,
         params: dict[str, str],
+        seeds: list[int] | None = None,
     ) -> None:
         self.direction, self.n_trials, self.n_jobs = direction, n_trials, max(1, n_jobs)
         self.study_name, self.storage, self.sampler, self.seed = study_name, storage, sampler, seed
         self.params = dict(params or {})
+        self.seeds = [int(s) for s in seeds] if seeds else None
         self.config: DictConfig | None = None
         self.launcher: Launcher | None = None
 
@@ -131,6 +136,9 @@ class OptunaSweeper(Sweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)  # sqlite cannot create the folder of its file
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         space, fixed = split_search_space([f"{k}={v}" for k, v in self.params.items()] + list(arguments))
+        if self.seeds and any(o.startswith("seed=") for o in fixed):
+            raise ValueError("give either seed=... or hydra.sweeper.seeds=[...], not both")
+        per_trial = [[f"seed={s}"] for s in self.seeds] if self.seeds else [[]]
         study = optuna.create_study(
             study_name=self.study_name,
             storage=self.storage or f"sqlite:///{sweep_dir.resolve() / 'optuna.db'}",
@@ -143,15 +151,22 @@ class OptunaSweeper(Sweeper):
         log.info("study %s: %d of %d trials done, search space %s", self.study_name, done, self.n_trials, list(space))
         while done < self.n_trials:
             trials = [study.ask(space) for _ in range(min(self.n_jobs, self.n_trials - done))]
-            batch = [fixed + [f"{key}={value}" for key, value in trial.params.items()] for trial in trials]
-            # Job dirs are numbered by trial, so a resumed study never writes into an earlier trial's dir.
-            returns = self.launcher.launch(batch, initial_job_idx=trials[0].number)
-            for trial, job in zip(trials, returns):
-                value = trial_value(job)
-                if value is None:
+            batch = [
+                fixed + [f"{key}={value}" for key, value in trial.params.items()] + seed
+                for trial in trials
+                for seed in per_trial
+            ]
+            # Job dirs are numbered by trial (trial t's seed i: job t * len(seeds) + i), so a resumed study never
+            # writes into an earlier trial's dir.
+            returns = self.launcher.launch(batch, initial_job_idx=trials[0].number * len(per_trial))
+            for k, trial in enumerate(trials):
+                values = [trial_value(job) for job in returns[k * len(per_trial) : (k + 1) * len(per_trial)]]
+                if any(v is None for v in values):
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 else:
-                    study.tell(trial, value)
+                    if self.seeds:
+                        trial.set_user_attr("seed_values", {str(s): v for s, v in zip(self.seeds, values)})
+                    study.tell(trial, sum(values) / len(values))
             done += len(trials)
         completed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         if completed:
