@@ -68,14 +68,17 @@ def config_key(run_dir: Path) -> str | None:
     if not path.is_file():
         return None
     cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=False)  # unresolved: ${seed} never leaks in
-    recipe = {k: v for k, v in cfg.items() if k not in NOT_RECIPE}
-    return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return _digest({k: v for k, v in cfg.items() if k not in NOT_RECIPE})
 
 
-def _recipe_digest(member: dict[str, Any]) -> str:
-    """Eight hex digits that tell apart ensembles whose names coincide (other config, or another split)."""
-    key = [member.get(k) for k in (*RECIPE, "config_key")]
-    return hashlib.sha256(json.dumps(key, default=str).encode()).hexdigest()[:8]
+def _digest(value: Any) -> str:
+    """Eight hex digits of a JSON-able value."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def _recipe(member: dict[str, Any]) -> tuple:
+    """What members of one ensemble share: the RECIPE fields and the rest of the config (``config_key``)."""
+    return (*(member.get(k) for k in RECIPE), member.get("config_key"))
 
 
 def group_members(members: list[dict[str, Any]]) -> tuple[list[list[dict[str, Any]]], list[str]]:
@@ -83,7 +86,7 @@ def group_members(members: list[dict[str, Any]]) -> tuple[list[list[dict[str, An
     (alone in their group, or a repeated seed: an ensemble of one model twice is not an ensemble)."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for member in members:
-        groups.setdefault((*(member.get(k) for k in RECIPE), member.get("config_key")), []).append(member)
+        groups.setdefault(_recipe(member), []).append(member)
     kept, left_out = [], []
     for group in groups.values():
         unique: dict[int, dict[str, Any]] = {}
@@ -198,7 +201,7 @@ def write_ensembles(
     written = []
     for name, group in zip(names, groups):
         if names.count(name) > 1:  # one name, two recipes (a sweep over a hyperparameter): keep them apart
-            name = f"{name}-{_recipe_digest(group[0])}"
+            name = f"{name}-{_digest(_recipe(group[0]))}"
         run_dir = Path(out_dir) / name
         if (run_dir / "metrics.json").exists():
             raise RunDirExistsError(f"{run_dir} already holds an ensemble; give another --out")
