@@ -11,7 +11,7 @@ import pytest
 
 from delbind.cli import task_config
 from delbind.ensemble import write_ensembles
-from delbind.errors import DataError, ModelLoadError, RunDirExistsError
+from delbind.errors import ConfigError, DataError, ModelLoadError, RunDirExistsError
 from delbind.tasks import predict, train
 from tests.helpers import ROOT, SMOKE, compose_cfg
 
@@ -26,11 +26,13 @@ def predict_cfg(model: Path, input: Path, output: Path, *overrides: str):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Path]:
     """A fine-tuned and a frozen (standardized head) tiny transformer and an ECFP4 random forest, on the smoke data;
-    a second frozen head on the same split (another seed: with ``frozen``, a seed ensemble)."""
+    a second frozen head on the same split (another seed: with ``frozen``, a seed ensemble); a fine-tuned one
+    evaluated with test-time augmentation (a high learning rate spreads its scores apart)."""
     root = tmp_path_factory.mktemp("runs")
     dirs = {}
     arms = {"finetune": [], "frozen": ["mode=frozen"], "ecfp_rf": ["baseline=ecfp_rf"],
-            "frozen_s1": ["mode=frozen", "seed=1", "data_seed=0"]}  # fmt: skip
+            "frozen_s1": ["mode=frozen", "seed=1", "data_seed=0"],
+            "finetune_tta": ["augment.test_n=2", "trainer.learning_rate=1e-2"]}  # fmt: skip
     for arm, overrides in arms.items():
         dirs[arm] = root / arm
         train.run(compose_cfg(dirs[arm], [*SMOKE, *overrides]))
@@ -84,6 +86,23 @@ def test_a_seed_ensemble_scores_the_mean_of_its_members(runs, tmp_path):
     (ensemble / "metrics.json").write_text(json.dumps(metrics | {"ensemble_members": [str(tmp_path / "gone")]}))
     with pytest.raises(ModelLoadError, match="member run dirs are gone"):
         predict.run(predict_cfg(ensemble, path, tmp_path / "again.parquet"))
+
+
+def test_a_run_evaluated_with_tta_scores_a_library_as_it_scored_its_test_set(runs, tmp_path):
+    lib, path = library(runs["finetune_tta"], tmp_path)  # expected: the run's TTA test scores
+    ok = lib["compound_id"] != "DEL-bad"
+    expected = lib.loc[ok, "expected"].reset_index(drop=True)
+    scored = {}
+    for n in ("null", "0", "4"):  # null: the run's own test_n (2)
+        out = tmp_path / f"scores_tta{n}.parquet"
+        scored[n] = predict.run(predict_cfg(runs["finetune_tta"], path, out, f"tta_n={n}", "chunk_rows=7"))
+        scored[n]["scores"] = pd.read_parquet(out).loc[ok, "score"].reset_index(drop=True)
+    pd.testing.assert_series_equal(scored["null"]["scores"], expected, check_names=False, atol=1e-5, rtol=0)
+    assert scored["null"]["tta_n"] == 2 and scored["0"]["tta_n"] == 0 and scored["4"]["tta_n"] == 4
+    for n in ("0", "4"):  # canonical only, or other views: other scores
+        assert (scored[n]["scores"] - expected).abs().max() > 1e-4
+    with pytest.raises(ConfigError, match="tta_n=1: .* is a baseline"):
+        predict.run(predict_cfg(runs["ecfp_rf"], path, tmp_path / "rf.parquet", "tta_n=1"))
 
 
 def test_resume_after_a_kill_gives_the_uninterrupted_output(runs, tmp_path, monkeypatch):

@@ -5,14 +5,17 @@ randomized ones per epoch, drawn afresh each epoch and tokenized at access time 
 trains on cached frozen-trunk embeddings draws them once instead (the views of epoch 0) and embeds them once through
 the cache: re-embedding each epoch would undo the cache. Only training rows are ever drawn from.
 Testing (``augment.test_n``): a molecule's score is the mean P(binder) over its canonical SMILES and ``test_n``
-randomized ones, for every eval set (:meth:`Augment.tta`).
-Every draw is fixed by (run seed, stream, epoch, molecule's row, copy), so a rerun draws the same SMILES.
+randomized ones, for every eval set (:meth:`Augment.tta`) and in ``scripts/predict.py`` (:func:`tta_views`).
+Every training draw is fixed by (run seed, stream, epoch, molecule's row, copy), so a rerun draws the same SMILES;
+a test-time draw by (run seed, stream, the molecule's SMILES, copy), so a molecule gets the same views, and the same
+score, in the run's eval sets and wherever it stands in a library scored later.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -48,6 +51,26 @@ def views(molecules: pd.DataFrame, n: int, seed: int, stream: int, epoch: int = 
     rows, copies = repeated.index.to_numpy(), np.tile(np.arange(n), len(molecules))
     drawn = [draw(s, seed, stream, epoch, int(r), int(c)) for s, r, c in zip(repeated["smiles"], rows, copies)]
     return pd.DataFrame({"smiles": drawn, "label": repeated["label"].to_numpy(), "row": rows})
+
+
+def molecule_key(smiles: str) -> int:
+    """A stable 64-bit key of a SMILES string: test-time draws are keyed by the molecule, not by its row."""
+    return int.from_bytes(hashlib.blake2b(smiles.encode(), digest_size=8).digest(), "big")
+
+
+def tta_views(smiles: Sequence[str], n: int, seed: int) -> list[str]:
+    """``n`` test-time randomized SMILES of each molecule, molecule by molecule (``n`` x ``len(smiles)``)."""
+    unique = list(dict.fromkeys(smiles))  # a molecule listed twice is drawn once
+    keyed = pd.DataFrame({"smiles": unique, "label": 0}, index=[molecule_key(s) for s in unique])
+    drawn = views(keyed, n, seed, TEST_STREAM)["smiles"].to_numpy().reshape(len(unique), n)
+    at = {s: i for i, s in enumerate(unique)}
+    return [view for s in smiles for view in drawn[at[s]]]
+
+
+def tta_mean(canonical: np.ndarray, view_scores: np.ndarray) -> np.ndarray:
+    """Each molecule's mean P(binder) over its canonical SMILES (``canonical``) and its views (a row of
+    ``view_scores``, one column per view)."""
+    return (canonical + view_scores.sum(axis=1)) / (1 + view_scores.shape[1])
 
 
 class RandomViews(torch.utils.data.Dataset):
@@ -146,14 +169,15 @@ class Augment:
         if not self.test_n:
             return scores, facts
         start = time.perf_counter()
-        molecules = pd.concat([frame[["smiles", "label"]] for frame in frames.values()])
-        drawn = views(molecules[~molecules.index.duplicated()], self.test_n, self.seed, TEST_STREAM)
+        molecules = pd.concat([frame[["smiles", "label"]] for frame in frames.values()]).drop_duplicates("smiles")
+        drawn = pd.DataFrame({
+            "smiles": tta_views(molecules["smiles"].tolist(), self.test_n, self.seed),
+            "label": np.repeat(molecules["label"].to_numpy(), self.test_n),
+        })  # fmt: skip
         ds, saved = space.encode(drawn)
-        view_sums = pd.Series(predict(ds, drawn["label"])).groupby(drawn["row"].to_numpy()).sum()
-        out = {
-            name: (scores[name] + view_sums.loc[frame.index].to_numpy()) / (1 + self.test_n)
-            for name, frame in frames.items()
-        }
+        view_scores = predict(ds, drawn["label"]).reshape(len(molecules), self.test_n)
+        of = pd.DataFrame(view_scores, index=molecules["smiles"].to_numpy())  # a molecule's views' scores
+        out = {name: tta_mean(scores[name], of.loc[frame["smiles"]].to_numpy()) for name, frame in frames.items()}
         facts |= {"tta_s": time.perf_counter() - start + saved, "tta_smiles": len(drawn)}
         return out, facts
 

@@ -2,7 +2,9 @@
 
 ``load_scorer`` reads what a run left in ``model/``: a transformer arm's ``save_pretrained`` dir (any mode:
 LoRA adapters are merged there), or a baseline's ``estimator.joblib`` with ``baseline.json`` (its features); for a
-seed ensemble's run dir (``scripts/ensemble.py``), the mean P(binder) of its members' scorers.
+seed ensemble's run dir (``scripts/ensemble.py``), the mean P(binder) of its members' scorers. A transformer run
+evaluated with test-time augmentation (``augment.test_n``) scores the same way here: the mean over each molecule's
+canonical SMILES and the run's ``test_n`` randomized ones, drawn as the run drew them (``tta_n`` overrides).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import torch
 from omegaconf import OmegaConf
 from scipy.special import expit
 
-from delbind.errors import ModelLoadError
+from delbind.errors import ConfigError, ModelLoadError
 from delbind.models.embeddings import embed_ids
 
 log = logging.getLogger(__name__)
@@ -61,13 +63,19 @@ def ensemble_members(path: Path | str) -> list[str]:
 
 
 def load_scorer(
-    path: Path | str, precision: str, device: torch.device, max_tokens: int | None = None, quantize: str | None = None
+    path: Path | str,
+    precision: str,
+    device: torch.device,
+    max_tokens: int | None = None,
+    quantize: str | None = None,
+    tta_n: int | None = None,
 ) -> Scorer:
     """The scorer of a run dir, model dir or ensemble dir, on ``device`` at ``precision`` (see
-    ``training.resolve_precision``)."""
+    ``training.resolve_precision``). ``tta_n``: randomized SMILES per molecule (test-time augmentation; None = as
+    the run was evaluated, its metrics.json ``augment_test_n``; 0 = canonical SMILES only)."""
     members = ensemble_members(path)
     if members:
-        scorers = [load_scorer(member, precision, device, max_tokens, quantize) for member in members]
+        scorers = [load_scorer(member, precision, device, max_tokens, quantize, tta_n) for member in members]
 
         def mean_score(smiles: list[str]) -> np.ndarray:
             return np.mean([scorer.score(smiles) for scorer in scorers], axis=0)
@@ -75,8 +83,37 @@ def load_scorer(
         return Scorer("ensemble", mean_score, {**scorers[0].facts, "ensemble_members": members})
     model_dir = model_dir_of(path)
     if (model_dir / "estimator.joblib").is_file():
+        if tta_n:
+            raise ConfigError(f"tta_n={tta_n}: {path} is a baseline, which scores one SMILES per molecule")
         return _baseline_scorer(model_dir, precision, device, max_tokens)
-    return _transformer_scorer(model_dir, precision, device, max_tokens, quantize)
+    scorer = _transformer_scorer(model_dir, precision, device, max_tokens, quantize)
+    recorded_n, seed = _recorded_tta(model_dir)
+    return _with_tta(scorer, recorded_n if tta_n is None else tta_n, seed)
+
+
+def _recorded_tta(model_dir: Path) -> tuple[int, int]:
+    """(``augment_test_n``, ``seed``) of the run whose ``model/`` this is; (0, 0) for a bare model dir."""
+    metrics = model_dir.parent / "metrics.json"
+    if model_dir.name != "model" or not metrics.is_file():
+        return 0, 0
+    recorded = json.loads(metrics.read_text())
+    return int(recorded.get("augment_test_n") or 0), int(recorded.get("seed") or 0)
+
+
+def _with_tta(scorer: Scorer, n: int, seed: int) -> Scorer:
+    """``scorer`` averaged over each molecule's canonical SMILES and ``n`` randomized ones (n = 0: ``scorer``)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ConfigError(f"tta_n={n!r}: give a count of randomized SMILES per molecule (0 = off)")
+    facts = {**scorer.facts, "tta_n": n, "tta_seed": seed if n else None}
+    if not n:
+        return Scorer(scorer.kind, scorer.score, facts)
+    from delbind.models.augment import tta_mean, tta_views
+
+    def score(smiles: list[str]) -> np.ndarray:
+        view_scores = scorer.score(tta_views(smiles, n, seed)).reshape(len(smiles), n)
+        return tta_mean(scorer.score(smiles), view_scores)
+
+    return Scorer(scorer.kind, score, facts)
 
 
 def _transformer_scorer(

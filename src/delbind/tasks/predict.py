@@ -1,7 +1,8 @@
 """Score a molecule file of any size with a trained arm (``python scripts/predict.py``).
 
 Input chunk by chunk (memory stays flat as the file grows) -> canonical SMILES (invalid ones get a null score,
-counted) -> the arm's scorer (transformers: length-sorted batches by token budget) -> one parquet part per chunk
+counted) -> the arm's scorer (transformers: length-sorted batches by token budget; with the run's test-time
+augmentation, if it was evaluated with one) -> one parquet part per chunk
 -> the output file, merged in input order and checked row for row against the input. A killed job continues
 with ``resume=true``. Under ``accelerate launch`` / ``torchrun`` rank r scores chunks r, r + world, ... and
 rank 0 merges.
@@ -42,7 +43,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if SCORE in table.id_columns:
         raise DataError(f"{cfg.input} already has a {SCORE!r} column: pass id_columns=[...] without it")
     precision, device = resolve_precision(cfg.precision), distributed.device()
-    scorer = load_scorer(cfg.model, precision, device, cfg.batch_tokens, cfg.quantize)
+    scorer = load_scorer(cfg.model, precision, device, cfg.batch_tokens, cfg.quantize, cfg.tta_n)
     output, rank, world = Path(cfg.output), distributed.rank(), distributed.world_size()
     store = PartStore(output)
     if distributed.is_main_process():
@@ -96,4 +97,5 @@ def _manifest(cfg: DictConfig, path: Path, smiles_column: str, id_columns: list[
         "input": str(path.resolve()), "input_size": stat.st_size, "input_mtime_ns": stat.st_mtime_ns,
         "model": str(Path(cfg.model).resolve()), "chunk_rows": cfg.chunk_rows, "smiles_column": smiles_column,
         "id_columns": id_columns, "quantize": cfg.quantize, "precision": OmegaConf.select(cfg, "precision"),
+        "tta_n": OmegaConf.select(cfg, "tta_n"),
     }  # fmt: skip

@@ -9,7 +9,17 @@ from omegaconf import OmegaConf
 
 from delbind.data.chem import canonical_smiles
 from delbind.errors import ConfigError
-from delbind.models.augment import TEST_STREAM, TRAIN_STREAM, Augment, DrawEachEpoch, InputSpace, RandomViews, views
+from delbind.models.augment import (
+    TEST_STREAM,
+    TRAIN_STREAM,
+    Augment,
+    DrawEachEpoch,
+    InputSpace,
+    RandomViews,
+    tta_mean,
+    tta_views,
+    views,
+)
 from delbind.models.tokenizers import encode
 from tests.helpers import SMILES, tiny_tokenizer
 
@@ -84,7 +94,23 @@ def test_tta_scores_are_the_mean_over_the_canonical_and_the_random_smiles():
     assert calls == [4 * 4] and facts["tta_smiles"] == 16  # each molecule drawn once, though row 10 is in two sets
     for name, frame in frames.items():
         for row, got in zip(frame.index, scores[name]):
-            drawn = views(MOLECULES.loc[[row]], 4, seed=0, stream=TEST_STREAM)["smiles"]
+            drawn = tta_views([MOLECULES.at[row, "smiles"]], 4, seed=0)
             assert got == pytest.approx(np.mean([score(MOLECULES.at[row, "smiles"]), *map(score, drawn)]))
     assert not np.array_equal(scores["val_hard"], canonical["val_hard"])  # the views moved the scores
     assert Augment(0, 0, 0).tta(canonical, frames, InputSpace(tokenizer, 64), predict)[0] is canonical  # test_n=0
+
+
+def test_tta_views_are_keyed_by_the_molecule_not_its_position():
+    """A molecule gets the same test-time views wherever it stands (in a run's eval sets, in a scored library)."""
+    a, b = SMILES[0], SMILES[1]
+    drawn = tta_views([a, b, a], 3, seed=0)
+    assert len(drawn) == 9 and drawn[0:3] == drawn[6:9] == tta_views([a], 3, seed=0)
+    assert canonical_smiles(drawn) == canonical_smiles([a] * 3 + [b] * 3 + [a] * 3)  # valid, the same molecules
+    assert len(set(drawn[0:3]) | {a}) > 1  # randomized, not the canonical one repeated
+    assert tta_views([a, b], 3, seed=1) != drawn[:6]  # the run's seed picks the draws
+    assert tta_views([a], 3, seed=0) != views(MOLECULES.loc[[10]], 3, seed=0, stream=TRAIN_STREAM)["smiles"].tolist()
+
+
+def test_tta_mean_averages_the_canonical_score_with_each_view():
+    got = tta_mean(np.array([0.2, 0.9]), np.array([[0.4, 0.6, 0.0], [0.5, 0.5, 0.7]]))
+    np.testing.assert_allclose(got, [(0.2 + 1.0) / 4, (0.9 + 1.7) / 4])
