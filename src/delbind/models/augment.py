@@ -53,6 +53,13 @@ def views(molecules: pd.DataFrame, n: int, seed: int, stream: int, epoch: int = 
     return pd.DataFrame({"smiles": drawn, "label": repeated["label"].to_numpy(), "row": rows})
 
 
+def view_count(name: str, n: Any) -> int:
+    """``n`` when it is a count of randomized SMILES per molecule (0 = off); else a ConfigError naming ``name``."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ConfigError(f"{name}={n!r}: give a count of randomized SMILES per molecule (0 = off)")
+    return n
+
+
 def molecule_key(smiles: str) -> int:
     """A stable 64-bit key of a SMILES string: test-time draws are keyed by the molecule, not by its row."""
     return int.from_bytes(hashlib.blake2b(smiles.encode(), digest_size=8).digest(), "big")
@@ -133,11 +140,8 @@ class Augment:
 
     @classmethod
     def from_cfg(cls, cfg: DictConfig) -> Augment:
-        for key in ("train_n", "test_n"):
-            n = cfg.augment[key]
-            if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-                raise ConfigError(f"augment.{key}={n!r}: give a count of randomized SMILES per molecule (0 = off)")
-        return cls(cfg.augment.train_n, cfg.augment.test_n, cfg.seed)
+        train_n, test_n = (view_count(f"augment.{key}", cfg.augment[key]) for key in ("train_n", "test_n"))
+        return cls(train_n, test_n, cfg.seed)
 
     def train_set(
         self, canonical: datasets.Dataset, train: pd.DataFrame, space: InputSpace

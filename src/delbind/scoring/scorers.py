@@ -102,12 +102,12 @@ def _recorded_tta(model_dir: Path) -> tuple[int, int]:
 
 def _with_tta(scorer: Scorer, n: int, seed: int) -> Scorer:
     """``scorer`` averaged over each molecule's canonical SMILES and ``n`` randomized ones (n = 0: ``scorer``)."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ConfigError(f"tta_n={n!r}: give a count of randomized SMILES per molecule (0 = off)")
+    from delbind.models.augment import tta_mean, tta_views, view_count
+
+    n = view_count("tta_n", n)
     facts = {**scorer.facts, "tta_n": n, "tta_seed": seed if n else None}
     if not n:
         return Scorer(scorer.kind, scorer.score, facts)
-    from delbind.models.augment import tta_mean, tta_views
 
     def score(smiles: list[str]) -> np.ndarray:
         view_scores = scorer.score(tta_views(smiles, n, seed)).reshape(len(smiles), n)
