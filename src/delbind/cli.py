@@ -36,10 +36,16 @@ def run_dirs_task(task: Callable[..., T], config: str, conf_dir: Path, doc: str)
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dirs", nargs="+", type=Path, help="run dirs, sweep dirs or metrics.json files")
     parser.add_argument("--out", type=Path, help="where to write (default: the single dir given, else under outputs/)")
+    parser.add_argument(
+        "--reference",
+        help="the row every other is paired against by split: an arm name (ecfp_rf) or a row label "
+        "(default: the row with the highest val hard AU-PRC)",
+    )
     args = parser.parse_args()
     with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
         cfg = compose(config)
     cfg.dirs, cfg.out = [str(d) for d in args.dirs], None if args.out is None else str(args.out)
+    cfg.reference = args.reference
     return run_task(task, cfg)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,12 +19,15 @@ from hydra.experimental.callback import Callback  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from delbind.errors import NoRunsError  # noqa: E402
+from delbind.errors import ConfigError, NoRunsError  # noqa: E402
 from delbind.io import atomic_write, write_text  # noqa: E402
 from delbind.tracking import log_comparison, logged_to_wandb  # noqa: E402
 
+log = logging.getLogger(__name__)
+
 QUALITY = ["test_easy_auroc", "test_easy_auprc", "test_hard_auroc", "test_hard_auprc"]
 SELECTION = "val_hard_auprc"  # what defaults and sweeps are chosen on: shown beside test, never chosen by test
+PAIRED = [SELECTION, "test_hard_auroc", "test_hard_auprc"]  # the paired table's metrics: the choice and the goal
 # Cost, and what fine-tuning cost the trunk: forgetting = MLM loss after - before (n/a without an MLM head).
 COST = ["train_runtime_s", "train_samples_per_s", "peak_memory_mb", "trainable_params", "forgetting"]
 LABELS = {
@@ -89,24 +93,124 @@ def _interval(values: pd.Series, bootstrap_ci: pd.Series, confidence: float) -> 
     return mean, float(lo), float(hi), "bootstrap"
 
 
+def per_split(group: pd.DataFrame, metric: str) -> pd.Series:
+    """``metric`` of one row's runs, one value per split (index: the split's seed), NaNs dropped.
+
+    The replicate is the split: runs that share one (data_seed held, seed varied) are averaged first, so 25 runs on
+    5 splits are 5 values, not 25. Runs made before data_seed existed split by their seed."""
+    split = group["data_seed"].fillna(group["seed"]) if "data_seed" in group else group["seed"]
+    values = pd.to_numeric(group[metric], errors="coerce") if metric in group else pd.Series(np.nan, group.index)
+    return values.groupby(split.to_numpy()).mean().dropna()
+
+
 def summarize(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """Rows = arm; per quality metric mean / lo / hi; cost columns as means; seed count."""
     out = []
     for arm, group in runs.groupby("arm", sort=False):
         row: dict[str, Any] = {"arm": arm, "n_seeds": group["seed"].nunique()}
         row[SELECTION] = pd.to_numeric(group[SELECTION], errors="coerce").mean() if SELECTION in group else np.nan
-        # The replicate is the split: runs that share one (data_seed held, seed varied) are averaged first, so 25
-        # runs on 5 splits give an interval over 5 values, not 25. Runs before data_seed split by their seed.
-        split = group["data_seed"].fillna(group["seed"]) if "data_seed" in group else group["seed"]
         for metric in QUALITY:
-            per_split = group.groupby(split.to_numpy())[metric].mean()
-            mean, lo, hi, source = _interval(per_split, group[f"{metric}_ci95"], confidence)
+            mean, lo, hi, source = _interval(per_split(group, metric), group[f"{metric}_ci95"], confidence)
             row.update({metric: mean, f"{metric}_lo": lo, f"{metric}_hi": hi})
             row["ci"] = source
         for metric in COST:
             row[metric] = pd.to_numeric(group[metric], errors="coerce").mean() if metric in group else float("nan")
         out.append(row)
     return pd.DataFrame(out)
+
+
+def paired_difference(
+    runs: pd.DataFrame, arm: str, reference: str, metric: str, confidence: float = 0.95
+) -> dict[str, float]:
+    """``arm`` minus ``reference`` (two rows' labels) on ``metric``, paired by split: the mean difference over the
+    splits both ran, its t-interval and the paired t-test's p (scipy's ``ttest_rel``). Both rows see the same
+    molecules on a split, so the split-to-split swing (which dominates each row's own interval) cancels.
+    With fewer than two shared splits, or identical differences, the interval and p are NaN."""
+    both = pd.concat(
+        [per_split(runs[runs["arm"] == label], metric) for label in (arm, reference)], axis=1, join="inner"
+    )
+    diff = both.iloc[:, 0] - both.iloc[:, 1]
+    out = {"n_splits": float(len(diff)), "diff": float(diff.mean()) if len(diff) else np.nan}
+    out |= {"lo": np.nan, "hi": np.nan, "p": np.nan}
+    if len(diff) >= 2 and diff.std() > 0:
+        lo, hi = stats.t.interval(confidence, len(diff) - 1, loc=diff.mean(), scale=stats.sem(diff))
+        p = stats.ttest_rel(both.iloc[:, 0], both.iloc[:, 1]).pvalue
+        out |= {"lo": float(lo), "hi": float(hi), "p": float(p)}
+    return out
+
+
+def resolve_arm(summary: pd.DataFrame, name: str) -> str:
+    """The row ``name`` refers to: its full label (``lp_ft (rxnfp_bert, mean pooling)``) or an arm name that only
+    one row has (``ecfp_rf``)."""
+    labels = list(summary["arm"])
+    if name in labels:
+        return name
+    matches = [label for label in labels if label.split(" (", 1)[0] == name]
+    if len(matches) == 1:
+        return matches[0]
+    which = "several rows" if matches else "no row"
+    raise ConfigError(f"reference {name!r} matches {which}; give one of: {', '.join(labels)}")
+
+
+def paired(
+    runs: pd.DataFrame, summary: pd.DataFrame, reference: str | None = None, confidence: float = 0.95
+) -> pd.DataFrame:
+    """Every other row minus the reference row, paired by split, on val hard AU-PRC and the test hard metrics.
+
+    ``reference``: a row (see ``resolve_arm``); None = the row with the highest mean val hard AU-PRC, the one a
+    choice on val would take (no reference, and an empty frame, when no row recorded val)."""
+    columns = ["arm", "reference", "n_splits", *(f"{m}_{k}" for m in PAIRED for k in ("diff", "lo", "hi", "p"))]
+    if reference is None:
+        if summary[SELECTION].isna().all():
+            return pd.DataFrame(columns=columns)
+        reference = summary.loc[summary[SELECTION].idxmax(), "arm"]
+    else:
+        reference = resolve_arm(summary, reference)
+    rows = []
+    for arm in summary["arm"]:
+        if arm == reference:
+            continue
+        row: dict[str, Any] = {"arm": arm, "reference": reference}
+        for metric in PAIRED:
+            d = paired_difference(runs, arm, reference, metric, confidence)
+            row["n_splits"] = max(row.get("n_splits", 0), int(d["n_splits"]))
+            row |= {f"{metric}_{key}": d[key] for key in ("diff", "lo", "hi", "p")}
+        rows.append(row)
+    return pd.DataFrame(rows, columns=columns)
+
+
+def paired_markdown(table: pd.DataFrame, chosen: bool) -> str:
+    """The paired table under the main one; ``chosen``: the reference was the val-best row, not given."""
+    if table.empty:
+        return ""
+    reference = table["reference"].iloc[0]
+    why = "the row with the highest mean val hard AU-PRC" if chosen else "given with --reference"
+    header = ["arm", "splits", *(f"{LABELS[m]} - ref" for m in PAIRED), *(f"p ({LABELS[m]})" for m in PAIRED[1:])]
+    lines = [
+        f"Paired by split against **{reference}** ({why}): each row minus the reference on the splits both ran.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    for _, r in table.iterrows():
+        diffs = [_fmt_diff(r, m) for m in PAIRED]
+        ps = ["n/a" if pd.isna(r[f"{m}_p"]) else f"{r[f'{m}_p']:.3f}" for m in PAIRED[1:]]
+        lines.append("| " + " | ".join([r["arm"], str(r["n_splits"]), *diffs, *ps]) + " |")
+    lines += [
+        "",
+        "Cells: mean difference [95% t-interval over the shared splits]; p: paired t-test. An interval that excludes "
+        "0 is a difference these splits can tell from noise; the rows' own intervals above can overlap while it "
+        "does, since a split that is hard for one arm is hard for all.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _fmt_diff(row: pd.Series, metric: str) -> str:
+    if pd.isna(row[f"{metric}_diff"]):
+        return "n/a"
+    if pd.isna(row[f"{metric}_lo"]):
+        return f"{row[f'{metric}_diff']:+.3f}"
+    return f"{row[f'{metric}_diff']:+.3f} [{row[f'{metric}_lo']:+.3f}, {row[f'{metric}_hi']:+.3f}]"
 
 
 def _fmt_cost(metric: str, value: float) -> str:
@@ -162,18 +266,31 @@ def plot(summary: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
+def comparison_markdown(runs: pd.DataFrame, summary: pd.DataFrame, reference: str | None = None) -> str:
+    """comparison.md: the table, then every row paired by split against the reference (see ``paired``)."""
+    pairs = paired(runs, summary, reference)
+    return to_markdown(summary) + ("\n" + paired_markdown(pairs, reference is None) if not pairs.empty else "")
+
+
 def write_comparison(
-    paths: Iterable[Path | str], out_dir: Path | str, wandb_project: str | None = "delbind"
+    paths: Iterable[Path | str],
+    out_dir: Path | str,
+    wandb_project: str | None = "delbind",
+    reference: str | None = None,
 ) -> pd.DataFrame:
-    """Write comparison.md / .csv / .png to ``out_dir``; log the table to wandb if the runs used it
-    (and ``wandb_project`` is given)."""
+    """Write comparison.md / .csv / .png and comparison_paired.csv to ``out_dir``; log the table to wandb if the
+    runs used it (and ``wandb_project`` is given). ``reference``: the row the others are paired against (None:
+    the val-best row)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = load_runs(paths)
     summary = summarize(runs)
-    write_text(out_dir / "comparison.md", to_markdown(summary))
+    pairs = paired(runs, summary, reference)
+    write_text(out_dir / "comparison.md", comparison_markdown(runs, summary, reference))
     with atomic_write(out_dir / "comparison.csv") as tmp:
         summary.to_csv(tmp, index=False)
+    with atomic_write(out_dir / "comparison_paired.csv") as tmp:
+        pairs.to_csv(tmp, index=False)
     plot(summary, out_dir / "comparison.png")
     if wandb_project and logged_to_wandb(runs["run_dir"]):
         log_comparison(summary, out_dir, wandb_project, {"comparison_plot": out_dir / "comparison.png"})
@@ -182,12 +299,26 @@ def write_comparison(
 
 class WriteComparison(Callback):
     """Hydra callback: refresh the sweep's comparison after every job (so a sweep cut short or with a
-    failed job still has one); when the sweep ends, write the course report beside it and log both to wandb."""
+    failed job still has one); when the sweep ends, write the course report beside it and log both to wandb.
+    ``reference``: the row the paired table subtracts (``+hydra.callbacks.comparison.reference=ecfp_rf``); None =
+    the val-best row, which is also used, with a warning, while the reference has no run yet."""
+
+    def __init__(self, reference: str | None = None) -> None:
+        self.reference = reference
+
+    def _write(self, sweep_dir: Path) -> str | None:
+        """Write the comparison; returns the reference used."""
+        try:
+            write_comparison([sweep_dir], sweep_dir, wandb_project=None, reference=self.reference)
+            return self.reference
+        except ConfigError as e:
+            log.warning("comparison: %s; paired against the val-best row instead", e)
+            write_comparison([sweep_dir], sweep_dir, wandb_project=None)
+            return None
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir)
         try:
-            write_comparison([sweep_dir], sweep_dir, wandb_project=None)
+            self._write(Path(config.hydra.sweep.dir))
         except FileNotFoundError:  # no job has finished yet
             return
 
@@ -195,7 +326,8 @@ class WriteComparison(Callback):
         from delbind.report import write_report  # the report reads runs through this module
 
         sweep_dir = Path(config.hydra.sweep.dir)
-        write_comparison([sweep_dir], sweep_dir, wandb_project=None)
+        reference = self._write(sweep_dir)
         # One wandb run for the sweep: the table, comparison.png, the cost-vs-quality chart and the report files.
-        write_report([sweep_dir], sweep_dir, config.logger.get("wandb", {}).get("project", "delbind"))
+        project = config.logger.get("wandb", {}).get("project", "delbind")
+        write_report([sweep_dir], sweep_dir, project, reference=reference)
         print(f"comparison: {sweep_dir / 'comparison.md'}; report: {sweep_dir / 'report.html'}")

@@ -59,6 +59,12 @@ def test_compare_cli_writes_the_table_and_a_bad_dir_is_one_line(tmp_path):
     )
     assert bad.returncode == 2
     assert "NoRunsError: no metrics.json under" in bad.stderr and "Traceback" not in bad.stderr
+    typo = subprocess.run(
+        [sys.executable, script, str(tmp_path / "runs"), "--reference", "ecfp"], capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert typo.returncode == 2 and "Traceback" not in typo.stderr
+    assert "ConfigError: reference 'ecfp' matches no row; give one of: frozen (tiny)" in typo.stderr
 
 
 def test_pretrain_cli_missing_corpus_is_one_line(tmp_path):

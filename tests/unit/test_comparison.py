@@ -6,6 +6,7 @@ import pytest
 from scipy import stats
 
 from delbind.comparison import QUALITY, load_runs, summarize, to_markdown, write_comparison
+from delbind.errors import ConfigError
 
 
 def _write_run(root, name, mode, seed, auroc, cost=10.0, **extra):
@@ -111,3 +112,83 @@ def test_pooling_recipes_of_one_arm_are_rows_apart_with_their_val_selection_metr
     table = to_markdown(summary.reset_index())
     assert "| arm | seeds | val hard AU-PRC | easy AUROC |" in table
     assert "| finetune (m, mean pooling) | 1 | 0.900 |" in table and "| ecfp_rf (m) | 1 | n/a |" in table
+
+
+def _paired_sweep(root):
+    """Two arms on splits 0-2 (b also on split 3) whose per-split scores swing together: b - a = 0.02, 0.03, 0.04."""
+    for seed, (a, b) in enumerate([(0.60, 0.62), (0.90, 0.93), (0.70, 0.74)]):
+        _write_run(root, f"a{seed}", "frozen", seed, a, val_hard_auprc=0.80)
+        _write_run(root, f"b{seed}", "finetune", seed, b, val_hard_auprc=0.85)
+    _write_run(root, "b3", "finetune", 3, 0.99, val_hard_auprc=0.85)  # a never ran split 3: not paired
+    return load_runs([root])
+
+
+def test_paired_difference_is_over_the_shared_splits_with_a_t_interval_and_a_paired_p(tmp_path):
+    from delbind.comparison import paired_difference
+
+    runs = _paired_sweep(tmp_path)
+    d = paired_difference(runs, "finetune (m)", "frozen (m)", "test_hard_auroc")
+    diffs = [0.02, 0.03, 0.04]
+    lo, hi = stats.t.interval(0.95, 2, loc=0.03, scale=stats.sem(diffs))
+    assert d["n_splits"] == 3 and d["diff"] == pytest.approx(0.03)
+    assert (d["lo"], d["hi"]) == pytest.approx((lo, hi)) and lo > 0  # the pairing settles what the rows cannot:
+    summary = summarize(runs).set_index("arm")  # the rows' own intervals overlap widely
+    assert summary.loc["finetune (m)", "test_hard_auroc_lo"] < summary.loc["frozen (m)", "test_hard_auroc"]
+    assert d["p"] == pytest.approx(stats.ttest_rel([0.62, 0.93, 0.74], [0.60, 0.90, 0.70]).pvalue)
+    assert d["p"] < 0.05
+
+
+def test_paired_table_defaults_to_the_val_best_row_and_takes_a_named_reference(tmp_path):
+    from delbind.comparison import paired
+
+    runs = _paired_sweep(tmp_path)
+    summary = summarize(runs)
+    chosen = paired(runs, summary)  # finetune has the higher val: the reference
+    assert list(chosen["arm"]) == ["frozen (m)"] and chosen["reference"].iloc[0] == "finetune (m)"
+    assert chosen["test_hard_auroc_diff"].iloc[0] == pytest.approx(-0.03)
+    assert chosen["val_hard_auprc_diff"].iloc[0] == pytest.approx(-0.05) and np.isnan(chosen["val_hard_auprc_lo"]).all()
+    named = paired(runs, summary, reference="frozen")  # an arm name one row has
+    assert named["reference"].iloc[0] == "frozen (m)" and named["test_hard_auroc_diff"].iloc[0] == pytest.approx(0.03)
+    for bad, why in [("ecfp_rf", "matches no row"), ("finetune (x)", "matches no row")]:
+        with pytest.raises(ConfigError, match=why):
+            paired(runs, summary, reference=bad)
+
+
+def test_an_arm_name_two_rows_share_is_an_ambiguous_reference(tmp_path):
+    from delbind.comparison import paired
+
+    for seed, pooling in enumerate(["cls", "mean"]):
+        _write_run(tmp_path, f"ft{seed}", "finetune", seed, 0.7, pooling=pooling, val_hard_auprc=0.8)
+    runs = load_runs([tmp_path])
+    with pytest.raises(ConfigError, match="matches several rows"):
+        paired(runs, summarize(runs), reference="finetune")
+
+
+def test_comparison_md_and_csv_carry_the_paired_table(tmp_path):
+    _paired_sweep(tmp_path)
+    write_comparison([tmp_path], tmp_path, wandb_project=None, reference="frozen")
+    md = (tmp_path / "comparison.md").read_text()
+    assert "Paired by split against **frozen (m)** (given with --reference)" in md
+    assert "| finetune (m) | 3 | +0.050 | +0.030 [" in md  # val is constant per arm: a difference, no interval
+    table = pd.read_csv(tmp_path / "comparison_paired.csv")
+    assert list(table["arm"]) == ["finetune (m)"] and table["n_splits"].iloc[0] == 3
+
+
+def test_without_val_metrics_there_is_no_reference_and_no_paired_table(sweep):
+    write_comparison([sweep], sweep, wandb_project=None)
+    assert "Paired by split" not in (sweep / "comparison.md").read_text()
+    assert pd.read_csv(sweep / "comparison_paired.csv").empty  # the header only
+
+
+def test_the_sweep_callback_falls_back_to_the_val_best_row_while_its_reference_has_not_run(tmp_path, caplog):
+    from delbind.comparison import WriteComparison
+
+    _paired_sweep(tmp_path)
+    callback = WriteComparison(reference="ecfp_rf")
+    assert callback._write(tmp_path) is None
+    assert "reference 'ecfp_rf' matches no row" in caplog.text
+    assert (
+        "against **finetune (m)** (the row with the highest mean val hard AU-PRC)"
+        in (tmp_path / "comparison.md").read_text()
+    )
+    assert WriteComparison(reference="frozen")._write(tmp_path) == "frozen"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from delbind.comparison import LABELS
+from delbind.comparison import LABELS, paired_difference
 
 QUESTIONS = (
     "Did fine-tuning improve AUROC and AU-PRC, and by how much?",
@@ -37,15 +38,39 @@ def _ci_note(*rows: pd.Series) -> str:
     return f"(95% {', '.join(sorted({kinds[r['ci']] for r in rows}))}; seeds: {seeds})"
 
 
-def improvement(ft: pd.Series, fz: pd.Series) -> str:
-    lines = []
+def paired_by_split(runs: pd.DataFrame, a: pd.Series, b: pd.Series, metric: str) -> dict[str, float] | None:
+    """Row ``a`` minus row ``b`` on ``metric``, paired by split (comparison.paired_difference); None when the runs
+    do not hold two splits both rows ran (then only the rows' own intervals can be compared)."""
+    if not {"arm", "seed", metric} <= set(runs.columns):
+        return None
+    d = paired_difference(runs, a["arm"], b["arm"], metric)
+    return None if np.isnan(d["lo"]) else d
+
+
+def _verdict(ft: pd.Series, fz: pd.Series, metric: str, pair: dict[str, float] | None) -> int:
+    """+1 / -1: fine-tuning is settled better / worse on ``metric``; 0: not told from noise. Paired by split when
+    the runs allow (a split hard for one arm is hard for both, so pairing removes that swing), else by whether the
+    two rows' intervals overlap."""
+    if pair is not None:
+        return 0 if pair["lo"] <= 0 <= pair["hi"] else (1 if pair["diff"] > 0 else -1)
+    return 0 if overlap(ft, fz, metric) else (1 if ft[metric] > fz[metric] else -1)
+
+
+def improvement(ft: pd.Series, fz: pd.Series, runs: pd.DataFrame | None = None) -> str:
+    lines, clear = [], []
     for m in QUALITY_ORDER:
-        verdict = "the intervals overlap: not a difference these runs can tell from noise"
-        if not overlap(ft, fz, m):
-            verdict = "the intervals do not overlap: a real " + ("gain" if ft[m] > fz[m] else "loss")
+        pair = None if runs is None else paired_by_split(runs, ft, fz, m)
+        sign = _verdict(ft, fz, m, pair)
+        if pair is None:
+            basis = "the intervals overlap" if sign == 0 else "the intervals do not overlap"
+        else:
+            n, p = int(pair["n_splits"]), pair["p"]
+            basis = f"paired by split ({n}) {pair['diff']:+.3f} [{pair['lo']:+.3f}, {pair['hi']:+.3f}], p = {p:.3f}"
+        outcome = {1: "a real gain", -1: "a real loss", 0: "not a difference these runs can tell from noise"}[sign]
         diff = f"{ft[m] - fz[m]:+.3f}"
-        lines.append(f"- {LABELS[m]}: {cell(ft, m)} fine-tuned vs {cell(fz, m)} frozen, {diff}; {verdict}.")
-    clear = [LABELS[m] for m in QUALITY_ORDER if not overlap(ft, fz, m) and ft[m] > fz[m]]
+        lines.append(f"- {LABELS[m]}: {cell(ft, m)} fine-tuned vs {cell(fz, m)} frozen, {diff}; {basis}: {outcome}.")
+        if sign > 0:
+            clear.append(LABELS[m])
     head = f"Fine-tuning clearly improved {', '.join(clear)}." if clear else "No clear improvement on any of the four."
     return f"{head} {_ci_note(ft, fz)}\n\n" + "\n".join(lines)
 
@@ -161,7 +186,7 @@ def answers(summary: pd.DataFrame, runs: pd.DataFrame) -> list[tuple[str, str]]:
             (QUESTIONS[4], text if ft is None else contrastive(summary, ft, fz)),
         ]
     return [
-        (QUESTIONS[0], improvement(ft, fz) + "\n\n" + best_arm(summary)),
+        (QUESTIONS[0], improvement(ft, fz, runs) + "\n\n" + best_arm(summary)),
         (QUESTIONS[1], cost(ft, fz)),
         (QUESTIONS[2], easy_or_hard(ft, fz)),
         (QUESTIONS[3], forgetting(summary, runs)),

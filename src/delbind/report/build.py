@@ -14,11 +14,14 @@ from delbind.report.render import figure_png, render, to_html, to_notebook
 FILES = ("report.html", "report.ipynb", "cost_quality.png")
 
 
-def write_report(paths: list[str | Path], out_dir: str | Path, wandb_project: str | None = None) -> list[Path]:
-    """report.html, report.ipynb and cost_quality.png in ``out_dir``; returns their paths."""
+def write_report(
+    paths: list[str | Path], out_dir: str | Path, wandb_project: str | None = None, reference: str | None = None
+) -> list[Path]:
+    """report.html, report.ipynb and cost_quality.png in ``out_dir``; returns their paths. ``reference``: the row
+    the comparison table pairs the others against (None: the val-best row)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = load_report([Path(p).resolve() for p in paths])
+    report = load_report([Path(p).resolve() for p in paths], reference)
     sections = render(report)
     html, notebook, chart = (out_dir / name for name in FILES)
     html.write_text(to_html(report, sections), encoding="utf-8")

@@ -20,6 +20,7 @@ class Report:
     dirs: list[str]
     runs: pd.DataFrame
     summary: pd.DataFrame
+    reference: str | None = None  # the row the comparison pairs the others against; None: the val-best row
 
     def first_runs(self) -> pd.DataFrame:
         """One run per arm (its lowest seed): the one whose curves are drawn; arms in the table's order."""
@@ -27,12 +28,12 @@ class Report:
         return first.loc[self.summary["arm"]]
 
 
-def load_report(paths: list[str | Path]) -> Report:
+def load_report(paths: list[str | Path], reference: str | None = None) -> Report:
     """The runs found at or below ``paths`` and their summary."""
     runs = load_runs(paths)
     order = list(dict.fromkeys(runs["arm"]))  # sweep order, as the comparison table
     summary = summarize(runs).set_index("arm").loc[order].reset_index()
-    return Report([str(p) for p in paths], runs, summary)
+    return Report([str(p) for p in paths], runs, summary, reference)
 
 
 def log_history(run_dir: str | Path) -> list[dict[str, Any]]:

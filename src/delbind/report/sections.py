@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pandas as pd
 from matplotlib.figure import Figure
 
-from delbind.comparison import to_markdown
+from delbind.comparison import comparison_markdown
 from delbind.report import answers, figures
 from delbind.report.data import Report, setup_rows
 
@@ -41,7 +41,7 @@ def roc_pr(report: Report) -> list[Block]:
 
 
 def comparison(report: Report) -> list[Block]:
-    return [to_markdown(report.summary)]
+    return [comparison_markdown(report.runs, report.summary, report.reference)]
 
 
 def cost_quality(report: Report) -> list[Block]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import DictConfig
 
-from delbind.comparison import to_markdown, write_comparison
+from delbind.comparison import write_comparison
 
 
 def output_dir(cfg: DictConfig, folder: str) -> Path:
@@ -23,9 +23,10 @@ def output_dir(cfg: DictConfig, folder: str) -> Path:
 
 def run(cfg: DictConfig) -> pd.DataFrame:
     """``cfg.dirs``: run dirs, sweep dirs or metrics.json files; ``cfg.out``: where (default: the single dir
-    given, else ``<outputs_root>/comparisons/<time>``). Prints the table; returns the summary."""
+    given, else ``<outputs_root>/comparisons/<time>``); ``cfg.reference``: the row the others are paired against
+    (None: the val-best row). Prints the tables; returns the summary."""
     out = output_dir(cfg, "comparisons")
-    summary = write_comparison([Path(d) for d in cfg.dirs], out, cfg.get("wandb_project"))
-    print(to_markdown(summary))
-    print(f"written: {out}/comparison.md, comparison.csv, comparison.png")
+    summary = write_comparison([Path(d) for d in cfg.dirs], out, cfg.get("wandb_project"), cfg.get("reference"))
+    print((out / "comparison.md").read_text())
+    print(f"written: {out}/comparison.md, comparison.csv, comparison_paired.csv, comparison.png")
     return summary

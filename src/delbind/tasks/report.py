@@ -13,6 +13,7 @@ from delbind.tasks.compare import output_dir
 def run(cfg: DictConfig) -> list[Path]:
     """``cfg.dirs``: run dirs, sweep dirs or metrics.json files; ``cfg.out``: where (default: the single dir
     given, else ``<outputs_root>/reports/<time>``). Returns the files written."""
-    files = write_report(list(cfg.dirs), output_dir(cfg, "reports"), cfg.get("wandb_project"))
+    out = output_dir(cfg, "reports")
+    files = write_report(list(cfg.dirs), out, cfg.get("wandb_project"), cfg.get("reference"))
     print("written: " + ", ".join(str(f) for f in files))
     return files

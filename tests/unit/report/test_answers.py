@@ -56,3 +56,20 @@ def test_a_missing_arm_is_named_not_guessed():
     assert (
         a[QUESTIONS[0]] == "These runs have no finetune arm, so fine-tuning cannot be compared with the frozen trunk."
     )
+
+
+def test_with_per_split_runs_the_verdict_is_paired_by_split():
+    # The rows' intervals overlap (+/- 0.10), but fine-tuning is ahead on every split by 0.02-0.04: the split's
+    # swing (0.6 to 0.9) is shared, and pairing by split takes it out.
+    summary = pd.DataFrame([_row("frozen", 0.733, 0.10), _row("finetune", 0.763, 0.10)])
+    per_split = {"frozen (m)": [0.60, 0.90, 0.70], "finetune (m)": [0.62, 0.93, 0.74]}
+    runs = pd.DataFrame(
+        [{"arm": arm, "seed": seed, "n_train": 500, **dict.fromkeys(QUALITY, v)}
+         for arm, values in per_split.items() for seed, v in enumerate(values)]
+    )  # fmt: skip
+    a = dict(answers(summary, runs))[QUESTIONS[0]]
+    assert a.startswith("Fine-tuning clearly improved hard AUROC, hard AU-PRC, easy AUROC, easy AU-PRC.")
+    assert "paired by split (3) +0.030 [+0.005, +0.055], p = 0.035: a real gain" in a
+    flat = runs.assign(**{m: runs[m].where(runs["seed"] != 2, 0.70) for m in QUALITY})  # split 2: no difference
+    b = dict(answers(summary, flat))[QUESTIONS[0]]
+    assert b.startswith("No clear improvement") and "not a difference these runs can tell from noise" in b
