@@ -82,7 +82,7 @@ def best_arm(summary: pd.DataFrame, metric: str = "test_hard_auroc") -> str:
     return f"Across all arms the highest {LABELS[metric]} is {best['arm']}'s, {cell(best, metric)}{others}."
 
 
-def cost(ft: pd.Series, fz: pd.Series) -> str:
+def cost(ft: pd.Series, fz: pd.Series, runs: pd.DataFrame | None = None) -> str:
     ratio = ft["train_runtime_s"] / fz["train_runtime_s"]
     mem = ft["peak_memory_mb"] / fz["peak_memory_mb"]
     text = (
@@ -91,17 +91,22 @@ def cost(ft: pd.Series, fz: pd.Series) -> str:
         f"memory, training {ft['trainable_params']:,.0f} parameters instead of {fz['trainable_params']:,.0f}. "
     )
     m, gain = "test_hard_auroc", ft["test_hard_auroc"] - fz["test_hard_auroc"]
-    if not overlap(ft, fz, m) and gain > 0:
+    pair = None if runs is None else paired_by_split(runs, ft, fz, m)
+    sign = _verdict(ft, fz, m, pair)
+    if pair is not None:
+        gain = pair["diff"]
+    noise = "the paired interval over splits" if pair is not None else "overlapping intervals"
+    if sign > 0:
         return text + f"It bought {gain:+.3f} hard AUROC, outside the noise: worth it where hard negatives matter."
-    if not overlap(ft, fz, m):
+    if sign < 0:
         return text + f"Hard AUROC fell by {-gain:.3f}, outside the noise: by these numbers it was not worth it."
     return text + (
-        f"The hard-AUROC difference ({gain:+.3f}) is inside overlapping intervals, so by these numbers the extra "
+        f"The hard-AUROC difference ({gain:+.3f}) is inside {noise}, so by these numbers the extra "
         "time bought nothing measurable; more seeds or data could narrow the intervals and change that."
     )
 
 
-def easy_or_hard(ft: pd.Series, fz: pd.Series) -> str:
+def easy_or_hard(ft: pd.Series, fz: pd.Series, runs: pd.DataFrame | None = None) -> str:
     lines = []
     for metric in ("auroc", "auprc"):
         easy, hard = (f"test_{k}_{metric}" for k in ("easy", "hard"))
@@ -109,10 +114,14 @@ def easy_or_hard(ft: pd.Series, fz: pd.Series) -> str:
         better = "hard" if g_hard > g_easy else "easy"
         helped = max(g_easy, g_hard) > 0
         which = f"it helped more on {better}" if helped else f"it helped on neither, {better} lost less"
-        noisy = [k for k, m in (("easy", easy), ("hard", hard)) if overlap(ft, fz, m)]
+        pairs = {
+            k: None if runs is None else paired_by_split(runs, ft, fz, m) for k, m in (("easy", easy), ("hard", hard))
+        }
+        noisy = [k for k, m in (("easy", easy), ("hard", hard)) if _verdict(ft, fz, m, pairs[k]) == 0]
+        within = "the noise paired by split" if any(pairs.values()) else "overlapping intervals"
         caveat = (
-            f"but the {' and '.join(noisy)} gain{'s lie' if len(noisy) == 2 else ' lies'} within overlapping "
-            "intervals, so the difference between them is not settled by these runs"
+            f"but the {' and '.join(noisy)} gain{'s lie' if len(noisy) == 2 else ' lies'} within {within}, "
+            "so the difference between them is not settled by these runs"
             if noisy
             else "and both gains are outside the noise"
         )
@@ -187,8 +196,8 @@ def answers(summary: pd.DataFrame, runs: pd.DataFrame) -> list[tuple[str, str]]:
         ]
     return [
         (QUESTIONS[0], improvement(ft, fz, runs) + "\n\n" + best_arm(summary)),
-        (QUESTIONS[1], cost(ft, fz)),
-        (QUESTIONS[2], easy_or_hard(ft, fz)),
+        (QUESTIONS[1], cost(ft, fz, runs)),
+        (QUESTIONS[2], easy_or_hard(ft, fz, runs)),
         (QUESTIONS[3], forgetting(summary, runs)),
         (QUESTIONS[4], contrastive(summary, ft, fz)),
     ]

@@ -70,6 +70,11 @@ def test_with_per_split_runs_the_verdict_is_paired_by_split():
     a = dict(answers(summary, runs))[QUESTIONS[0]]
     assert a.startswith("Fine-tuning clearly improved hard AUROC, hard AU-PRC, easy AUROC, easy AU-PRC.")
     assert "paired by split (3) +0.030 [+0.005, +0.055], p = 0.035: a real gain" in a
+    worth = dict(answers(summary, runs))[QUESTIONS[1]]
+    assert "It bought +0.030 hard AUROC, outside the noise" in worth
+    assert "both gains are outside the noise" in dict(answers(summary, runs))[QUESTIONS[2]]  # the rows overlap
     flat = runs.assign(**{m: runs[m].where(runs["seed"] != 2, 0.70) for m in QUALITY})  # split 2: no difference
     b = dict(answers(summary, flat))[QUESTIONS[0]]
     assert b.startswith("No clear improvement") and "not a difference these runs can tell from noise" in b
+    assert "inside the paired interval over splits" in dict(answers(summary, flat))[QUESTIONS[1]]
+    assert "gains lie within the noise paired by split" in dict(answers(summary, flat))[QUESTIONS[2]]
