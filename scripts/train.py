@@ -11,12 +11,13 @@ from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 from delbind.cli import run_task  # noqa: E402
-from delbind.tasks import train  # noqa: E402
+from delbind.tasks import train, train_ensemble  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float:
-    metrics = run_task(train.run, cfg, in_sweep=HydraConfig.get().mode == RunMode.MULTIRUN)
+    task = train_ensemble.run if cfg.ensemble.size != 1 else train.run  # a seed ensemble in one job
+    metrics = run_task(task, cfg, in_sweep=HydraConfig.get().mode == RunMode.MULTIRUN)
     print(f"\n{cfg.run_name}\n{train.summary_table(metrics)}\nrun dir: {cfg.paths.output_dir}")
     return metrics[cfg.optimized_metric]  # what a sweeper optimizes
 

@@ -76,6 +76,8 @@ def _label(run: pd.Series) -> str:
         parts.append(f"{run['pooling']} pooling")
     if pd.notna(run.get("ensemble_size")):
         parts.append(f"ensemble of {int(run['ensemble_size'])}")
+    elif pd.notna(run.get("ensemble_member")) and bool(run["ensemble_member"]):  # trained by an ensemble job
+        parts.append("ensemble member")
     return f"{run['arm']} ({', '.join(parts)})"
 
 

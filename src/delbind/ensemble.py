@@ -205,13 +205,22 @@ def write_ensembles(
         run_dir = Path(out_dir) / name
         if (run_dir / "metrics.json").exists():
             raise RunDirExistsError(f"{run_dir} already holds an ensemble; give another --out")
-        predictions = mean_predictions([m["run_dir"] for m in group])
-        metrics = ensemble_metrics(group, predictions, n_bootstrap, confidence)
-        if (Path(group[0]["run_dir"]) / "dataset").is_dir():
-            shutil.copytree(Path(group[0]["run_dir"]) / "dataset", run_dir / "dataset", dirs_exist_ok=True)
-        with atomic_write(run_dir / "predictions.parquet") as tmp:
-            predictions.to_parquet(tmp, index=False)
-        write_json(run_dir / "metrics.json", metrics)  # last, as a run: a dir with metrics.json is finished
+        write_ensemble(group, run_dir, n_bootstrap, confidence)
         written.append(run_dir)
-        log.info("%s: %d members, val hard AU-PRC %.3f", run_dir, len(group), metrics["val_hard_auprc"])
     return written
+
+
+def write_ensemble(
+    group: list[dict[str, Any]], run_dir: Path, n_bootstrap: int = 1000, confidence: float = 0.95
+) -> dict[str, Any]:
+    """One ensemble run dir from its members (``find_members`` dicts): predictions.parquet (mean score, and
+    ``score_sd`` across members), the first member's dataset/, metrics.json last. Returns the metrics."""
+    predictions = mean_predictions([m["run_dir"] for m in group])
+    metrics = ensemble_metrics(group, predictions, n_bootstrap, confidence)
+    if (Path(group[0]["run_dir"]) / "dataset").is_dir():
+        shutil.copytree(Path(group[0]["run_dir"]) / "dataset", run_dir / "dataset", dirs_exist_ok=True)
+    with atomic_write(run_dir / "predictions.parquet") as tmp:
+        predictions.to_parquet(tmp, index=False)
+    write_json(run_dir / "metrics.json", metrics)  # last, as a run: a dir with metrics.json is finished
+    log.info("%s: %d members, val hard AU-PRC %.3f", run_dir, len(group), metrics["val_hard_auprc"])
+    return metrics

@@ -118,15 +118,18 @@ def test_frozen_vs_finetune_experiment_compares_every_arm(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     arms = ["frozen", "finetune", "partial", "lora", "lp_ft", "embeddings_logreg", "ecfp_rf", "ecfp_xgb"]
+    lp_ft = tiny_arm_label("lp_ft", tmp_path)  # lp_ft_ensemble: one job, three lp_ft members on the split
+    ensemble_rows = [lp_ft.replace(")", ", ensemble of 3)"), lp_ft.replace(")", ", ensemble member)")]
     table = pd.read_csv(sweep / "comparison.csv")
-    assert sorted(table["arm"]) == sorted(tiny_arm_label(a, tmp_path) for a in arms)
+    assert sorted(table["arm"]) == sorted([*(tiny_arm_label(a, tmp_path) for a in arms), *ensemble_rows])
+    assert table.set_index("arm").loc[ensemble_rows, "n_seeds"].tolist() == [1, 3]  # 3 members on one split
     md = (sweep / "comparison.md").read_text()
-    assert all(f"| {a} (" in md for a in arms)
+    assert all(f"| {a} (" in md for a in arms) and "Paired by split against **" in md
     assert (sweep / "comparison.png").is_file()
     html = (sweep / "report.html").read_text()  # the course report, beside the table
     assert all(f"<td>{a} (" in html for a in arms) and (sweep / "report.ipynb").is_file()
     summary = pd.read_csv(sweep / "sweep_summary.csv")
-    assert list(summary["status"]) == ["COMPLETED"] * len(arms)
+    assert list(summary["status"]) == ["COMPLETED"] * (len(arms) + 1)
 
 
 def test_bench_reports_the_frozen_arms_side_by_side(tmp_path):

@@ -75,6 +75,8 @@ def _metrics(cfg: DictConfig, inputs: ArmInputs, result: ArmResult, external: li
         "n_train": len(inputs.train_rows),
         **{f"n_{name}": len(frames[name]) for name in (*VAL_SETS, *TEST_SETS)},
     }
+    if cfg.ensemble.size != 1:  # one model of a seed ensemble trained in one job: a row of its own in comparisons
+        metrics["ensemble_member"] = True
     for name in TEST_SETS:
         labels = frames[name]["label"]
         metrics.update(
