@@ -186,7 +186,7 @@ def paired_markdown(table: pd.DataFrame, chosen: bool) -> str:
     if table.empty:
         return ""
     reference = table["reference"].iloc[0]
-    why = "the row with the highest mean val hard AU-PRC" if chosen else "given with --reference"
+    why = "the row with the highest mean val hard AU-PRC" if chosen else "the reference asked for"
     header = ["arm", "splits", *(f"{LABELS[m]} - ref" for m in PAIRED), *(f"p ({LABELS[m]})" for m in PAIRED[1:])]
     lines = [
         f"Paired by split against **{reference}** ({why}): each row minus the reference on the splits both ran.",

@@ -168,7 +168,7 @@ def test_comparison_md_and_csv_carry_the_paired_table(tmp_path):
     _paired_sweep(tmp_path)
     write_comparison([tmp_path], tmp_path, wandb_project=None, reference="frozen")
     md = (tmp_path / "comparison.md").read_text()
-    assert "Paired by split against **frozen (m)** (given with --reference)" in md
+    assert "Paired by split against **frozen (m)** (the reference asked for)" in md
     assert "| finetune (m) | 3 | +0.050 | +0.030 [" in md  # val is constant per arm: a difference, no interval
     table = pd.read_csv(tmp_path / "comparison_paired.csv")
     assert list(table["arm"]) == ["finetune (m)"] and table["n_splits"].iloc[0] == 3

@@ -118,7 +118,7 @@ def easy_or_hard(ft: pd.Series, fz: pd.Series, runs: pd.DataFrame | None = None)
             k: None if runs is None else paired_by_split(runs, ft, fz, m) for k, m in (("easy", easy), ("hard", hard))
         }
         noisy = [k for k, m in (("easy", easy), ("hard", hard)) if _verdict(ft, fz, m, pairs[k]) == 0]
-        within = "the noise paired by split" if any(pairs.values()) else "overlapping intervals"
+        within = "the noise paired by split" if any(p is not None for p in pairs.values()) else "overlapping intervals"
         caveat = (
             f"but the {' and '.join(noisy)} gain{'s lie' if len(noisy) == 2 else ' lies'} within {within}, "
             "so the difference between them is not settled by these runs"
