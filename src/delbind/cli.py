@@ -30,22 +30,24 @@ def run_task(task: Callable[..., T], *args: Any, in_sweep: bool = False) -> T:
 
 
 def run_dirs_task(task: Callable[..., T], config: str, conf_dir: Path, doc: str) -> T:
-    """The scripts that read run dirs (compare, report): ``DIR... [--out DIR]`` into the entry config ``config``."""
+    """The scripts that read run dirs (compare, report, ensemble): ``DIR... [--out DIR]`` into the entry config ``config``."""
     from hydra import compose, initialize_config_dir
 
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dirs", nargs="+", type=Path, help="run dirs, sweep dirs or metrics.json files")
     parser.add_argument("--out", type=Path, help="where to write (default: the single dir given, else under outputs/)")
-    parser.add_argument(
-        "--reference",
-        help="the row every other is paired against by split: an arm name (ecfp_rf) or a row label "
-        "(default: the row with the highest val hard AU-PRC)",
-    )
-    args = parser.parse_args()
     with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
         cfg = compose(config)
+    if "reference" in cfg:  # the scripts that write a comparison table (compare, report), not ensemble
+        parser.add_argument(
+            "--reference",
+            help="the row every other is paired against by split: an arm name (ecfp_rf) or a row label "
+            "(default: the row with the highest val hard AU-PRC)",
+        )
+    args = parser.parse_args()
     cfg.dirs, cfg.out = [str(d) for d in args.dirs], None if args.out is None else str(args.out)
-    cfg.reference = args.reference
+    if "reference" in cfg:
+        cfg.reference = args.reference
     return run_task(task, cfg)
 
 
