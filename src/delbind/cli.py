@@ -30,7 +30,7 @@ def run_task(task: Callable[..., T], *args: Any, in_sweep: bool = False) -> T:
 
 
 def run_dirs_task(task: Callable[..., T], config: str, conf_dir: Path, doc: str) -> T:
-    """The scripts that read run dirs (compare, report, ensemble): ``DIR... [--out DIR]`` into the entry config ``config``."""
+    """The scripts that read run dirs (compare, report, ensemble): ``DIR... [--out DIR]`` into the config ``config``."""
     from hydra import compose, initialize_config_dir
 
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
