@@ -270,8 +270,11 @@ def plot(summary: pd.DataFrame, path: Path) -> None:
 
 def comparison_markdown(runs: pd.DataFrame, summary: pd.DataFrame, reference: str | None = None) -> str:
     """comparison.md: the table, then every row paired by split against the reference (see ``paired``)."""
-    pairs = paired(runs, summary, reference)
-    return to_markdown(summary) + ("\n" + paired_markdown(pairs, reference is None) if not pairs.empty else "")
+    return _markdown(summary, paired(runs, summary, reference), reference is None)
+
+
+def _markdown(summary: pd.DataFrame, pairs: pd.DataFrame, chosen: bool) -> str:
+    return to_markdown(summary) + ("\n" + paired_markdown(pairs, chosen) if not pairs.empty else "")
 
 
 def write_comparison(
@@ -288,7 +291,7 @@ def write_comparison(
     runs = load_runs(paths)
     summary = summarize(runs)
     pairs = paired(runs, summary, reference)
-    write_text(out_dir / "comparison.md", comparison_markdown(runs, summary, reference))
+    write_text(out_dir / "comparison.md", _markdown(summary, pairs, reference is None))
     with atomic_write(out_dir / "comparison.csv") as tmp:
         summary.to_csv(tmp, index=False)
     with atomic_write(out_dir / "comparison_paired.csv") as tmp:
@@ -302,7 +305,7 @@ def write_comparison(
 class WriteComparison(Callback):
     """Hydra callback: refresh the sweep's comparison after every job (so a sweep cut short or with a
     failed job still has one); when the sweep ends, write the course report beside it and log both to wandb.
-    ``reference``: the row the paired table subtracts (``+hydra.callbacks.comparison.reference=ecfp_rf``); None =
+    ``reference``: the row the paired table subtracts (``hydra.callbacks.comparison.reference=ecfp_rf``); None =
     the val-best row, which is also used, with a warning, while the reference has no run yet."""
 
     def __init__(self, reference: str | None = None) -> None:

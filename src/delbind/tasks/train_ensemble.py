@@ -38,9 +38,7 @@ def member_config(cfg: DictConfig, seed: int, run_dir: Path) -> DictConfig:
     every member sees the same molecules), its run dir ``members/s<seed>``; the recipe (ensemble.* included)
     untouched, so the members share one recipe key and no plain run of the same arm has it."""
     member = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
-    data_seed = cfg.data_seed
-    member.seed = seed
-    member.data_seed = data_seed
+    member.seed, member.data_seed = seed, cfg.data_seed  # data_seed resolved on the job's config: ${seed} no more
     member.paths.output_dir = str(run_dir / "members" / f"s{seed}")
     return member
 
