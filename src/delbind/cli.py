@@ -44,10 +44,11 @@ def run_dirs_task(task: Callable[..., T], config: str, conf_dir: Path, doc: str)
             help="the row every other is paired against by split: an arm name (ecfp_rf) or a row label "
             "(default: the row with the highest val hard AU-PRC)",
         )
+        parser.add_argument("--margin", type=float, default=cfg.margin, help="practical margin of the verdicts")
     args = parser.parse_args()
     cfg.dirs, cfg.out = [str(d) for d in args.dirs], None if args.out is None else str(args.out)
     if "reference" in cfg:
-        cfg.reference = args.reference
+        cfg.reference, cfg.margin = args.reference, args.margin
     return run_task(task, cfg)
 
 

@@ -59,7 +59,8 @@ def build_dataset(cfg: DictConfig, seed: int) -> tuple[pd.DataFrame, dict[str, A
         check_dataset(df)
         return df, stats
     df, stats = SOURCES.get(cfg.name).build(cfg, seed)
-    stats = {"source": cfg.name, **stats}
+    # kfold: folds tile the set (pool out-of-fold predictions); replicate: overlapping resamples; given: the file's
+    stats = {"source": cfg.name, "cv": "kfold", **stats, "folds": int(cfg.folds), "fold": int(cfg.fold)}
     check_dataset(df)
     for split in SPLITS:
         for kind in ("binder", *KINDS):
@@ -77,7 +78,7 @@ def check_dataset(df: pd.DataFrame) -> None:
         if missing:
             raise DataError(
                 f"split {split} has no {' / '.join(missing)} molecules ({len(part)} rows): use more data "
-                "(data.max_molecules), other data.split_fractions, or data.split=random"
+                "(data.max_molecules), fewer data.folds, or data.split=random"
             )
     for key in ("group", "smiles"):
         crossing = df.groupby(key)["split"].nunique()
@@ -92,3 +93,27 @@ def eval_frames(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
         for split in ("val", "test")
         for kind in KINDS
     }
+
+
+def eval_counts(frames: dict[str, pd.DataFrame]) -> dict[str, int]:
+    """``n_<set>_binders`` / ``n_<set>_negatives`` of every val / test eval set (for metrics.json and size guards)."""
+    out = {}
+    for name in EVAL_SETS:
+        labels = frames[name]["label"]
+        out[f"n_{name}_binders"], out[f"n_{name}_negatives"] = int((labels == 1).sum()), int((labels == 0).sum())
+    return out
+
+
+def check_eval_sizes(counts: dict[str, int], min_per_class: int, folds: int | None) -> None:
+    """Refuse eval sets too small to mean anything: fewer than ``min_per_class`` binders or negatives of a kind.
+
+    With 10 hard negatives a single molecule moves hard AUROC by up to 0.1; the floor keeps one ranking mistake
+    from reading as a difference between arms (``eval.min_per_class``; debug subsets lower it explicitly)."""
+    small = {k: v for k, v in counts.items() if v < min_per_class}
+    if small:
+        shown = ", ".join(f"{k.removeprefix('n_')} {v}" for k, v in small.items())
+        fewer = f"fewer data.folds (now {folds}) for larger test folds, " if folds else ""
+        raise DataError(
+            f"eval sets below eval.min_per_class={min_per_class} ({shown}): use {fewer}more data, or lower "
+            "eval.min_per_class knowingly (the figures will then be noise-dominated)"
+        )

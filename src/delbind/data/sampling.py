@@ -5,14 +5,14 @@ from __future__ import annotations
 import pandas as pd
 from omegaconf import DictConfig
 
-from delbind.data.splits import SPLITS, assign_splits
+from delbind.data.splits import SPLITS, Folds, assign_splits
 from delbind.errors import DataError
 
 
 def sample_easy(pool: pd.DataFrame, target: pd.DataFrame, cfg: DictConfig, seed: int, stats: dict) -> pd.DataFrame:
     """Split the easy pool by group (unless it has a split), then sample each split to ``easy_per_hard`` x hard."""
     if "split" not in pool:
-        pool = pool.assign(split=assign_splits(pool["group"], cfg.split_fractions, seed))
+        pool = pool.assign(split=assign_splits(pool["group"], Folds.from_cfg(cfg), seed))
     widen = (
         f"data.easy_max_similarity (now {cfg.easy_max_similarity})"
         if "easy_max_similarity" in cfg

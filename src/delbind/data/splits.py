@@ -1,54 +1,90 @@
-"""Splits: whole groups (molecule, scaffold, disynthon unit) dealt to train / val / test, stratified by label."""
+"""Cross-validation folds: whole groups (molecule, scaffold, disynthon unit) dealt to folds, stratified by label.
+
+Fold ``fold`` of ``folds`` is test; val is drawn group-disjoint from the other folds; the rest trains. A multirun
+over ``data.fold`` scores every molecule once as test per ``data_seed`` (one repeat of k-fold cross-validation).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from omegaconf import DictConfig
+from sklearn.model_selection import StratifiedGroupKFold
 
 from delbind.data.chem import scaffold
-from delbind.errors import DataError
+from delbind.errors import ConfigError, DataError
 
 SPLITS = ("train", "val", "test")
 # What split columns may hold (a table's split column, KinDEL's split files), mapped to SPLITS.
 SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 
 
-def assign_splits(
-    groups: pd.Series, fractions: Sequence[float], seed: int, labels: pd.Series | None = None
-) -> pd.Series:
-    """Assign whole groups to train/val/test so no group is in two splits.
+@dataclass(frozen=True)
+class Folds:
+    """``folds`` folds, ``fold`` of them test, ``val_fraction`` of the whole set as val (from the other folds)."""
 
-    With ``labels``, groups are dealt within two strata (mostly binders / mostly not), so every split
-    keeps about the overall binder fraction and AU-PRC means the same across splits and seeds.
+    folds: int
+    fold: int
+    val_fraction: float
+
+    @classmethod
+    def from_cfg(cls, cfg: DictConfig) -> Folds:
+        folds, fold, val = int(cfg.folds), int(cfg.fold), float(cfg.val_fraction)
+        if folds < 2:
+            raise ConfigError(f"data.folds={folds}: cross-validation needs at least 2 folds (5 is the default)")
+        if not 0 <= fold < folds:
+            raise ConfigError(f"data.fold={fold} is not a fold of data.folds={folds}: use 0..{folds - 1}")
+        if not 0 < val < 1 - 1 / folds:
+            raise ConfigError(f"data.val_fraction={val} must be above 0 and below the training folds' {1 - 1 / folds}")
+        return cls(folds, fold, val)
+
+    @property
+    def fractions(self) -> tuple[float, float, float]:
+        """train / val / test shares of the set (test = one fold)."""
+        test = 1 / self.folds
+        return (1 - test - self.val_fraction, self.val_fraction, test)
+
+    @property
+    def inner_folds(self) -> int:
+        """Val is one of this many group folds of the training folds (so it is ``val_fraction`` of the set)."""
+        return max(2, round((1 - 1 / self.folds) / self.val_fraction))
+
+
+def _deal(groups: pd.Series, strata: np.ndarray, n_splits: int, seed: int) -> np.ndarray:
+    """Fold number per row: groups kept whole, folds balanced in size and stratum (scikit-learn's
+    StratifiedGroupKFold). Its order depends on the sorted group names and the seed, never on row order."""
+    cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed % 2**32)
+    out = np.full(len(groups), -1)
+    with warnings.catch_warnings():  # "least populated class has fewer members than n_splits": checked by callers
+        warnings.simplefilter("ignore", UserWarning)
+        for k, (_, idx) in enumerate(cv.split(np.zeros(len(groups)), strata, groups.to_numpy())):
+            out[idx] = k
+    return out
+
+
+def assign_splits(groups: pd.Series, folds: Folds, seed: int, labels: pd.Series | None = None) -> pd.Series:
+    """train / val / test per row for fold ``folds.fold``; no group is in two splits.
+
+    With ``labels``, groups are dealt within two strata (mostly binders / mostly not), so every fold keeps about
+    the overall binder fraction and AU-PRC means the same across folds. Val is one inner group fold of the
+    non-test folds, dealt with a seed of its own per outer fold.
     """
-    if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-6:
-        raise DataError(f"data.split_fractions must be three numbers summing to 1, got {list(fractions)}")
+    if groups.nunique() < folds.folds:
+        raise DataError(f"{groups.nunique()} groups cannot fill data.folds={folds.folds} folds: use fewer folds")
     if labels is None:
-        return _deal_groups(groups, fractions, seed)
-    mostly_binders = groups.map(labels.groupby(groups).mean() >= 0.5)
-    strata = [groups[mostly_binders == stratum] for stratum in (False, True)]
-    return pd.concat([_deal_groups(part, fractions, seed) for part in strata if len(part)]).reindex(groups.index)
-
-
-def _deal_groups(groups: pd.Series, fractions: Sequence[float], seed: int) -> pd.Series:
-    """Groups too large to fit val or test go to train first; the rest are placed in a seeded random
-    order (as chemprop's balanced scaffold split), filling train, then val, then test."""
-    n = len(groups)
-    sizes = groups.value_counts(sort=False)
-    big = sizes[sizes > n * min(fractions[1:]) / 2].sort_values(ascending=False, kind="stable")
-    small = sizes.drop(big.index)
-    rng = np.random.default_rng(seed)
-    order = list(big.index) + list(small.index[rng.permutation(len(small))])
-    cap = {"train": fractions[0] * n, "val": fractions[1] * n}
-    filled = {"train": 0, "val": 0}
-    assigned = {}
-    for g in order:
-        split = next((s for s in ("train", "val") if filled[s] + sizes[g] <= cap[s]), "test")
-        filled[split] = filled.get(split, 0) + sizes[g]
-        assigned[g] = split
-    return groups.map(assigned)
+        strata = np.zeros(len(groups), dtype=int)
+    else:
+        strata = groups.map(labels.groupby(groups).mean() >= 0.5).to_numpy(dtype=int)
+    outer = _deal(groups, strata, folds.folds, seed)
+    split = np.where(outer == folds.fold, "test", "train").astype(object)
+    rest = np.flatnonzero(outer != folds.fold)
+    inner_seed = int(np.random.default_rng([seed, folds.fold]).integers(2**31))
+    inner = _deal(groups.iloc[rest], strata[rest], folds.inner_folds, inner_seed)
+    split[rest[inner == 0]] = "val"
+    return pd.Series(split, index=groups.index)
 
 
 def split_groups(smiles: pd.Series, how: str) -> pd.Series:

@@ -24,9 +24,11 @@ def output_dir(cfg: DictConfig, folder: str) -> Path:
 def run(cfg: DictConfig) -> pd.DataFrame:
     """``cfg.dirs``: run dirs, sweep dirs or metrics.json files; ``cfg.out``: where (default: the single dir
     given, else ``<outputs_root>/comparisons/<time>``); ``cfg.reference``: the row the others are paired against
-    (None: the val-best row). Prints the tables; returns the summary."""
+    (None: the val-best row); ``cfg.margin``: the practical margin of the verdicts. Prints the tables; returns the
+    summary."""
     out = output_dir(cfg, "comparisons")
-    summary = write_comparison([Path(d) for d in cfg.dirs], out, cfg.get("wandb_project"), cfg.get("reference"))
+    dirs = [Path(d) for d in cfg.dirs]
+    summary = write_comparison(dirs, out, cfg.get("wandb_project"), cfg.get("reference"), cfg.margin).summary
     print((out / "comparison.md").read_text())
     print(f"written: {out}/comparison.md, comparison.csv, comparison_paired.csv, comparison.png")
     return summary

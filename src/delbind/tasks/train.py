@@ -12,6 +12,7 @@ from transformers import set_seed
 from delbind import distributed, tracking
 from delbind.arms import ARM_FAMILIES, TEST_SETS, VAL_SETS, ArmInputs, ArmResult
 from delbind.data import build_dataset, external_sets, with_external
+from delbind.data.dataset import check_eval_sizes, eval_counts
 from delbind.data.corpus import check_trunk_corpus
 from delbind.data.prepared import write_external
 from delbind.evaluation import external_metrics, score_set
@@ -34,6 +35,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     check_trunk_corpus(cfg.model.get("name_or_path"), df)  # a trunk pre-trained here never saw val / test
     external = external_sets(cfg.data, data_stats)  # e.g. KinDEL's held-out Kd sets, scored after training
     df, frames = with_external(df, external, data_stats)
+    counts = eval_counts(frames)
+    check_eval_sizes(counts, cfg.eval.min_per_class, data_stats.get("folds"))
     if distributed.is_main_process():  # every rank builds the same data; rank 0 alone writes files
         write_json(run_dir / "dataset" / "stats.json", data_stats)
         if external:  # their own columns (KinDEL: kd), in the row order of their rows in predictions.parquet
@@ -43,7 +46,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     with tracking.job(cfg, run_dir) as report_to:
         inputs = ArmInputs(cfg, df, frames, run_dir, precision, report_to, resume_from)
         result = ARM_FAMILIES.get(cfg.arm_family)(inputs)
-        metrics = _metrics(cfg, inputs, result, list(external)) | peak_memory(window_reset) | {"threads": threads}
+        metrics = _metrics(cfg, inputs, result, list(external)) | _cv(data_stats, cfg) | counts
+        metrics |= peak_memory(window_reset) | {"threads": threads}
         predictions = pd.concat(
             [
                 frames[n][["smiles", "label", "kind"]].assign(eval_set=n, score=result.scores[n])
@@ -85,6 +89,17 @@ def _metrics(cfg: DictConfig, inputs: ArmInputs, result: ArmResult, external: li
     for name in external:
         metrics.update(external_metrics(name, frames[name], result.scores[name]))
     return metrics | result.facts
+
+
+def _cv(stats: dict[str, Any], cfg: DictConfig) -> dict[str, Any]:
+    """Which cross-validation fold this run's test is (``cv``: kfold folds tile the set, replicate splits overlap,
+    given = the file's own split), and the eval-size floor it was held to."""
+    return {
+        "cv": stats.get("cv", "given"),
+        "folds": stats.get("folds"),
+        "fold": stats.get("fold"),
+        "min_per_class": cfg.eval.min_per_class,
+    }
 
 
 def summary_table(metrics: dict[str, Any]) -> str:

@@ -16,7 +16,7 @@ from delbind.assets import MOLECULEACE, list_members, read_member
 from delbind.data.chem import canonical_smiles, max_tanimoto
 from delbind.data.sampling import sample_easy
 from delbind.data.sources.base import SOURCES, DataSource
-from delbind.data.splits import assign_splits, split_groups
+from delbind.data.splits import Folds, assign_splits, split_groups
 from delbind.errors import DataError
 
 MOLECULEACE_DIR = "MoleculeACE/Data/benchmark_data/"
@@ -80,7 +80,7 @@ def build_chembl_kinase(cfg: DictConfig, seed: int) -> tuple[pd.DataFrame, dict[
         frac = min(1.0, cfg.max_molecules / len(target))
         target = target.groupby("label", group_keys=False).sample(frac=frac, random_state=seed)
     target["group"] = split_groups(target["smiles"], cfg.split)
-    target["split"] = assign_splits(target["group"], cfg.split_fractions, seed, target["label"])
+    target["split"] = assign_splits(target["group"], Folds.from_cfg(cfg), seed, target["label"])
 
     easy = _easy_pool(files, target, cfg, seed, stats)
     df = pd.concat([target, sample_easy(easy, target, cfg, seed, stats)], ignore_index=True)

@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from delbind.data.chem import canonical_smiles, max_tanimoto
 from delbind.data.sources.base import SOURCES, DataSource
-from delbind.data.splits import SPLIT_NAMES, SPLITS, assign_splits, split_groups
+from delbind.data.splits import SPLIT_NAMES, SPLITS, Folds, assign_splits, split_groups
 from delbind.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -139,10 +139,10 @@ def build_table(cfg: DictConfig, seed: int) -> tuple[pd.DataFrame, dict[str, Any
         df = df.groupby("label", group_keys=False).sample(frac=min(1.0, cfg.max_molecules / len(df)), random_state=seed)
     df["kind"] = _kinds(df, None if kind_raw is None else kind_raw.loc[df.index], cfg, st)
     if cfg.split_column:
-        df["group"] = df["smiles"]
+        df["group"], st["cv"] = df["smiles"], "given"
     else:
         df["group"] = split_groups(df["smiles"], cfg.split)
-        df["split"] = assign_splits(df["group"], cfg.split_fractions, seed, df["label"])
+        df["split"] = assign_splits(df["group"], Folds.from_cfg(cfg), seed, df["label"])
     df = _balance(df, cfg, seed, st)
     return df[["smiles", "label", "kind", "split", "group"]], st
 

@@ -18,7 +18,7 @@ from delbind.data.sources.kindel.files import kindel_file
 from delbind.data.sources.kindel.labels import label_rules
 from delbind.data.sources.kindel.screen import SYNTHONS, enrichment_of, read_screen, rows_frame
 from delbind.data.sources.kindel.splits import kindel_splits, synthon_partition
-from delbind.data.splits import SPLITS, assign_splits, split_groups
+from delbind.data.splits import SPLITS, Folds, assign_splits, split_groups
 from delbind.errors import DataError
 from delbind.profiling import stage
 
@@ -85,9 +85,14 @@ def build_kindel(cfg: DictConfig, seed: int) -> tuple[pd.DataFrame, dict[str, An
     with stage("labels", log):
         kind = label_rules(screen, enrichment, cfg, st)
         split_col = kindel_splits(cfg, screen["n"])
-        st["split_from"] = "computed" if split_col is None else f"kindel split{cfg.split_index}"
+        st["split_from"] = "computed" if split_col is None else f"kindel split{int(cfg.fold) + 1}"
         if split_col is None and cfg.split == "disynthon":
-            split_col = synthon_partition(screen, cfg.split_fractions, seed, kind == "binder")
+            # A disynthon split cannot tile the library into folds (a molecule holds three blocks): each fold is a
+            # replicate split of its own seed, as KinDEL's five files are; comparisons treat them as overlapping.
+            folds = Folds.from_cfg(cfg)
+            fold_seed = int(np.random.default_rng([seed, folds.fold]).integers(2**31))
+            split_col = synthon_partition(screen, folds.fractions, fold_seed, kind == "binder")
+        st["cv"] = "kfold" if split_col is None else "replicate"
         if split_col is not None:  # placed per screen row, before sampling, so samples fill every split
             unplaced = (split_col == "") & (kind != "")
             st["disynthon_mixed_dropped"] = int(unplaced.sum())
@@ -123,7 +128,7 @@ def _split(df: pd.DataFrame, split_col: np.ndarray | None, cfg: DictConfig, seed
             part["split"], part["group"] = split_col[part["row"]], part["molecule_hash"]
     else:
         target["group"] = split_groups(target["smiles"], cfg.split)
-        target["split"] = assign_splits(target["group"], cfg.split_fractions, seed, target["label"])
+        target["split"] = assign_splits(target["group"], Folds.from_cfg(cfg), seed, target["label"])
         pool["group"] = split_groups(pool["smiles"], cfg.split)
         shared = pool["group"].isin(target["group"])  # scaffold: no easy negative shares one with the target set
         st["easy_shared_group_dropped"] = int(shared.sum())

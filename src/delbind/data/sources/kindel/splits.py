@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -34,7 +35,7 @@ def _deal_blocks(weight: np.ndarray, shares: np.ndarray, rng: np.random.Generato
     return parts
 
 
-def synthon_partition(screen: dict[str, Any], fractions: list[float], seed: int, binder: np.ndarray) -> np.ndarray:
+def synthon_partition(screen: dict[str, Any], fractions: Sequence[float], seed: int, binder: np.ndarray) -> np.ndarray:
     """A disynthon split per screen row: ``train``/``val``/``test``, or ``""`` where the row cannot be placed.
 
     Each position's synthons are dealt (seeded, stratified by their binder count) into three parts; a molecule
@@ -60,9 +61,9 @@ def kindel_splits(cfg: DictConfig, n_rows: int) -> np.ndarray | None:
     path = kindel_file(cfg, f"splits/{cfg.target}_{cfg.split}.parquet", required=False)
     if path is None:
         return None
-    col = f"split{cfg.split_index}"
+    col = f"split{int(cfg.fold) + 1}"  # data.fold picks one of KinDEL's replicate splits (fold 0 = split1)
     if col not in pq.read_schema(path).names:
-        raise DataError(f"{path} has no column {col}: data.split_index must be 1..5")
+        raise DataError(f"{path} has no column {col}: with KinDEL's split files data.fold must be 0..4")
     values = pd.read_parquet(path, columns=[col])[col]
     if len(values) != n_rows:
         raise DataError(

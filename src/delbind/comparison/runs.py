@@ -1,0 +1,98 @@
+"""Reading finished runs: every metrics.json below some dirs -> one row per run, labelled by its arm's recipe."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from delbind.errors import NoRunsError
+
+QUALITY = ["test_easy_auroc", "test_easy_auprc", "test_hard_auroc", "test_hard_auprc"]
+SELECTION = "val_hard_auprc"  # what defaults and sweeps are chosen on: shown beside test, never chosen by test
+VERDICT = ["test_hard_auroc", "test_hard_auprc"]  # the paired table's verdicts: the goal
+# Cost, and what fine-tuning cost the trunk: forgetting = MLM loss after - before (n/a without an MLM head).
+COST = ["train_runtime_s", "train_samples_per_s", "peak_memory_mb", "trainable_params", "forgetting"]
+LABELS = {
+    SELECTION: "val hard AU-PRC",
+    "test_easy_auroc": "easy AUROC",
+    "test_easy_auprc": "easy AU-PRC",
+    "test_hard_auroc": "hard AUROC",
+    "test_hard_auprc": "hard AU-PRC",
+    "train_runtime_s": "train time (s)",
+    "train_samples_per_s": "samples/s",
+    "peak_memory_mb": "peak memory (MB)",
+    "trainable_params": "trainable params",
+    "forgetting": "forgetting (MLM loss)",
+}
+# How a row's test molecules were drawn: k-fold CV (folds tile the set: out-of-fold predictions pool), replicate
+# splits (KinDEL's split files: overlapping resamples), the file's own split, or seeds that re-split (runs made
+# before cross-validation; their test molecules overlap other seeds' val).
+DESIGNS = {
+    "kfold": "k-fold CV",
+    "replicate": "replicate splits",
+    "given": "given split",
+    "resplit": "re-split seeds (old runs)",
+}
+
+
+def _natural(path: Path) -> list[Any]:
+    """Sort key that puts sweep job 2 before job 10, so rows follow the sweep's order."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
+
+
+def metrics_files(paths: Iterable[Path | str]) -> list[Path]:
+    """Every metrics.json at or below each path (a run dir, a sweep dir, or the file itself), in sweep order."""
+    files = []
+    for path in map(Path, paths):
+        files += [path] if path.name == "metrics.json" else sorted(path.glob("**/metrics.json"), key=_natural)
+    return files
+
+
+def load_runs(paths: Iterable[Path | str]) -> pd.DataFrame:
+    """One row per metrics.json found at or below each path, with ``design``, ``repeat`` and ``unit`` columns:
+    the repeat (data_seed, seed) a run belongs to and its fold (or split) within it."""
+    rows = [{**json.loads(f.read_text()), "run_dir": str(f.parent)} for f in metrics_files(paths)]
+    if not rows:
+        raise NoRunsError(f"no metrics.json under {[str(p) for p in paths]}")
+    runs = pd.DataFrame(rows)
+    name = runs["arm"].fillna(runs["mode"]) if "arm" in runs else runs["mode"]  # files before `arm` have `mode`
+    runs["arm"] = runs.assign(arm=name).apply(_label, axis=1)
+    return runs.assign(**_units(runs))
+
+
+def _units(runs: pd.DataFrame) -> dict[str, pd.Series]:
+    """Old runs (no ``cv``): each seed (data_seed) is a re-split, the replicate. CV runs: a repeat is one data_seed
+    (and init seed); its units are the folds."""
+    design = runs["cv"].fillna("resplit") if "cv" in runs else pd.Series("resplit", index=runs.index)
+    split_seed = runs["data_seed"].fillna(runs["seed"]) if "data_seed" in runs else runs["seed"]
+    fold = runs["fold"] if "fold" in runs else pd.Series(np.nan, index=runs.index)
+    old = design == "resplit"
+    repeat = np.where(old, "all", split_seed.astype(str) + "/" + runs["seed"].astype(str))
+    unit = np.where(old, split_seed.astype(str), fold.astype(str))
+    return {"design": design, "repeat": pd.Series(repeat, runs.index), "unit": pd.Series(unit, runs.index)}
+
+
+def _label(run: pd.Series) -> str:
+    """A run's row: ``arm (model[, pooling][, ensemble of n])``. [CLS] and mean pooling are different recipes of
+    one arm, and a seed ensemble is not its members: never averaged together (older runs lack the keys)."""
+    parts = [run["model"]]
+    if isinstance(run.get("pooling"), str):
+        parts.append(f"{run['pooling']} pooling")
+    if pd.notna(run.get("ensemble_size")):
+        parts.append(f"ensemble of {int(run['ensemble_size'])}")
+    elif pd.notna(run.get("ensemble_member")) and bool(run["ensemble_member"]):  # trained by an ensemble job
+        parts.append("ensemble member")
+    return f"{run['arm']} ({', '.join(parts)})"
+
+
+def per_unit(group: pd.DataFrame, metric: str) -> pd.Series:
+    """``metric`` of one row's runs, one value per (repeat, fold-or-split), NaNs dropped; runs of one unit (several
+    init seeds on one old re-split) are averaged first, so the replicate is the split, never the seed."""
+    values = pd.to_numeric(group[metric], errors="coerce") if metric in group else pd.Series(np.nan, group.index)
+    return values.groupby([group["repeat"].to_numpy(), group["unit"].to_numpy()]).mean().dropna()

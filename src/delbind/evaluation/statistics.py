@@ -1,0 +1,218 @@
+"""Paired verdicts between two arms scored on the same molecules.
+
+The same molecules are scored by both arms, so their errors are correlated; tests that treat the arms as
+independent overstate the noise and miss real differences. Every test here is paired. References: DeLong et al.
+1988 (correlated AUROCs) in the fast midrank form of Sun & Xu 2014; Nadeau & Bengio 2003 / Bouckaert & Frank 2004
+(corrected resampled t-test); Holm 1979; Schuirmann 1987 (TOST); Ash et al. 2025 JCIM (practical significance).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy import stats
+
+from delbind.evaluation.bootstrap import BATCHED
+
+# cells (resamples x molecules) per bootstrap block: bounds memory for large eval sets
+_BLOCK_CELLS = 20_000_000
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """A paired comparison of arm a against arm b: ``diff = estimate_a - estimate_b`` with its standard error.
+
+    ``df`` is the Student-t degrees of freedom the p-value used (None: normal), so a confidence interval
+    can be built on the same reference distribution.
+    """
+
+    estimate_a: float
+    estimate_b: float
+    diff: float
+    se: float
+    p: float
+    method: str
+    df: float | None = None
+
+
+def _two_sided_p(diff: float, se: float, df: float | None = None) -> float:
+    """Two-sided p of H0 diff = 0; a zero se means no sampling noise: p = 1 for no difference, else 0."""
+    if se == 0:
+        return 1.0 if diff == 0 else 0.0
+    z = abs(diff) / se
+    return float(2 * (stats.norm.sf(z) if df is None else stats.t.sf(z, df)))
+
+
+def _split(labels: ArrayLike, *scores: ArrayLike) -> tuple[np.ndarray, int, list[np.ndarray]]:
+    """Validate 0/1 labels and equal-length finite scores; indices (binders first), number of binders, scores."""
+    y = np.asarray(labels).ravel()
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError("labels must be 0/1")
+    arrays = [np.asarray(s, dtype=float).ravel() for s in scores]
+    if any(len(s) != len(y) for s in arrays):
+        raise ValueError("labels and scores must have the same length")
+    if any(not np.isfinite(s).all() for s in arrays):
+        raise ValueError("scores must be finite")
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    if len(pos) < 2 or len(neg) < 2:
+        raise ValueError(f"need at least 2 binders and 2 non-binders, got {len(pos)} and {len(neg)}")
+    return np.concatenate([pos, neg]), len(pos), arrays
+
+
+def delong(labels: ArrayLike, score_a: ArrayLike, score_b: ArrayLike) -> PairedTest:
+    """DeLong's test of two correlated AUROCs on the same molecules (midrank algorithm, Sun & Xu 2014).
+
+    Exact for ties (the 1/2 rule, via midranks) and O(n log n); the variance of the AUROC difference comes
+    from the structural components, so the correlation between the arms is used, not ignored.
+    """
+    order, m, (a, b) = _split(labels, score_a, score_b)
+    n = len(order) - m
+    z = np.stack([a[order], b[order]])  # binders first
+    tz = stats.rankdata(z, axis=1)
+    tx = stats.rankdata(z[:, :m], axis=1)
+    ty = stats.rankdata(z[:, m:], axis=1)
+    auc = (tz[:, :m].sum(1) - m * (m + 1) / 2) / (m * n)
+    v10 = (tz[:, :m] - tx) / n  # per binder: share of non-binders ranked below it
+    v01 = 1 - (tz[:, m:] - ty) / m  # per non-binder: share of binders ranked above it
+    cov = np.cov(v10) / m + np.cov(v01) / n
+    diff = float(auc[0] - auc[1])
+    se = float(np.sqrt(max(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1], 0.0)))
+    return PairedTest(float(auc[0]), float(auc[1]), diff, se, _two_sided_p(diff, se), "delong")
+
+
+def paired_bootstrap(
+    labels: ArrayLike,
+    score_a: ArrayLike,
+    score_b: ArrayLike,
+    metric: str = "auprc",
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> PairedTest:
+    """Stratified paired bootstrap of the difference of ``metric`` ("auroc" or "auprc", step-wise AP).
+
+    Binders and non-binders are resampled separately (prevalence fixed, both classes always present) and both
+    arms see the same resampled molecules, so the pairing is kept. AU-PRC has no DeLong analogue, hence the
+    bootstrap. se is the sd of the bootstrap differences; p is two-sided from the normal approximation
+    diff / se (not a bootstrap-percentile p), so it is only as good as that approximation.
+    """
+    if metric not in BATCHED:
+        raise ValueError(f"metric must be one of {sorted(BATCHED)}, got {metric!r}")
+    if n_resamples < 2:
+        raise ValueError("n_resamples must be at least 2")
+    order, m, (a, b) = _split(labels, score_a, score_b)
+    fn = BATCHED[metric]
+    pos, neg = order[:m], order[m:]
+    est_a, est_b = (float(fn(s[order][None, :], m)[0]) for s in (a, b))
+    rng = np.random.default_rng(seed)
+    block = max(1, _BLOCK_CELLS // len(order))
+    diffs = []
+    for start in range(0, n_resamples, block):
+        size = min(block, n_resamples - start)
+        idx = np.concatenate(
+            [pos[rng.integers(0, len(pos), (size, len(pos)))], neg[rng.integers(0, len(neg), (size, len(neg)))]],
+            axis=1,
+        )
+        diffs.append(fn(a[idx], m) - fn(b[idx], m))
+    se = float(np.std(np.concatenate(diffs), ddof=1))
+    diff = est_a - est_b
+    return PairedTest(est_a, est_b, diff, se, _two_sided_p(diff, se), f"paired_bootstrap_{metric}")
+
+
+def corrected_ttest(
+    diffs: ArrayLike,
+    n_train: int,
+    n_test: int,
+    *,
+    a: ArrayLike | None = None,
+    b: ArrayLike | None = None,
+) -> PairedTest:
+    """Nadeau & Bengio corrected resampled t-test over k folds x r repeats (Bouckaert & Frank 2004).
+
+    Folds share training data, so per-fold differences are correlated and the plain paired t-test is
+    anti-conservative; the variance factor 1/(k r) is replaced by 1/(k r) + n_test/n_train. ``diffs`` holds the
+    per-fold a - b of all folds of all repeats; t has k r - 1 df. ``a`` and ``b`` (optional per-fold metrics of
+    each arm) only fill ``estimate_a``/``estimate_b`` with their means; without them those are NaN.
+    """
+    d = np.asarray(diffs, dtype=float).ravel()
+    if len(d) < 2:
+        raise ValueError(f"corrected_ttest needs at least 2 per-fold differences, got {len(d)}")
+    if n_train <= 0 or n_test <= 0:
+        raise ValueError("n_train and n_test must be positive")
+    estimates = []
+    for arm in (a, b):
+        values = None if arm is None else np.asarray(arm, dtype=float).ravel()
+        if values is not None and len(values) != len(d):
+            raise ValueError("a and b must have one value per fold, like diffs")
+        estimates.append(float("nan") if values is None else float(values.mean()))
+    kr = len(d)
+    diff = float(d.mean())
+    se = float(np.sqrt((1 / kr + n_test / n_train) * d.var(ddof=1)))
+    df = kr - 1
+    return PairedTest(estimates[0], estimates[1], diff, se, _two_sided_p(diff, se, df), "corrected_ttest", df)
+
+
+def holm(pvalues: ArrayLike) -> np.ndarray:
+    """Holm step-down adjusted p-values (family-wise error control, valid under any dependence).
+
+    Reject where adjusted p < alpha. Adjusted values are monotone in the raw ones and capped at 1; NaN entries
+    are passed through and not counted as tests.
+    """
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(p.shape, np.nan)
+    flat, res = p.ravel(), out.reshape(-1)
+    ok = np.flatnonzero(~np.isnan(flat))
+    k = len(ok)
+    if k == 0:
+        return out
+    order = ok[np.argsort(flat[ok], kind="stable")]
+    adjusted = np.maximum.accumulate(np.minimum(1.0, (k - np.arange(k)) * flat[order]))
+    res[order] = adjusted
+    return out
+
+
+def tost_p(diff: float, se: float, margin: float, df: float | None = None) -> float:
+    """Two one-sided tests (Schuirmann) of equivalence within +-margin: the larger one-sided p.
+
+    A small p says the true difference lies inside the practical margin; normal reference when df is None,
+    else Student t with df.
+    """
+    if margin <= 0:
+        raise ValueError("margin must be positive")
+    if se == 0:
+        return 0.0 if abs(diff) < margin else 1.0
+    dist = stats.norm if df is None else stats.t(df)
+    p_lower = dist.sf((diff + margin) / se)  # H0: diff <= -margin
+    p_upper = dist.cdf((diff - margin) / se)  # H0: diff >= +margin
+    return float(max(p_lower, p_upper))
+
+
+def verdict(diff: float, p_adj: float, p_equiv_adj: float, alpha: float = 0.05) -> str:
+    """One of "equivalent", "better", "worse", "can't tell", checked in that order.
+
+    Equivalence comes first: a difference that is statistically real but shown to be smaller than the practical
+    margin is of no practical consequence (Ash et al. 2025), so it is reported as "equivalent", not "better".
+    Otherwise the sign of diff names a significant difference; otherwise the data cannot tell. NaN p-values
+    never pass the alpha threshold, so they give "can't tell".
+    """
+    if p_equiv_adj < alpha:
+        return "equivalent"
+    if p_adj < alpha:
+        return "better" if diff > 0 else "worse"
+    return "can't tell"
+
+
+def min_detectable_difference(se: float, power: float = 0.8, alpha: float = 0.05) -> float:
+    """Smallest true difference a two-sided test at alpha detects with this power: (z_{1-a/2} + z_power) se.
+
+    Reported beside a "can't tell" to say how large a difference the comparison could have seen.
+    """
+    return float((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) * se)
+
+
+def confidence_interval(test: PairedTest, confidence: float = 0.95, df: float | None = None) -> tuple[float, float]:
+    """Interval diff +- q se, q from the normal, or Student t with ``df`` (default: the test's own df)."""
+    df = test.df if df is None else df
+    q = stats.norm.ppf((1 + confidence) / 2) if df is None else stats.t.ppf((1 + confidence) / 2, df)
+    return (float(test.diff - q * test.se), float(test.diff + q * test.se))
