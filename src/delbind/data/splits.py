@@ -80,7 +80,10 @@ def assign_splits(groups: pd.Series, folds: Folds, seed: int, labels: pd.Series 
         strata = groups.map(labels.groupby(groups).mean() >= 0.5).to_numpy(dtype=int)
     outer = _deal(groups, strata, folds.folds, seed)
     split = np.where(outer == folds.fold, "test", "train").astype(object)
-    rest = np.flatnonzero(outer != folds.fold)
+    # Val candidates: groups of the training folds small enough that one cannot tip val's binder fraction (a
+    # quarter of val); larger ones always train.
+    sizes = groups.map(groups.value_counts()).to_numpy()
+    rest = np.flatnonzero((outer != folds.fold) & (sizes <= folds.val_fraction * len(groups) / 4))
     inner_seed = int(np.random.default_rng([seed, folds.fold]).integers(2**31))
     inner = _deal(groups.iloc[rest], strata[rest], folds.inner_folds, inner_seed)
     split[rest[inner == 0]] = "val"

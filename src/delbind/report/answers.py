@@ -1,11 +1,15 @@
-"""The course's five questions, answered from the summary table: every claim is a number with its interval."""
+"""The course's five questions, answered from the comparison: every claim is a paired verdict with its numbers (the
+difference, its CI, the p and the verdict word), or says plainly that it is not a paired test."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from delbind.comparison import LABELS, paired_difference
+from delbind.comparison import LABELS, SELECTION, reference_row
+from delbind.comparison.verdicts import resolvable_difference
+from delbind.report.data import Report
+from delbind.report.paired import Paired, claim, from_pairs, p_text, paired
 
 QUESTIONS = (
     "Did fine-tuning improve AUROC and AU-PRC, and by how much?",
@@ -15,6 +19,11 @@ QUESTIONS = (
     "Will contrastive learning beat fine-tuning?",
 )
 QUALITY_ORDER = ("test_hard_auroc", "test_hard_auprc", "test_easy_auroc", "test_easy_auprc")
+CI_KINDS = {
+    "pooled": "bootstrap intervals over the pooled out-of-fold molecules",
+    "splits": "t-intervals over splits",
+    "bootstrap": "bootstrap intervals of one run's test set",
+}
 
 
 def arm_row(summary: pd.DataFrame, name: str) -> pd.Series | None:
@@ -24,65 +33,73 @@ def arm_row(summary: pd.DataFrame, name: str) -> pd.Series | None:
 
 
 def cell(row: pd.Series, metric: str) -> str:
+    if pd.isna(row[f"{metric}_lo"]):
+        return f"{row[metric]:.3f}"
     return f"{row[metric]:.3f} [{row[f'{metric}_lo']:.3f}, {row[f'{metric}_hi']:.3f}]"
 
 
 def overlap(a: pd.Series, b: pd.Series, metric: str) -> bool:
-    """Whether the two 95% intervals share any value (then the difference is not established)."""
-    return bool(a[f"{metric}_lo"] <= b[f"{metric}_hi"] and b[f"{metric}_lo"] <= a[f"{metric}_hi"])
+    """Whether the two 95% intervals share any value (NaN bounds: they are taken to)."""
+    return not bool(a[f"{metric}_lo"] > b[f"{metric}_hi"] or b[f"{metric}_lo"] > a[f"{metric}_hi"])
+
+
+def unpaired(a: pd.Series, b: pd.Series, metric: str) -> str:
+    """The rows' difference with their own intervals, labelled as what it is."""
+    how = "the intervals overlap" if overlap(a, b, metric) else "the intervals do not overlap"
+    return f"difference {a[metric] - b[metric]:+.3f} of the rows' own figures, not a paired test ({how})"
 
 
 def _ci_note(*rows: pd.Series) -> str:
-    kinds = {"seeds": "t-intervals over seeds", "bootstrap": "bootstrap intervals of one seed's test set"}
-    seeds = "/".join(str(int(r["n_seeds"])) for r in rows)
-    return f"(95% {', '.join(sorted({kinds[r['ci']] for r in rows}))}; seeds: {seeds})"
+    units = "/".join(f"{int(r['n_units'])} x {int(r['n_repeats'])}" for r in rows)
+    return f"(rows: 95% {', '.join(sorted({CI_KINDS[r['ci']] for r in rows}))}; folds or splits x repeats: {units})"
 
 
-def paired_by_split(runs: pd.DataFrame, a: pd.Series, b: pd.Series, metric: str) -> dict[str, float] | None:
-    """Row ``a`` minus row ``b`` on ``metric``, paired by split (comparison.paired_difference); None when the runs
-    do not hold two splits both rows ran (then only the rows' own intervals can be compared)."""
-    if not {"arm", "seed", metric} <= set(runs.columns):
-        return None
-    d = paired_difference(runs, a["arm"], b["arm"], metric)
-    return None if np.isnan(d["lo"]) else d
+def _tests(report: Report, ft: pd.Series, fz: pd.Series) -> dict[str, Paired | None]:
+    """Fine-tuned minus frozen on the four test metrics: the verdict table paired against frozen (hard), the same
+    tests for this pair alone (easy)."""
+    pairs = report.pairs_against(fz["arm"])
+    return {m: paired(report, pairs, ft["arm"], fz["arm"], m) for m in QUALITY_ORDER}
 
 
-def _verdict(ft: pd.Series, fz: pd.Series, metric: str, pair: dict[str, float] | None) -> int:
-    """+1 / -1: fine-tuning is settled better / worse on ``metric``; 0: not told from noise. Paired by split when
-    the runs allow (a split hard for one arm is hard for both, so pairing removes that swing), else by whether the
-    two rows' intervals overlap."""
-    if pair is not None:
-        return 0 if pair["lo"] <= 0 <= pair["hi"] else (1 if pair["diff"] > 0 else -1)
-    return 0 if overlap(ft, fz, metric) else (1 if ft[metric] > fz[metric] else -1)
-
-
-def improvement(ft: pd.Series, fz: pd.Series, runs: pd.DataFrame | None = None) -> str:
-    lines, clear = [], []
+def improvement(report: Report, ft: pd.Series, fz: pd.Series, tests: dict[str, Paired | None]) -> str:
+    lines, by_verdict = [], {}
     for m in QUALITY_ORDER:
-        pair = None if runs is None else paired_by_split(runs, ft, fz, m)
-        sign = _verdict(ft, fz, m, pair)
-        if pair is None:
-            basis = "the intervals overlap" if sign == 0 else "the intervals do not overlap"
-        else:
-            n, p = int(pair["n_splits"]), pair["p"]
-            basis = f"paired by split ({n}) {pair['diff']:+.3f} [{pair['lo']:+.3f}, {pair['hi']:+.3f}], p = {p:.3f}"
-        outcome = {1: "a real gain", -1: "a real loss", 0: "not a difference these runs can tell from noise"}[sign]
-        diff = f"{ft[m] - fz[m]:+.3f}"
-        lines.append(f"- {LABELS[m]}: {cell(ft, m)} fine-tuned vs {cell(fz, m)} frozen, {diff}; {basis}: {outcome}.")
-        if sign > 0:
-            clear.append(LABELS[m])
-    head = f"Fine-tuning clearly improved {', '.join(clear)}." if clear else "No clear improvement on any of the four."
-    return f"{head} {_ci_note(ft, fz)}\n\n" + "\n".join(lines)
+        test = tests[m]
+        basis = claim(test) if test is not None else unpaired(ft, fz, m)
+        lines.append(f"- {LABELS[m]}: {cell(ft, m)} fine-tuned vs {cell(fz, m)} frozen; {basis}.")
+        by_verdict.setdefault(test.verdict if test else "no paired test", []).append(LABELS[m])
+    order = ("better", "worse", "equivalent", "can't tell", "no paired test")
+    found = "; ".join(f"{v} on {', '.join(by_verdict[v])}" for v in order if v in by_verdict)
+    n_rows = len(report.pairs_against(fz["arm"]))
+    head = (
+        f"Paired verdicts, fine-tuned minus frozen: {found}. Hard metrics: the verdict table paired against "
+        f"frozen, Holm-adjusted over its {n_rows} rows; easy metrics: the same paired tests for this one pair. "
+        f"Equivalent: within +-{report.margin} (two one-sided tests); {_ci_note(ft, fz)}"
+    )
+    return head + "\n\n" + "\n".join(lines)
 
 
-def best_arm(summary: pd.DataFrame, metric: str = "test_hard_auroc") -> str:
-    best = summary.loc[summary[metric].idxmax()]
-    tied = [r["arm"] for _, r in summary.iterrows() if r["arm"] != best["arm"] and overlap(best, r, metric)]
-    others = f"; its interval overlaps those of {', '.join(tied)}" if tied else "; no other arm's interval overlaps it"
-    return f"Across all arms the highest {LABELS[metric]} is {best['arm']}'s, {cell(best, metric)}{others}."
+def best_arm(report: Report) -> str:
+    """The arm a choice on validation takes (highest mean val hard AU-PRC); its test figures only follow."""
+    summary = report.summary
+    chosen = reference_row(summary, None)
+    if chosen is None:
+        return "No run recorded val hard AU-PRC, so no arm is named best: the report never chooses by test."
+    row = summary[summary["arm"] == chosen].iloc[0]
+    text = (
+        f"Chosen on validation, the best arm is {chosen} (the highest mean {LABELS[SELECTION]}, "
+        f"{row[SELECTION]:.3f}); as a consequence of that choice, not a ground for it, its test hard AUROC is "
+        f"{cell(row, 'test_hard_auroc')} and hard AU-PRC {cell(row, 'test_hard_auprc')}."
+    )
+    pairs = report.pairs_against(chosen)
+    if pairs.empty:
+        return text
+    counts = pairs["test_hard_auroc_verdict"].value_counts()
+    tally = ", ".join(f"{n} {v}" for v, n in counts.items())
+    return text + f" Every other arm paired against it on hard AUROC: {tally}."
 
 
-def cost(ft: pd.Series, fz: pd.Series, runs: pd.DataFrame | None = None) -> str:
+def cost(report: Report, ft: pd.Series, fz: pd.Series, test: Paired | None) -> str:
     ratio = ft["train_runtime_s"] / fz["train_runtime_s"]
     mem = ft["peak_memory_mb"] / fz["peak_memory_mb"]
     text = (
@@ -90,47 +107,61 @@ def cost(ft: pd.Series, fz: pd.Series, runs: pd.DataFrame | None = None) -> str:
         f"({ratio:.1f}x the time, {ft['train_runtime_s'] - fz['train_runtime_s']:+,.1f} s), at {mem:.1f}x the peak "
         f"memory, training {ft['trainable_params']:,.0f} parameters instead of {fz['trainable_params']:,.0f}. "
     )
-    m, gain = "test_hard_auroc", ft["test_hard_auroc"] - fz["test_hard_auroc"]
-    pair = None if runs is None else paired_by_split(runs, ft, fz, m)
-    sign = _verdict(ft, fz, m, pair)
-    if pair is not None:
-        gain = pair["diff"]
-    noise = "the paired interval over splits" if pair is not None else "overlapping intervals"
-    if sign > 0:
-        return text + f"It bought {gain:+.3f} hard AUROC, outside the noise: worth it where hard negatives matter."
-    if sign < 0:
-        return text + f"Hard AUROC fell by {-gain:.3f}, outside the noise: by these numbers it was not worth it."
+    if test is None:
+        return text + (
+            f"Hard AUROC has no paired test here (the rows share too few folds): {unpaired(ft, fz, 'test_hard_auroc')}"
+            ". By these numbers the extra time bought nothing measurable; more folds or repeats are needed to say."
+        )
+    numbers = f"{test.diff:+.3f} [{test.lo:+.3f}, {test.hi:+.3f}], Holm p {p_text(test.p)}"
+    if test.verdict == "better":
+        return text + f"It bought {numbers} hard AUROC (**better**): worth it where hard negatives matter."
+    if test.verdict == "worse":
+        return text + f"Hard AUROC changed by {numbers} (**worse**): by these numbers it was not worth it."
+    if test.verdict == "equivalent":
+        return text + (
+            f"Hard AUROC changed by {numbers}, within the practical margin +-{report.margin} (**equivalent**): "
+            "the extra time bought nothing of practical size."
+        )
+    resolves = resolvable_difference(report.pairs_against(fz["arm"]), alpha=report.alpha)
+    size = "" if np.isnan(resolves) else f"; these runs resolve about {resolves:.3f} with 80% power"
     return text + (
-        f"The hard-AUROC difference ({gain:+.3f}) is inside {noise}, so by these numbers the extra "
-        "time bought nothing measurable; more seeds or data could narrow the intervals and change that."
+        f"The hard-AUROC difference, {numbers}, is **can't tell**{size}: by these numbers the extra time bought "
+        "nothing measurable; more folds or repeats could narrow the interval and change that."
     )
 
 
-def easy_or_hard(ft: pd.Series, fz: pd.Series, runs: pd.DataFrame | None = None) -> str:
+def _gain(test: Paired | None, ft: pd.Series, fz: pd.Series, metric: str) -> tuple[float, str]:
+    if test is None:
+        return ft[metric] - fz[metric], "not a paired test"
+    return test.diff, f"paired: **{test.verdict}**"
+
+
+def easy_or_hard(ft: pd.Series, fz: pd.Series, tests: dict[str, Paired | None]) -> str:
     lines = []
     for metric in ("auroc", "auprc"):
         easy, hard = (f"test_{k}_{metric}" for k in ("easy", "hard"))
-        g_easy, g_hard = ft[easy] - fz[easy], ft[hard] - fz[hard]
+        (g_easy, v_easy), (g_hard, v_hard) = _gain(tests[easy], ft, fz, easy), _gain(tests[hard], ft, fz, hard)
         better = "hard" if g_hard > g_easy else "easy"
         helped = max(g_easy, g_hard) > 0
         which = f"it helped more on {better}" if helped else f"it helped on neither, {better} lost less"
-        pairs = {
-            k: None if runs is None else paired_by_split(runs, ft, fz, m) for k, m in (("easy", easy), ("hard", hard))
-        }
-        noisy = [k for k, m in (("easy", easy), ("hard", hard)) if _verdict(ft, fz, m, pairs[k]) == 0]
-        within = "the noise paired by split" if any(p is not None for p in pairs.values()) else "overlapping intervals"
+        pair = (("easy", tests[easy]), ("hard", tests[hard]))
+        settled = [k for k, t in pair if t is not None and t.verdict in ("better", "worse")]
         caveat = (
-            f"but the {' and '.join(noisy)} gain{'s lie' if len(noisy) == 2 else ' lies'} within {within}, "
-            "so the difference between them is not settled by these runs"
-            if noisy
-            else "and both gains are outside the noise"
+            "both changes are settled by the paired tests"
+            if len(settled) == 2
+            else f"only the {settled[0]} change is settled by its paired test"
+            if settled
+            else "neither change is settled by a paired test, so which helped more is not known from these runs"
         )
         name = "AUROC" if metric == "auroc" else "AU-PRC"
         lines.append(
-            f"- {name}: {g_easy:+.3f} on easy, {g_hard:+.3f} on hard negatives: {which} "
-            f"(by {abs(g_hard - g_easy):.3f}), {caveat}."
+            f"- {name}: {g_easy:+.3f} on easy ({v_easy}), {g_hard:+.3f} on hard negatives ({v_hard}): {which} "
+            f"(by {abs(g_hard - g_easy):.3f}); {caveat}."
         )
-    return "\n".join(lines) + "\n\nThe two AU-PRCs share one prevalence (as many easy as hard negatives per split)."
+    return "\n".join(lines) + (
+        "\n\nEach change is tested against zero; the gap between the easy and the hard change is not itself tested "
+        "(different molecules). The two AU-PRCs share one prevalence (as many easy as hard negatives per split)."
+    )
 
 
 def forgetting(summary: pd.DataFrame, runs: pd.DataFrame) -> str:
@@ -144,7 +175,7 @@ def forgetting(summary: pd.DataFrame, runs: pd.DataFrame) -> str:
             f"{small}: the pretrained trunk's general chemistry, i.e. how well it still predicts masked tokens."
         )
     lines = [
-        f"- {r['arm']}: {r['forgetting']:+.3f} MLM loss (mean over {int(r['n_seeds'])} seed(s))"
+        f"- {r['arm']}: {r['forgetting']:+.3f} MLM loss (mean over {int((runs['arm'] == r['arm']).sum())} run(s))"
         for _, r in measured.iterrows()
     ]
     worst = measured.loc[measured["forgetting"].idxmax()]
@@ -155,17 +186,22 @@ def forgetting(summary: pd.DataFrame, runs: pd.DataFrame) -> str:
     )
 
 
-def contrastive(summary: pd.DataFrame, ft: pd.Series, fz: pd.Series | None) -> str:
-    rival = next((r for _, r in summary.iterrows() if r["arm"].startswith("contrastive")), None)
+def contrastive(report: Report, ft: pd.Series, fz: pd.Series | None) -> str:
+    rival = next((r for _, r in report.summary.iterrows() if r["arm"].startswith("contrastive")), None)
     if rival is not None:
-        m = "test_hard_auroc"
-        verdict = "the intervals overlap" if overlap(rival, ft, m) else "the intervals do not overlap"
-        return f"Measured: {rival['arm']} {cell(rival, m)} vs fine-tuning {cell(ft, m)} hard AUROC; {verdict}."
+        pairs = report.pairs_against(ft["arm"])
+        lines = [f"Measured: {rival['arm']} minus fine-tuning ({ft['arm']}), paired against fine-tuning:"]
+        for m in ("test_hard_auroc", "test_hard_auprc"):
+            test = from_pairs(pairs, rival["arm"], m)
+            basis = claim(test) if test is not None else unpaired(rival, ft, m)
+            lines.append(f"- {LABELS[m]}: {cell(rival, m)} vs {cell(ft, m)}; {basis}.")
+        return "\n".join(lines)
     gap = ft["test_easy_auroc"] - ft["test_hard_auroc"]
     split = ft["test_easy_auroc_lo"] > ft["test_hard_auroc_hi"]
     text = (
         f"Not measured (no contrastive arm). Fine-tuned, easy AUROC {cell(ft, 'test_easy_auroc')} vs hard "
-        f"{cell(ft, 'test_hard_auroc')}: a gap of {gap:+.3f}, "
+        f"{cell(ft, 'test_hard_auroc')}: a gap of {gap:+.3f} (the rows' own intervals, different molecules: not a "
+        "paired test), "
     )
     if split and gap > 0:
         text += (
@@ -184,20 +220,22 @@ def contrastive(summary: pd.DataFrame, ft: pd.Series, fz: pd.Series | None) -> s
     return text
 
 
-def answers(summary: pd.DataFrame, runs: pd.DataFrame) -> list[tuple[str, str]]:
+def answers(report: Report) -> list[tuple[str, str]]:
     """(question, answer in markdown) for the five questions; an answer says what is missing when an arm is."""
+    summary = report.summary
     ft, fz = arm_row(summary, "finetune"), arm_row(summary, "frozen")
     if ft is None or fz is None:
         missing = " and ".join(n for n, r in (("finetune", ft), ("frozen", fz)) if r is None)
         text = f"These runs have no {missing} arm, so fine-tuning cannot be compared with the frozen trunk."
         return [(q, text) for q in QUESTIONS[:3]] + [
-            (QUESTIONS[3], forgetting(summary, runs)),
-            (QUESTIONS[4], text if ft is None else contrastive(summary, ft, fz)),
+            (QUESTIONS[3], forgetting(summary, report.runs)),
+            (QUESTIONS[4], text if ft is None else contrastive(report, ft, fz)),
         ]
+    tests = _tests(report, ft, fz)
     return [
-        (QUESTIONS[0], improvement(ft, fz, runs) + "\n\n" + best_arm(summary)),
-        (QUESTIONS[1], cost(ft, fz, runs)),
-        (QUESTIONS[2], easy_or_hard(ft, fz, runs)),
-        (QUESTIONS[3], forgetting(summary, runs)),
-        (QUESTIONS[4], contrastive(summary, ft, fz)),
+        (QUESTIONS[0], improvement(report, ft, fz, tests) + "\n\n" + best_arm(report)),
+        (QUESTIONS[1], cost(report, ft, fz, tests["test_hard_auroc"])),
+        (QUESTIONS[2], easy_or_hard(ft, fz, tests)),
+        (QUESTIONS[3], forgetting(summary, report.runs)),
+        (QUESTIONS[4], contrastive(report, ft, fz)),
     ]

@@ -15,13 +15,18 @@ FILES = ("report.html", "report.ipynb", "cost_quality.png")
 
 
 def write_report(
-    paths: list[str | Path], out_dir: str | Path, wandb_project: str | None = None, reference: str | None = None
+    paths: list[str | Path],
+    out_dir: str | Path,
+    wandb_project: str | None = None,
+    reference: str | None = None,
+    margin: float = 0.02,
 ) -> list[Path]:
     """report.html, report.ipynb and cost_quality.png in ``out_dir``; returns their paths. ``reference``: the row
-    the comparison table pairs the others against (None: the val-best row)."""
+    the comparison table pairs the others against (None: the val-best row); ``margin``: the verdicts' practical
+    margin (a difference within +-margin is equivalent)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = load_report([Path(p).resolve() for p in paths], reference)
+    report = load_report([Path(p).resolve() for p in paths], reference, margin)
     sections = render(report)
     html, notebook, chart = (out_dir / name for name in FILES)
     html.write_text(to_html(report, sections), encoding="utf-8")

@@ -1,39 +1,109 @@
-"""What the report reads: the runs and their summary (comparison.py), and per run its config, history and scores."""
+"""What the report reads: the runs, their summary and paired verdicts (delbind.comparison), and per run its config,
+history and scores."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from omegaconf import OmegaConf
 
-from delbind.comparison import load_runs, summarize
+from delbind.comparison import Comparison, compare, paired_verdicts
+from delbind.comparison.pooled import pooled_predictions
+
+
+def _natural(text: str) -> list[Any]:
+    """Sort key that puts fold 2 before fold 10 (and repeat 2/0 before 10/0)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(text))]
 
 
 @dataclass
 class Report:
-    """Every run below the given dirs (one row per metrics.json) and the per-arm summary of comparison.py."""
+    """Every run below the given dirs (one row per metrics.json) and their comparison: the per-row summary and the
+    paired verdicts against ``reference`` (None: the val-best row)."""
 
     dirs: list[str]
-    runs: pd.DataFrame
-    summary: pd.DataFrame
-    reference: str | None = None  # the row the comparison pairs the others against; None: the val-best row
+    comparison: Comparison
+    reference: str | None = None  # as asked: None = the val-best row
+    _pairs: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+
+    @property
+    def runs(self) -> pd.DataFrame:
+        return self.comparison.runs
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        return self.comparison.summary
+
+    @property
+    def margin(self) -> float:
+        return self.comparison.margin
+
+    @property
+    def alpha(self) -> float:
+        return self.comparison.alpha
+
+    @cached_property
+    def pooled(self) -> dict[tuple[str, str], pd.DataFrame]:
+        """(row, repeat) -> the repeat's pooled out-of-fold test predictions (see delbind.comparison.pooled)."""
+        return pooled_predictions(self.runs)
+
+    def pairs_against(self, reference: str) -> pd.DataFrame:
+        """Every other row paired against the row ``reference`` (the comparison's verdict table when it is that
+        table's reference; else computed the same way, with the same margin and alpha)."""
+        pairs = self.comparison.pairs
+        if not pairs.empty and pairs["reference"].iloc[0] == reference:
+            return pairs
+        if reference not in self._pairs:
+            self._pairs[reference] = paired_verdicts(
+                self.runs, self.summary, self.pooled, reference, self.margin, self.alpha
+            )
+        return self._pairs[reference]
+
+    def matched_unit(self) -> tuple[str, str] | None:
+        """The first (repeat, unit), in natural order, that every arm ran; None when no unit is shared by all."""
+        units = [set(zip(g["repeat"], g["unit"])) for _, g in self.runs.groupby("arm", sort=False)]
+        shared = set.intersection(*units) if units else set()
+        return min(shared, key=lambda u: (_natural(u[0]), _natural(u[1]))) if shared else None
 
     def first_runs(self) -> pd.DataFrame:
-        """One run per arm (its lowest seed): the one whose curves are drawn; arms in the table's order."""
-        first = self.runs.sort_values("seed", kind="stable").groupby("arm", sort=False).head(1).set_index("arm")
+        """One run per arm, the one whose curves are drawn; arms in the table's order.
+
+        Every arm's run is of ONE matched (repeat, unit): the first (repeat, fold-or-split), in natural order,
+        that every arm ran, so all panels are drawn on the same test molecules (of an old re-split run several
+        init seeds share a unit: the lowest seed is drawn). Only when no (repeat, unit) is shared by every arm
+        (say k-fold runs beside old re-split runs) does each arm fall back to its own first run, sorted by repeat,
+        unit and seed; its panels are then on different molecules, and ``matched_unit()`` is None.
+        """
+        runs, match = self.runs, self.matched_unit()
+        if match is not None:
+            runs = runs[(runs["repeat"] == match[0]) & (runs["unit"] == match[1])]
+        order = sorted(
+            runs.index, key=lambda i: (_natural(runs.at[i, "repeat"]), _natural(runs.at[i, "unit"]), runs.at[i, "seed"])
+        )
+        first = runs.loc[order].groupby("arm", sort=False).head(1).set_index("arm")
         return first.loc[self.summary["arm"]]
 
 
-def load_report(paths: list[str | Path], reference: str | None = None) -> Report:
-    """The runs found at or below ``paths`` and their summary."""
-    runs = load_runs(paths)
-    order = list(dict.fromkeys(runs["arm"]))  # sweep order, as the comparison table
-    summary = summarize(runs).set_index("arm").loc[order].reset_index()
-    return Report([str(p) for p in paths], runs, summary, reference)
+def where(run: pd.Series) -> str:
+    """Which test set a run scored: its fold (and repeat) or, for old runs, its split seed."""
+    if run.get("design") == "resplit":
+        return f"split seed {run['unit']}"
+    if run.get("design") == "given":
+        return f"the given split, repeat {run['repeat']}"
+    return f"fold {run['unit']}, repeat {run['repeat']}"
+
+
+def load_report(
+    paths: list[str | Path], reference: str | None = None, margin: float = 0.02, alpha: float = 0.05
+) -> Report:
+    """The runs found at or below ``paths``, compared (delbind.comparison.compare) against ``reference``."""
+    return Report([str(p) for p in paths], compare(paths, reference, margin, alpha), reference)
 
 
 def log_history(run_dir: str | Path) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from scipy import stats  # noqa: E402
 from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 
 from delbind.evaluation import binary_metrics, draw_loss_curve  # noqa: E402
-from delbind.report.data import Report, heldout_kd, log_history, predictions  # noqa: E402
+from delbind.report.data import Report, heldout_kd, log_history, predictions, where  # noqa: E402
 
 KIND_COLORS = {"easy": "#4c9be8", "hard": "#e8744c"}  # as comparison.png
 
@@ -31,21 +31,22 @@ def _grid(n: int, ncols: int, size: tuple[float, float]) -> tuple[Figure, np.nda
 
 
 def loss_curves(report: Report) -> Figure | None:
-    """One panel per arm with a Trainer history (its lowest seed), side by side."""
-    histories = {arm: log_history(run["run_dir"]) for arm, run in report.first_runs().iterrows()}
+    """One panel per arm with a Trainer history (its run of the matched fold: Report.first_runs), side by side."""
+    first = report.first_runs()
+    histories = {arm: log_history(run["run_dir"]) for arm, run in first.iterrows()}
     histories = {arm: h for arm, h in histories.items() if h}
     if not histories:
         return None
     fig, axes = _grid(len(histories), min(3, len(histories)), (4.6, 3.4))
-    seeds = report.first_runs()["seed"]
     for ax, (arm, history) in zip(axes.flat, histories.items()):
-        draw_loss_curve(ax, history, f"{arm}, seed {seeds[arm]}")
+        draw_loss_curve(ax, history, f"{arm}\n{where(first.loc[arm])}")
     fig.tight_layout()
     return fig
 
 
 def roc_pr_curves(report: Report) -> Figure | None:
-    """Per arm (its lowest seed), ROC and PR curves on the test sets, easy and hard negatives overlaid."""
+    """Per arm (its run of the matched fold: Report.first_runs), ROC and PR curves on the test sets, easy and hard
+    negatives overlaid."""
     first = report.first_runs()
     first = first[[(Path(d) / "predictions.parquet").is_file() for d in first["run_dir"]]]
     if first.empty:
@@ -64,7 +65,7 @@ def roc_pr_curves(report: Report) -> Figure | None:
             pr_ax.step(recall, precision, where="post", color=color, label=f"{kind} {scores['auprc']:.3f}")
             pr_ax.axhline(y.mean(), color=color, lw=0.8, ls=":")  # a random ranking's AU-PRC: the prevalence
         roc_ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
-        _axes(roc_ax, f"{arm}\nROC (seed {run['seed']})", "false positive rate", "true positive rate", "AUROC")
+        _axes(roc_ax, f"{arm}\nROC ({where(run)})", "false positive rate", "true positive rate", "AUROC")
         _axes(pr_ax, f"{arm}\nprecision-recall", "recall", "precision", "AU-PRC")
     fig.tight_layout()
     return fig
@@ -122,7 +123,7 @@ def forgetting(report: Report) -> Figure | None:
 
 
 def heldout_kd_scatter(report: Report) -> Figure | None:
-    """Per arm (its lowest seed): held-out score vs -log10 Kd with the Spearman rho; None without Kd on disk."""
+    """Per arm (its run of the matched fold): held-out score vs -log10 Kd with the Spearman rho; None without Kd."""
     frames = {arm: heldout_kd(run["run_dir"]) for arm, run in report.first_runs().iterrows()}
     frames = {arm: f[f["eval_set"].str.endswith("_all") & (f["kd"] > 0)] for arm, f in frames.items() if len(f)}
     frames = {arm: f for arm, f in frames.items() if len(f)}

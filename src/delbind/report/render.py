@@ -86,7 +86,8 @@ def to_notebook(report: Report, sections: list[Rendered]) -> nbformat.NotebookNo
     """A notebook that loads the runs and shows each section; saved with this build's outputs in place."""
     setup = (
         "from delbind.report import load_report, sections, show\n\n"
-        f"report = load_report({report.dirs!r})  # every metrics.json below these dirs"
+        f"report = load_report({report.dirs!r}, reference={report.reference!r}, margin={report.margin!r})"
+        "  # every metrics.json below these dirs"
     )
     cells = [
         v4.new_markdown_cell(f"# {TITLE}\n\nRuns all cells offline from the run files (delbind installed)."),

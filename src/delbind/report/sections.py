@@ -8,9 +8,8 @@ from collections.abc import Callable
 import pandas as pd
 from matplotlib.figure import Figure
 
-from delbind.comparison import comparison_markdown
 from delbind.report import answers, figures
-from delbind.report.data import Report, setup_rows
+from delbind.report.data import Report, setup_rows, where
 
 Block = str | Figure
 
@@ -31,17 +30,30 @@ def setup(report: Report) -> list[Block]:
     return [f"{len(report.runs)} runs read from {dirs}.", _table(setup_rows(report))]
 
 
+def drawn_from(report: Report) -> str:
+    """Which run of each arm the curves come from: one matched fold for all, or (none shared) each arm's first."""
+    match = report.matched_unit()
+    if match is not None:
+        run = report.runs[(report.runs["repeat"] == match[0]) & (report.runs["unit"] == match[1])].iloc[0]
+        return f"Every arm's run of one matched fold ({where(run)}): the same test molecules in every panel."
+    return (
+        "No fold was run by every arm, so each arm's first run is drawn: its panels are on different test molecules "
+        "and are not comparable panel to panel."
+    )
+
+
 def loss_curves(report: Report) -> list[Block]:
-    return _figure_or(figures.loss_curves(report), "No run has a Trainer log history (only baselines).")
+    fig = figures.loss_curves(report)
+    return [drawn_from(report), fig] if fig is not None else ["No run has a Trainer log history (only baselines)."]
 
 
 def roc_pr(report: Report) -> list[Block]:
-    note = "Test sets of each arm's lowest seed; dotted: a random ranking (the diagonal; the prevalence for PR)."
+    note = f"{drawn_from(report)} Dotted: a random ranking (the diagonal; the prevalence for PR)."
     return [note, *_figure_or(figures.roc_pr_curves(report), "No run has a predictions.parquet.")]
 
 
 def comparison(report: Report) -> list[Block]:
-    return [comparison_markdown(report.runs, report.summary, report.reference)]
+    return [report.comparison.markdown()]
 
 
 def cost_quality(report: Report) -> list[Block]:
@@ -66,7 +78,7 @@ def heldout_kd(report: Report) -> list[Block]:
 
 
 def five_questions(report: Report) -> list[Block]:
-    return [f"**{i}. {q}**\n\n{a}" for i, (q, a) in enumerate(answers.answers(report.summary, report.runs), 1)]
+    return [f"**{i}. {q}**\n\n{a}" for i, (q, a) in enumerate(answers.answers(report), 1)]
 
 
 SECTIONS: list[tuple[str, Callable[[Report], list[Block]]]] = [

@@ -12,8 +12,8 @@ from transformers import set_seed
 from delbind import distributed, tracking
 from delbind.arms import ARM_FAMILIES, TEST_SETS, VAL_SETS, ArmInputs, ArmResult
 from delbind.data import build_dataset, external_sets, with_external
-from delbind.data.dataset import check_eval_sizes, eval_counts
 from delbind.data.corpus import check_trunk_corpus
+from delbind.data.dataset import check_eval_sizes, eval_counts
 from delbind.data.prepared import write_external
 from delbind.evaluation import external_metrics, score_set
 from delbind.io import atomic_write, write_json

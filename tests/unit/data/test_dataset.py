@@ -6,8 +6,8 @@ from omegaconf import OmegaConf
 from delbind.data import build_dataset, check_dataset, eval_frames, with_external
 from delbind.data.chem import canonical_smiles, max_tanimoto, scaffold
 from delbind.data.sources.chembl_kinase import geometric_mean
-from delbind.data.splits import assign_splits
-from delbind.errors import DataError
+from delbind.data.splits import Folds, assign_splits
+from delbind.errors import ConfigError, DataError
 from delbind.models.tokenizers import tokenize
 from tests.helpers import ROOT, tiny_tokenizer
 
@@ -77,27 +77,47 @@ def test_random_split_is_also_leak_free():
     check_dataset(df)
 
 
-def test_assign_splits_keeps_groups_whole_and_fractions():
+def test_folds_keep_groups_whole_and_score_every_molecule_once_as_test():
     rng = np.random.default_rng(0)
     groups = pd.Series(rng.integers(0, 300, size=2000))
-    split = assign_splits(groups, [0.8, 0.1, 0.1], seed=0)
-    assert (split.groupby(groups).nunique() == 1).all()
-    frac = split.value_counts(normalize=True)
-    assert frac["train"] == pytest.approx(0.8, abs=0.03)
-    assert frac["val"] == pytest.approx(0.1, abs=0.03)
-    with pytest.raises(DataError, match="sum"):
-        assign_splits(groups, [0.5, 0.1, 0.1], seed=0)
+    splits = [assign_splits(groups, Folds(5, f, 0.1), seed=0) for f in range(5)]
+    for split in splits:
+        assert (split.groupby(groups).nunique() == 1).all()
+        frac = split.value_counts(normalize=True)
+        assert frac["test"] == pytest.approx(0.2, abs=0.03)
+        assert frac["val"] == pytest.approx(0.1, abs=0.03)
+    as_test = sum((s == "test").astype(int) for s in splits)
+    assert (as_test == 1).all()  # the folds tile the set: one repeat scores every molecule exactly once
+    assert not splits[0].equals(assign_splits(groups, Folds(5, 0, 0.1), seed=1))  # data_seed deals anew
 
 
-def test_labelled_split_keeps_the_binder_fraction_in_every_split():
+def test_folds_do_not_depend_on_row_order():
+    rng = np.random.default_rng(3)
+    groups = pd.Series(rng.integers(0, 200, size=1000)).map("g{}".format)
+    labels = pd.Series((rng.random(1000) < 0.3).astype(int))
+    split = assign_splits(groups, Folds(5, 2, 0.1), seed=7, labels=labels)
+    order = rng.permutation(len(groups))
+    shuffled = assign_splits(groups.iloc[order], Folds(5, 2, 0.1), seed=7, labels=labels.iloc[order])
+    assert shuffled.reindex(split.index).equals(split)
+
+
+def test_fold_config_is_checked():
+    for folds, fold, val in ((1, 0, 0.1), (5, 5, 0.1), (5, 0, 0.0), (5, 0, 0.8)):
+        with pytest.raises(ConfigError, match="data."):
+            Folds.from_cfg(OmegaConf.create({"folds": folds, "fold": fold, "val_fraction": val}))
+    with pytest.raises(DataError, match="groups cannot fill"):
+        assign_splits(pd.Series(["a", "b", "a"]), Folds(5, 0, 0.1), seed=0)
+
+
+def test_labelled_folds_keep_the_binder_fraction_in_every_split():
     rng = np.random.default_rng(1)
     groups = pd.Series(rng.integers(0, 400, size=3000))
     labels = pd.Series((rng.random(400) < 0.3).astype(int)[groups])  # groups are mostly one label
-    split = assign_splits(groups, [0.8, 0.1, 0.1], seed=0, labels=labels)
+    split = assign_splits(groups, Folds(5, 1, 0.1), seed=0, labels=labels)
     assert (split.groupby(groups).nunique() == 1).all()
     by_split = labels.groupby(split).mean()
     assert by_split.sub(labels.mean()).abs().max() < 0.05
-    assert split.value_counts(normalize=True)["test"] == pytest.approx(0.1, abs=0.03)
+    assert split.value_counts(normalize=True)["test"] == pytest.approx(0.2, abs=0.03)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
