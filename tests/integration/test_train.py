@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from transformers import AutoModel
@@ -171,3 +172,33 @@ def test_data_seed_holds_the_split_while_seed_varies_and_the_ensemble_script_ave
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert again.returncode == 2 and "RunDirExistsError" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_a_test_fold_changes_nothing_the_folds_model_is_trained_or_chosen_with(make_cfg, tmp_path):
+    """Flip every test label and scramble the test molecules' kinds: training rows, the training history, val scores
+    and the chosen checkpoint stay bit-identical; only the test figures move."""
+    from delbind.data.prepared import write_dataset
+
+    df, stats = build_dataset(make_cfg().data, seed=0)
+    assert stats["cv"] == "kfold" and stats["folds"] == 5 and stats["fold"] == 0
+    flipped = df.copy()
+    test = flipped["split"] == "test"
+    flipped.loc[test, "label"] = 1 - flipped.loc[test, "label"]
+    negative = test & (flipped["label"] == 0)  # the former binders: half hard, half easy negatives now
+    flipped.loc[test, "kind"] = "binder"
+    flipped.loc[negative, "kind"] = np.resize(["hard", "easy"], int(negative.sum()))
+    outs = []
+    for name, frame in (("real", df), ("flipped", flipped)):
+        write_dataset(tmp_path / name, frame, stats, {})
+        cfg = make_cfg("arm=finetune", f"data.prepared={tmp_path / name}", run=f"run-{name}")
+        metrics = train.run(cfg)
+        run_dir = Path(cfg.paths.output_dir)
+        preds = pd.read_parquet(run_dir / "predictions.parquet")
+        weights = AutoModel.from_pretrained(run_dir / "model").state_dict()
+        outs.append((metrics, preds, weights))
+    (m_real, p_real, w_real), (m_flip, p_flip, w_flip) = outs
+    assert all(torch.equal(w_real[k], w_flip[k]) for k in w_real)  # same model chosen and trained
+    assert m_real["val_hard_auprc"] == m_flip["val_hard_auprc"] and m_real["n_train"] == m_flip["n_train"]
+    val = p_real["eval_set"].str.startswith("val")
+    pd.testing.assert_frame_equal(p_real[val], p_flip[p_flip["eval_set"].str.startswith("val")])
+    assert m_real["test_hard_auroc"] != m_flip["test_hard_auroc"]  # the test fold did change: only its figures

@@ -49,9 +49,12 @@ def unpaired(a: pd.Series, b: pd.Series, metric: str) -> str:
     return f"difference {a[metric] - b[metric]:+.3f} of the rows' own figures, not a paired test ({how})"
 
 
-def _ci_note(*rows: pd.Series) -> str:
-    units = "/".join(f"{int(r['n_units'])} x {int(r['n_repeats'])}" for r in rows)
-    return f"(rows: 95% {', '.join(sorted({CI_KINDS[r['ci']] for r in rows}))}; folds or splits x repeats: {units})"
+def _ci_note(ft: pd.Series, fz: pd.Series) -> str:
+    kinds = ", ".join(sorted({CI_KINDS[r["ci"]] for r in (ft, fz)}))
+    size = ", ".join(
+        f"{who} {int(r['n_units'])} x {int(r['n_repeats'])}" for who, r in (("fine-tuned", ft), ("frozen", fz))
+    )
+    return f"Rows: 95% {kinds}; folds or splits x repeats: {size}."
 
 
 def _tests(report: Report, ft: pd.Series, fz: pd.Series) -> dict[str, Paired | None]:
@@ -70,11 +73,11 @@ def improvement(report: Report, ft: pd.Series, fz: pd.Series, tests: dict[str, P
         by_verdict.setdefault(test.verdict if test else "no paired test", []).append(LABELS[m])
     order = ("better", "worse", "equivalent", "can't tell", "no paired test")
     found = "; ".join(f"{v} on {', '.join(by_verdict[v])}" for v in order if v in by_verdict)
-    n_rows = len(report.pairs_against(fz["arm"]))
+    n = len(report.pairs_against(fz["arm"]))
     head = (
         f"Paired verdicts, fine-tuned minus frozen: {found}. Hard metrics: the verdict table paired against "
-        f"frozen, Holm-adjusted over its {n_rows} rows; easy metrics: the same paired tests for this one pair. "
-        f"Equivalent: within +-{report.margin} (two one-sided tests); {_ci_note(ft, fz)}"
+        f"frozen, Holm-adjusted over its {n} row{'s' * (n != 1)}; easy metrics: the same paired tests for this pair. "
+        f"Equivalent: within +-{report.margin} (two one-sided tests). {_ci_note(ft, fz)}"
     )
     return head + "\n\n" + "\n".join(lines)
 
@@ -110,22 +113,23 @@ def cost(report: Report, ft: pd.Series, fz: pd.Series, test: Paired | None) -> s
     if test is None:
         return text + (
             f"Hard AUROC has no paired test here (the rows share too few folds): {unpaired(ft, fz, 'test_hard_auroc')}"
-            ". By these numbers the extra time bought nothing measurable; more folds or repeats are needed to say."
+            ". Whether the extra time bought anything is not settled: a complete k-fold repeat (or two shared folds) "
+            "would give a paired test."
         )
-    numbers = f"{test.diff:+.3f} [{test.lo:+.3f}, {test.hi:+.3f}], Holm p {p_text(test.p)}"
+    numbers = f"{test.diff:+.3f} [{test.lo:+.3f}, {test.hi:+.3f}] (Holm p {p_text(test.p)}, **{test.verdict}**)"
     if test.verdict == "better":
-        return text + f"It bought {numbers} hard AUROC (**better**): worth it where hard negatives matter."
+        return text + f"Hard AUROC rose by {numbers}: worth it where hard negatives matter."
     if test.verdict == "worse":
-        return text + f"Hard AUROC changed by {numbers} (**worse**): by these numbers it was not worth it."
+        return text + f"Hard AUROC changed by {numbers}: by these numbers it was not worth it."
     if test.verdict == "equivalent":
         return text + (
-            f"Hard AUROC changed by {numbers}, within the practical margin +-{report.margin} (**equivalent**): "
-            "the extra time bought nothing of practical size."
+            f"Hard AUROC changed by {numbers}, within the practical margin +-{report.margin}: the extra time bought "
+            "nothing of practical size."
         )
     resolves = resolvable_difference(report.pairs_against(fz["arm"]), alpha=report.alpha)
     size = "" if np.isnan(resolves) else f"; these runs resolve about {resolves:.3f} with 80% power"
     return text + (
-        f"The hard-AUROC difference, {numbers}, is **can't tell**{size}: by these numbers the extra time bought "
+        f"Hard AUROC changed by {numbers}, not told from noise{size}: by these numbers the extra time bought "
         "nothing measurable; more folds or repeats could narrow the interval and change that."
     )
 

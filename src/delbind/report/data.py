@@ -96,7 +96,8 @@ def where(run: pd.Series) -> str:
         return f"split seed {run['unit']}"
     if run.get("design") == "given":
         return f"the given split, repeat {run['repeat']}"
-    return f"fold {run['unit']}, repeat {run['repeat']}"
+    fold = str(run["unit"]).removesuffix(".0")  # a fold column with gaps (old runs beside) reads 2.0
+    return f"fold {fold}, repeat {run['repeat']}"
 
 
 def load_report(

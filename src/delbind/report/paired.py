@@ -97,10 +97,17 @@ def p_text(p: float) -> str:
     return "n/a" if pd.isna(p) else "< 0.001" if p < 0.001 else f"= {p:.3f}"
 
 
+def how(p: Paired) -> str:
+    """The test behind ``p``, for this metric: ``DeLong, pooled out-of-fold over 5 folds``."""
+    if p.method == METHODS["pooled"]:
+        test = "DeLong" if p.metric.endswith("auroc") else "stratified paired bootstrap"
+        return f"{test}, pooled out-of-fold over {p.n_units} folds"
+    return f"corrected resampled t over {p.n_units} shared folds or splits"
+
+
 def claim(p: Paired) -> str:
-    """``paired difference +0.030 [+0.005, +0.055], Holm p = 0.035 (method, 5 units): **better**``."""
+    """``paired difference +0.030 [+0.005, +0.055], Holm p = 0.035 (DeLong, ...): **better**``."""
     which = "Holm p" if p.holm else "p (this pair alone, not Holm-adjusted)"
     return (
-        f"paired difference {p.diff:+.3f} [{p.lo:+.3f}, {p.hi:+.3f}], {which} {p_text(p.p)} "
-        f"({p.method}, {p.n_units} units): **{p.verdict}**"
+        f"paired difference {p.diff:+.3f} [{p.lo:+.3f}, {p.hi:+.3f}], {which} {p_text(p.p)} ({how(p)}): **{p.verdict}**"
     )

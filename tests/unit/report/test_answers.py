@@ -1,80 +1,116 @@
-"""The five answers follow the numbers: change the numbers and the conclusions change."""
+"""The five answers follow the paired verdicts: change the runs and the conclusions change; nothing is chosen by test."""
 
-import pandas as pd
+import pytest
 
-from delbind.comparison import QUALITY
-from delbind.report.answers import QUESTIONS, answers
-
-
-def _row(arm: str, value: float, half: float, hard: float | None = None, time: float = 10.0, forgetting=None) -> dict:
-    row = {"arm": f"{arm} (m)", "n_seeds": 3, "ci": "seeds", "train_runtime_s": time, "peak_memory_mb": 100.0,
-           "trainable_params": 1000.0, "forgetting": forgetting}  # fmt: skip
-    for metric in QUALITY:
-        v = hard if hard is not None and "hard" in metric else value
-        row |= {metric: v, f"{metric}_lo": v - half, f"{metric}_hi": v + half}
-    return row
+from delbind.report import load_report
+from delbind.report.answers import QUESTIONS, answers, best_arm
+from tests.unit.report.fake_runs import write_arm, write_old_run
 
 
-def _answers(*rows: dict) -> dict[str, str]:
-    summary = pd.DataFrame(rows)
-    return dict(answers(summary, pd.DataFrame({"n_train": [500]})))
+def _answers(root) -> dict[str, str]:
+    return dict(answers(load_report([root])))
 
 
-def test_clear_gain_is_called_clear_and_worth_it():
-    a = _answers(_row("frozen", 0.70, 0.02), _row("finetune", 0.85, 0.02, time=300.0))
-    assert "Fine-tuning clearly improved hard AUROC, hard AU-PRC, easy AUROC, easy AU-PRC" in a[QUESTIONS[0]]
-    assert "+0.150; the intervals do not overlap: a real gain" in a[QUESTIONS[0]]
+def test_a_clear_gain_quotes_the_paired_verdicts_and_is_worth_it(tmp_path):
+    write_arm(tmp_path, "frozen", hard=0.5, easy=1.0, val=0.6)
+    write_arm(tmp_path, "finetune", hard=2.5, easy=3.0, val=0.8, time=300.0)
+    write_arm(tmp_path, "ecfp_rf", hard=1.0, val=0.5)
+    report = load_report([tmp_path])
+    pairs = report.pairs_against("frozen (m)")  # the verdict table the answers quote, paired against frozen
+    ft = pairs.set_index("arm").loc["finetune (m)"]
+    a = dict(answers(report))
+    q1 = a[QUESTIONS[0]]
+    assert q1.startswith("Paired verdicts, fine-tuned minus frozen: better on hard AUROC, hard AU-PRC, easy AUROC")
+    assert "Holm-adjusted over its 2 rows" in q1
+    hard = f"paired difference {ft['test_hard_auroc_diff']:+.3f} [{ft['test_hard_auroc_lo']:+.3f}, "
+    assert hard in q1
+    assert "Holm p < 0.001 (DeLong, pooled out-of-fold over 3 folds): **better**" in q1
+    assert "(stratified paired bootstrap, pooled out-of-fold over 3 folds): **better**" in q1  # hard AU-PRC
+    easy = next(line for line in q1.splitlines() if line.startswith("- easy AUROC"))
+    assert "p (this pair alone, not Holm-adjusted) < 0.001 (DeLong, pooled out-of-fold over 3 folds)" in easy
     assert "30.0x the time" in a[QUESTIONS[1]] and "worth it where hard negatives matter" in a[QUESTIONS[1]]
+    assert f"Hard AUROC rose by {ft['test_hard_auroc_diff']:+.3f}" in a[QUESTIONS[1]]
+    assert "(paired: **better**)" in a[QUESTIONS[2]] and "both changes are settled" in a[QUESTIONS[2]]
 
 
-def test_overlapping_intervals_are_no_clear_difference():
-    a = _answers(_row("frozen", 0.70, 0.10), _row("finetune", 0.75, 0.10, time=300.0))
-    assert a[QUESTIONS[0]].startswith("No clear improvement on any of the four.")
-    assert "the intervals overlap" in a[QUESTIONS[0]]
-    assert "bought nothing measurable" in a[QUESTIONS[1]]
+def test_the_same_scores_are_equivalent_not_a_gain(tmp_path):
+    write_arm(tmp_path, "frozen", hard=1.0, val=0.6)
+    write_arm(tmp_path, "finetune", hard=1.0, val=0.6, time=300.0, noise="frozen")  # frozen's very scores
+    a = _answers(tmp_path)
+    assert a[QUESTIONS[0]].startswith("Paired verdicts, fine-tuned minus frozen: equivalent on hard AUROC, hard AU-PRC")
+    assert "paired difference +0.000 [+0.000, +0.000], Holm p = 1.000" in a[QUESTIONS[0]]
+    assert "within the practical margin +-0.02: the extra time bought nothing of practical size" in a[QUESTIONS[1]]
+    assert "neither change is settled" in a[QUESTIONS[2]]
 
 
-def test_easy_or_hard_and_the_contrastive_gap():
-    # fine-tuning lifts hard negatives most; easy stays far above hard: room for a contrastive objective
-    a = _answers(_row("frozen", 0.95, 0.01, hard=0.60), _row("finetune", 0.96, 0.01, hard=0.75))
-    assert "+0.010 on easy, +0.150 on hard negatives: it helped more on hard (by 0.140)" in a[QUESTIONS[2]]
-    assert "a gap of +0.210, with intervals that do not overlap" in a[QUESTIONS[4]]
-    assert "frozen trunk's easy-hard gap is +0.350" in a[QUESTIONS[4]]
-    b = _answers(_row("frozen", 0.80, 0.10), _row("finetune", 0.80, 0.10))
-    assert "within overlapping intervals" in b[QUESTIONS[4]] and "no particular reason" in b[QUESTIONS[4]]
+def test_incomplete_folds_use_the_corrected_t_and_one_fold_is_no_paired_test(tmp_path):
+    write_arm(tmp_path / "three", "frozen", hard=0.5, val=0.6, folds=5, ran=(0, 1, 2))  # not complete: not pooled
+    write_arm(tmp_path / "three", "finetune", hard=0.6, val=0.7, folds=5, ran=(0, 1, 2))
+    a = _answers(tmp_path / "three")
+    assert "corrected resampled t over 3 shared folds or splits" in a[QUESTIONS[0]]
+    easy = next(line for line in a[QUESTIONS[0]].splitlines() if line.startswith("- easy AU-PRC"))
+    assert "not Holm-adjusted" in easy and "corrected resampled t over 3 shared folds" in easy
+    write_arm(tmp_path / "one", "frozen", hard=0.5, val=0.6, ran=(0,))
+    write_arm(tmp_path / "one", "finetune", hard=3.0, val=0.7, ran=(0,))
+    b = _answers(tmp_path / "one")
+    assert "no paired test on hard AUROC, hard AU-PRC, easy AUROC, easy AU-PRC" in b[QUESTIONS[0]]
+    assert "of the rows' own figures, not a paired test (the intervals do not overlap)" in b[QUESTIONS[0]]
+    assert "Hard AUROC has no paired test here" in b[QUESTIONS[1]]
+    assert "+0.000 on easy (not a paired test)" not in b[QUESTIONS[2]] and "(not a paired test)" in b[QUESTIONS[2]]
 
 
-def test_forgetting_is_reported_when_measured_and_said_missing_when_not():
-    a = _answers(_row("frozen", 0.7, 0.1, forgetting=0.0), _row("finetune", 0.7, 0.1, forgetting=0.42))
-    assert "Most: finetune (m) (+0.420)" in a[QUESTIONS[3]] and "500 training molecules" in a[QUESTIONS[3]]
-    b = _answers(_row("frozen", 0.7, 0.1), _row("finetune", 0.7, 0.1))
-    assert b[QUESTIONS[3]].startswith("Not measured in these runs")
+def test_best_arm_follows_val_not_test(tmp_path):
+    write_arm(tmp_path, "frozen", hard=0.5, val=0.9)  # best on val, worst on test
+    write_arm(tmp_path, "finetune", hard=1.0, val=0.7)
+    write_arm(tmp_path, "ecfp_rf", hard=4.0, val=0.5)  # best on test, worst on val
+    report = load_report([tmp_path])
+    assert report.summary.loc[report.summary["test_hard_auroc"].idxmax(), "arm"] == "ecfp_rf (m)"
+    text = best_arm(report)
+    frozen = report.summary.set_index("arm").loc["frozen (m)"]
+    assert text.startswith("Chosen on validation, the best arm is frozen (m) (the highest mean val hard AU-PRC, 0.900)")
+    assert f"its test hard AUROC is {frozen['test_hard_auroc']:.3f}" in text
+    assert "ecfp_rf" not in text and "2 better" in text  # the test-best arm is not named; the tally says it beat it
+    assert text in dict(answers(report))[QUESTIONS[0]]
 
 
-def test_a_missing_arm_is_named_not_guessed():
-    a = _answers(_row("ecfp_rf", 0.9, 0.05), _row("frozen", 0.7, 0.1))
-    assert (
-        a[QUESTIONS[0]] == "These runs have no finetune arm, so fine-tuning cannot be compared with the frozen trunk."
-    )
+def test_without_a_val_metric_no_arm_is_named(tmp_path):
+    write_old_run(tmp_path, "frozen", 0)
+    report = load_report([tmp_path])
+    report.summary["val_hard_auprc"] = float("nan")
+    assert "no arm is named best: the report never chooses by test" in best_arm(report)
 
 
-def test_with_per_split_runs_the_verdict_is_paired_by_split():
-    # The rows' intervals overlap (+/- 0.10), but fine-tuning is ahead on every split by 0.02-0.04: the split's
-    # swing (0.6 to 0.9) is shared, and pairing by split takes it out.
-    summary = pd.DataFrame([_row("frozen", 0.733, 0.10), _row("finetune", 0.763, 0.10)])
-    per_split = {"frozen (m)": [0.60, 0.90, 0.70], "finetune (m)": [0.62, 0.93, 0.74]}
-    runs = pd.DataFrame(
-        [{"arm": arm, "seed": seed, "n_train": 500, **dict.fromkeys(QUALITY, v)}
-         for arm, values in per_split.items() for seed, v in enumerate(values)]
-    )  # fmt: skip
-    a = dict(answers(summary, runs))[QUESTIONS[0]]
-    assert a.startswith("Fine-tuning clearly improved hard AUROC, hard AU-PRC, easy AUROC, easy AU-PRC.")
-    assert "paired by split (3) +0.030 [+0.005, +0.055], p = 0.035: a real gain" in a
-    worth = dict(answers(summary, runs))[QUESTIONS[1]]
-    assert "It bought +0.030 hard AUROC, outside the noise" in worth
-    assert "both gains are outside the noise" in dict(answers(summary, runs))[QUESTIONS[2]]  # the rows overlap
-    flat = runs.assign(**{m: runs[m].where(runs["seed"] != 2, 0.70) for m in QUALITY})  # split 2: no difference
-    b = dict(answers(summary, flat))[QUESTIONS[0]]
-    assert b.startswith("No clear improvement") and "not a difference these runs can tell from noise" in b
-    assert "inside the paired interval over splits" in dict(answers(summary, flat))[QUESTIONS[1]]
-    assert "gains lie within the noise paired by split" in dict(answers(summary, flat))[QUESTIONS[2]]
+def test_a_contrastive_row_is_paired_against_finetuning(tmp_path):
+    write_arm(tmp_path, "frozen", hard=0.5, val=0.6)
+    write_arm(tmp_path, "finetune", hard=1.0, val=0.7)
+    write_arm(tmp_path, "contrastive", hard=3.0, val=0.8)
+    a = _answers(tmp_path)[QUESTIONS[4]]
+    assert a.startswith("Measured: contrastive (m) minus fine-tuning (finetune (m)), paired against fine-tuning:")
+    assert "(DeLong, pooled out-of-fold over 3 folds): **better**" in a and "Holm p" in a
+
+
+def test_without_contrastive_the_gap_is_labelled_not_paired(tmp_path):
+    write_arm(tmp_path, "frozen", hard=0.5, easy=3.0, val=0.6)
+    write_arm(tmp_path, "finetune", hard=1.0, easy=4.0, val=0.7)
+    a = _answers(tmp_path)[QUESTIONS[4]]
+    assert a.startswith("Not measured (no contrastive arm).") and "not a paired test), with intervals that do not" in a
+
+
+@pytest.mark.parametrize("forgot", [None, 0.42])
+def test_forgetting_is_reported_when_measured_and_said_missing_when_not(tmp_path, forgot):
+    extra = {} if forgot is None else {"forgetting": forgot}
+    write_arm(tmp_path, "frozen", hard=0.5, val=0.6)
+    write_arm(tmp_path, "finetune", hard=1.0, val=0.7, **extra)
+    a = _answers(tmp_path)[QUESTIONS[3]]
+    if forgot is None:
+        assert a.startswith("Not measured in these runs") and "200 training molecules" in a
+    else:
+        assert "Most: finetune (m) (+0.420)" in a and "(mean over 3 run(s))" in a
+
+
+def test_a_missing_arm_is_named_not_guessed(tmp_path):
+    write_arm(tmp_path, "ecfp_rf", hard=2.0, val=0.9)
+    write_arm(tmp_path, "frozen", hard=0.5, val=0.6)
+    a = _answers(tmp_path)
+    no_ft = "These runs have no finetune arm, so fine-tuning cannot be compared with the frozen trunk."
+    assert a[QUESTIONS[0]] == no_ft and a[QUESTIONS[4]] == no_ft

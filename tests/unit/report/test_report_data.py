@@ -1,4 +1,5 @@
-"""What the report reads from a run dir: the newest log history, the held-out Kd joined to the scores."""
+"""What the report reads from a run dir: the newest log history, the held-out Kd joined to the scores, and which run
+of each arm its curves are drawn from."""
 
 import json
 
@@ -6,8 +7,10 @@ import pandas as pd
 
 from delbind.report import load_report
 from delbind.report.data import heldout_kd, log_history
-from delbind.report.figures import heldout_kd_scatter
+from delbind.report.figures import heldout_kd_scatter, roc_pr_curves
 from delbind.report.sections import heldout_kd as heldout_section
+from delbind.report.sections import roc_pr
+from tests.unit.report.fake_runs import write_arm, write_old_run
 
 
 def _kindel_run(root, with_kd: bool = True):
@@ -47,3 +50,34 @@ def test_log_history_comes_from_the_newest_checkpoint(tmp_path):
         (ckpt / "trainer_state.json").write_text(json.dumps({"log_history": [{"step": step, "loss": 1.0}]}))
     assert log_history(tmp_path) == [{"step": 10, "loss": 1.0}]
     assert log_history(tmp_path / "nothing") == []
+
+
+def test_first_runs_draw_every_arm_on_one_matched_fold(tmp_path):
+    write_arm(tmp_path, "frozen", hard=0.5, val=0.6)  # repeat 0/0, folds 0-2
+    write_arm(tmp_path, "frozen", hard=0.5, val=0.6, data_seed=1)  # repeat 1/0, folds 0-2
+    write_arm(tmp_path, "finetune", hard=1.0, val=0.7, ran=(1, 2))
+    write_arm(tmp_path, "finetune", hard=1.0, val=0.7, data_seed=1, ran=(0,))
+    write_arm(tmp_path, "ecfp_rf", hard=1.0, val=0.5, ran=(2,))
+    write_arm(tmp_path, "ecfp_rf", hard=1.0, val=0.5, data_seed=1, ran=(0,))
+    report = load_report([tmp_path])
+    assert report.matched_unit() == ("0/0", "2")  # shared by all: (0/0, 2) and (1/0, 0); the first, sorted
+    first = report.first_runs()
+    assert list(first.index) == list(report.summary["arm"])
+    assert set(first["repeat"]) == {"0/0"} and set(first["unit"]) == {"2"}
+    assert all(d.endswith("-0-0-2") for d in first["run_dir"])  # data_seed 0, seed 0, fold 2 of every arm
+    titles = [ax.get_title() for ax in roc_pr_curves(report).axes if ax.get_title().endswith(")")]
+    assert titles and all(t.endswith("ROC (fold 2, repeat 0/0)") for t in titles)
+    assert roc_pr(report)[0].startswith("Every arm's run of one matched fold (fold 2, repeat 0/0)")
+
+
+def test_first_runs_fall_back_to_each_arms_first_run_without_a_shared_fold(tmp_path):
+    write_arm(tmp_path, "frozen", hard=0.5, val=0.6, ran=(1, 2))
+    write_arm(tmp_path, "finetune", hard=1.0, val=0.7, ran=(0,))
+    write_old_run(tmp_path, "ecfp_rf", seed=3)  # a re-split run from before cross-validation
+    write_old_run(tmp_path, "ecfp_rf", seed=1)
+    report = load_report([tmp_path])
+    assert report.matched_unit() is None
+    first = report.first_runs()
+    assert first.loc["frozen (m)", "unit"] == "1" and first.loc["finetune (m)", "unit"] == "0"
+    assert first.loc["ecfp_rf (m)", "seed"] == 1  # its lowest split seed
+    assert roc_pr(report)[0].startswith("No fold was run by every arm, so each arm's first run is drawn")
