@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
@@ -108,3 +109,48 @@ def assert_saved_model_scores_as_the_run(run_dir: Path, eval_set: str = "test_ha
     with torch.no_grad():
         logits = [model.eval()(torch.tensor([ids])).logits.item() for ids in tokens["input_ids"]]
     np.testing.assert_allclose(preds["score"], expit(logits), atol=1e-5)
+
+
+def write_fake_run(root, name, mode, seed, auroc, cost=10.0, **extra):
+    """A finished run dir holding only metrics.json: every quality metric = ``auroc``, with a fixed bootstrap CI."""
+    d = root / name
+    d.mkdir(parents=True)
+    from delbind.comparison import QUALITY
+
+    metrics = {"mode": mode, "model": "m", "seed": seed, "train_runtime_s": cost, "train_samples_per_s": 5.0,
+               "peak_memory_mb": 100.0, "trainable_params": 33, "n_train": 800, "n_test_hard": 200,
+               **extra}  # fmt: skip
+    for m in QUALITY:
+        metrics[m] = auroc
+        metrics[f"{m}_ci95"] = [auroc - 0.1, auroc + 0.05]
+    (d / "metrics.json").write_text(json.dumps(metrics))
+    return d
+
+
+def write_cv_sweep(root, arms, folds=5, n=60, skip=(), seed=0, **extra_metrics):
+    """Runs of k-fold CV: every arm scores the same molecules, each in exactly one test fold. ``arms``: name ->
+    (signal strength, val hard AU-PRC); scores = label x signal + shared noise + own noise."""
+    rng = np.random.default_rng(seed)
+    labels = np.tile([1, 0], n)
+    fold_of = np.arange(len(labels)) % folds
+    shared = rng.normal(size=len(labels))
+    for job, (arm, (signal, val)) in enumerate(arms.items()):
+        scores = 1 / (1 + np.exp(-(labels * signal + shared + 0.3 * rng.normal(size=len(labels)))))
+        for fold in range(folds):
+            if (arm, fold) in skip:
+                continue
+            here = fold_of == fold
+            preds = pd.DataFrame({"smiles": [f"m{i}" for i in np.flatnonzero(here)], "label": labels[here]})
+            preds = preds.assign(kind=np.where(preds["label"] == 1, "binder", "hard"), score=scores[here])
+            frames = [preds.assign(eval_set=s) for s in ("test_easy", "test_hard")]
+            extra = {
+                "cv": "kfold",
+                "folds": folds,
+                "fold": fold,
+                "data_seed": 0,
+                "val_hard_auprc": val,
+                **extra_metrics,
+            }
+            d = write_fake_run(root, f"{job * folds + fold}", arm, 0, 0.5, **extra)
+            pd.concat(frames)[["smiles", "label", "kind", "eval_set", "score"]].to_parquet(d / "predictions.parquet")
+    return labels, fold_of

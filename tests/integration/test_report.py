@@ -52,6 +52,11 @@ def test_html_is_self_contained_and_carries_the_runs_numbers(sweep):
     ft, fz = summary.loc["finetune (tiny, mean pooling)"], summary.loc["frozen (tiny, mean pooling)"]
     assert f"hard AUROC: {_cell(ft, 'test_hard_auroc')} fine-tuned vs {_cell(fz, 'test_hard_auroc')} frozen" in html
     assert f"{ft['train_runtime_s'] / fz['train_runtime_s']:.1f}x the time" in html
+    best = summary["val_hard_auprc"].idxmax()  # the report names the val-best row, whatever test says
+    assert f"Chosen on validation, the best arm is {best} (the highest mean val hard AU-PRC" in html
+    assert f"Paired against <strong>{best}</strong> (the row with the highest mean val hard AU-PRC)" in html
+    # one fold of each arm: no paired test is possible, and the answers say so rather than compare intervals
+    assert "no paired test on hard AUROC, hard AU-PRC, easy AUROC, easy AU-PRC" in html
     assert "No run measured forgetting" in html and "No held-out Kd sets" in html
 
 
@@ -61,6 +66,9 @@ def test_figures_are_drawn_from_the_run_files(sweep):
     preds = pd.read_parquet(sweep / "0" / "predictions.parquet").query("eval_set == 'test_hard'")
     fpr, tpr, _ = roc_curve(preds["label"], preds["score"])
     hard = roc.axes[0].lines[1]  # frozen's ROC panel: easy, hard, diagonal
+    fold = json.loads((sweep / "0" / "metrics.json").read_text())["fold"]
+    titles = [ax.get_title() for ax in roc.axes if "ROC" in ax.get_title()]
+    assert len(titles) == 3 and all(t.endswith(f"ROC (fold {fold}, repeat 0/0)") for t in titles)  # one matched fold
     np.testing.assert_array_equal(hard.get_xdata(), fpr)
     np.testing.assert_array_equal(hard.get_ydata(), tpr)
     cost = figures.cost_quality(report.summary).axes[0]

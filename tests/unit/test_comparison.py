@@ -1,5 +1,3 @@
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,19 +8,8 @@ from delbind.comparison import QUALITY, compare, load_runs, summarize, write_com
 from delbind.comparison.tables import to_markdown
 from delbind.errors import ConfigError
 from delbind.evaluation import statistics as st
-
-
-def _write_run(root, name, mode, seed, auroc, cost=10.0, **extra):
-    d = root / name
-    d.mkdir(parents=True)
-    metrics = {"mode": mode, "model": "m", "seed": seed, "train_runtime_s": cost, "train_samples_per_s": 5.0,
-               "peak_memory_mb": 100.0, "trainable_params": 33, "n_train": 800, "n_test_hard": 200, **extra}  # fmt: skip
-    for m in QUALITY:
-        metrics[m] = auroc
-        metrics[f"{m}_ci95"] = [auroc - 0.1, auroc + 0.05]
-    (d / "metrics.json").write_text(json.dumps(metrics))
-    return d
-
+from tests.helpers import write_cv_sweep as _cv_sweep
+from tests.helpers import write_fake_run as _write_run
 
 # --- old runs: seeds that re-split (no `cv` key) -------------------------------------------------------------------
 
@@ -90,28 +77,6 @@ def test_corrected_t_pairs_old_runs_by_split_and_is_more_cautious_than_a_plain_t
 
 
 # --- cross-validation: out-of-fold predictions pooled ---------------------------------------------------------------
-
-
-def _cv_sweep(root, arms, folds=5, n=60, skip=()):
-    """Runs of k-fold CV: every arm scores the same molecules, each in exactly one test fold. ``arms``: name ->
-    (signal strength, val hard AU-PRC); scores = label x signal + shared noise + own noise."""
-    rng = np.random.default_rng(0)
-    labels = np.tile([1, 0], n)
-    fold_of = np.arange(len(labels)) % folds
-    shared = rng.normal(size=len(labels))
-    for job, (arm, (signal, val)) in enumerate(arms.items()):
-        scores = 1 / (1 + np.exp(-(labels * signal + shared + 0.3 * rng.normal(size=len(labels)))))
-        for fold in range(folds):
-            if (arm, fold) in skip:
-                continue
-            here = fold_of == fold
-            preds = pd.DataFrame({"smiles": [f"m{i}" for i in np.flatnonzero(here)], "label": labels[here]})
-            preds = preds.assign(kind=np.where(preds["label"] == 1, "binder", "hard"), score=scores[here])
-            frames = [preds.assign(eval_set=s) for s in ("test_easy", "test_hard")]
-            extra = {"cv": "kfold", "folds": folds, "fold": fold, "data_seed": 0, "val_hard_auprc": val}
-            d = _write_run(root, f"{job * folds + fold}", arm, 0, 0.5, **extra)
-            pd.concat(frames)[["smiles", "label", "kind", "eval_set", "score"]].to_parquet(d / "predictions.parquet")
-    return labels, fold_of
 
 
 def test_complete_folds_are_pooled_and_scored_once_per_molecule(tmp_path):
@@ -200,7 +165,8 @@ def test_the_sweep_callback_falls_back_to_the_val_best_row_while_its_reference_h
     callback = WriteComparison(reference="ecfp_rf")
     assert callback._write(tmp_path) is None
     assert "reference 'ecfp_rf' matches no row" in caplog.text
-    assert "against **finetune (m)** (the row with the highest mean val hard AU-PRC)" in (
-        tmp_path / "comparison.md"
-    ).read_text()
+    assert (
+        "against **finetune (m)** (the row with the highest mean val hard AU-PRC)"
+        in (tmp_path / "comparison.md").read_text()
+    )
     assert WriteComparison(reference="frozen")._write(tmp_path) == "frozen"

@@ -99,7 +99,7 @@ def best_arm(report: Report) -> str:
         return text
     counts = pairs["test_hard_auroc_verdict"].value_counts()
     tally = ", ".join(f"{n} {v}" for v, n in counts.items())
-    return text + f" Every other arm paired against it on hard AUROC: {tally}."
+    return text + f" Every other arm paired against it on hard AUROC (that arm minus it): {tally}."
 
 
 def cost(report: Report, ft: pd.Series, fz: pd.Series, test: Paired | None) -> str:
@@ -112,9 +112,9 @@ def cost(report: Report, ft: pd.Series, fz: pd.Series, test: Paired | None) -> s
     )
     if test is None:
         return text + (
-            f"Hard AUROC has no paired test here (the rows share too few folds): {unpaired(ft, fz, 'test_hard_auroc')}"
-            ". Whether the extra time bought anything is not settled: a complete k-fold repeat (or two shared folds) "
-            "would give a paired test."
+            "Hard AUROC has no paired test here (the rows share fewer than two folds and no complete k-fold repeat): "
+            f"{unpaired(ft, fz, 'test_hard_auroc')}. Whether the extra time bought anything is not settled: a "
+            "complete k-fold repeat (or two shared folds) would give a paired test."
         )
     numbers = f"{test.diff:+.3f} [{test.lo:+.3f}, {test.hi:+.3f}] (Holm p {p_text(test.p)}, **{test.verdict}**)"
     if test.verdict == "better":

@@ -90,14 +90,19 @@ class Report:
         return first.loc[self.summary["arm"]]
 
 
+def _plain(value: Any) -> str:
+    """A seed or fold as written: 2, not the 2.0 a column with gaps (old runs loaded beside) makes of it."""
+    return re.sub(r"(\d+)\.0\b", r"\1", str(value))
+
+
 def where(run: pd.Series) -> str:
-    """Which test set a run scored: its fold (and repeat) or, for old runs, its split seed."""
+    """Which test set a run scored: its fold and repeat (data_seed/seed) or, for old runs, its split seed."""
+    unit, repeat = _plain(run["unit"]), _plain(run["repeat"])
     if run.get("design") == "resplit":
-        return f"split seed {run['unit']}"
+        return f"split seed {unit}"
     if run.get("design") == "given":
-        return f"the given split, repeat {run['repeat']}"
-    fold = str(run["unit"]).removesuffix(".0")  # a fold column with gaps (old runs beside) reads 2.0
-    return f"fold {fold}, repeat {run['repeat']}"
+        return f"the given split, repeat {repeat}"
+    return f"fold {unit}, repeat {repeat}"
 
 
 def load_report(

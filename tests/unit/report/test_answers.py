@@ -1,4 +1,4 @@
-"""The five answers follow the paired verdicts: change the runs and the conclusions change; nothing is chosen by test."""
+"""The five answers follow the paired verdicts: change the runs and the conclusions change; none chooses by test."""
 
 import pytest
 

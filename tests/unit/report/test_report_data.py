@@ -6,7 +6,7 @@ import json
 import pandas as pd
 
 from delbind.report import load_report
-from delbind.report.data import heldout_kd, log_history
+from delbind.report.data import heldout_kd, log_history, where
 from delbind.report.figures import heldout_kd_scatter, roc_pr_curves
 from delbind.report.sections import heldout_kd as heldout_section
 from delbind.report.sections import roc_pr
@@ -78,6 +78,7 @@ def test_first_runs_fall_back_to_each_arms_first_run_without_a_shared_fold(tmp_p
     report = load_report([tmp_path])
     assert report.matched_unit() is None
     first = report.first_runs()
-    assert first.loc["frozen (m)", "unit"] == "1" and first.loc["finetune (m)", "unit"] == "0"
-    assert first.loc["ecfp_rf (m)", "seed"] == 1  # its lowest split seed
+    assert where(first.loc["frozen (m)"]) == "fold 1, repeat 0/0"  # its first fold
+    assert where(first.loc["finetune (m)"]) == "fold 0, repeat 0/0"
+    assert where(first.loc["ecfp_rf (m)"]) == "split seed 1"  # its lowest split seed
     assert roc_pr(report)[0].startswith("No fold was run by every arm, so each arm's first run is drawn")

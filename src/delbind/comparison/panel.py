@@ -1,0 +1,155 @@
+"""A panel of targets: the same arms cross-validated on several kinases -> one table of pooled hard-set figures and
+verdicts against a reference arm per target, and the tally across the reporting targets.
+
+The development target (where defaults are chosen) is shown apart and never counted: a tally over targets on which
+nothing was chosen is the out-of-sample answer to "does this arm beat the reference on kinases in general?".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+from scipy import stats
+
+from delbind.comparison.runs import load_runs
+from delbind.comparison.verdicts import resolve_arm
+from delbind.errors import ConfigError, NoRunsError
+from delbind.io import atomic_write, write_text
+
+log = logging.getLogger(__name__)
+VERDICTS = ("better", "equivalent", "worse", "can't tell")
+
+
+def panel(
+    paths: Iterable[Path | str], development: str, reference: str, margin: float = 0.02, alpha: float = 0.05
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per target x arm rows, tally per arm over the reporting targets) for the runs below ``paths``."""
+    from delbind.comparison import compare  # the package's entry point; this module is one of its parts
+
+    runs = load_runs(paths)
+    if "target" not in runs or runs["target"].isna().all():
+        raise NoRunsError(f"no run below {[str(p) for p in paths]} records a data.target: not a panel")
+    rows = []
+    for target, group in runs.groupby("target", sort=False):
+        result = compare(group.reset_index(drop=True), reference=reference, margin=margin, alpha=alpha)
+        ref = resolve_arm(result.summary, reference)
+        pairs = result.pairs.set_index("arm") if not result.pairs.empty else pd.DataFrame()
+        for _, r in result.summary.iterrows():
+            row: dict[str, Any] = {"target": target, "role": "development" if target == development else "reporting"}
+            row |= {k: r[k] for k in ("arm", "design", "n_units", "val_hard_auprc", "test_hard_auroc",
+                                      "test_hard_auroc_lo", "test_hard_auroc_hi", "test_hard_auprc")}  # fmt: skip
+            row |= {k: r.get(k, np.nan) for k in ("n_test_hard_binders", "n_test_hard_negatives")}
+            row |= {"reference": ref, "resolvable": result.resolvable}
+            if r["arm"] in pairs.index:
+                p = pairs.loc[r["arm"]]
+                row |= {k: p[f"test_hard_auroc_{k}"] for k in ("diff", "lo", "hi", "se", "p_holm", "verdict")}
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    return table, tally(table, alpha)
+
+
+def tally(table: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """Per arm over the reporting targets: how many verdicts of each kind, and the mean hard-AUROC difference with a
+    (1 - alpha) normal interval (targets are independent data sets: the variances add)."""
+    reporting = table[(table["role"] == "reporting") & table.get("verdict", pd.Series(dtype=object)).notna()]
+    out = []
+    for arm, group in reporting.groupby("arm", sort=False):
+        row: dict[str, Any] = {"arm": arm, "targets": len(group)}
+        row |= {v: int((group["verdict"] == v).sum()) for v in VERDICTS}
+        mean, se = group["diff"].mean(), np.sqrt((group["se"] ** 2).sum()) / len(group)
+        z = stats.norm.ppf(1 - alpha / 2)
+        row |= {"mean_diff": mean, "lo": mean - z * se, "hi": mean + z * se}
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def panel_markdown(table: pd.DataFrame, counts: pd.DataFrame, margin: float) -> str:
+    """panel.md: per target the pooled hard figures and verdicts, then the tally over the reporting targets."""
+    ref = table["reference"].iloc[0].split(" (", 1)[0]
+    lines = [
+        f"Per target: pooled out-of-fold hard AUROC [95% CI] / hard AU-PRC, and the verdict against **{ref}** "
+        f"(margin {margin}; Holm over the arms of a target). The development target chooses defaults; it is "
+        "shown, never counted.",
+        "",
+        "| target | role | arm | hard set | hard AUROC | hard AU-PRC | - ref [95% CI] | p (Holm) | verdict "
+        "| resolves |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for _, r in table.iterrows():
+        size = (
+            "n/a"
+            if pd.isna(r["n_test_hard_binders"])
+            else f"{r['n_test_hard_binders']:.0f} / {r['n_test_hard_negatives']:.0f}"
+        )
+        auroc = f"{r['test_hard_auroc']:.3f}" + (
+            ""
+            if pd.isna(r["test_hard_auroc_lo"])
+            else f" [{r['test_hard_auroc_lo']:.3f}, {r['test_hard_auroc_hi']:.3f}]"
+        )
+        if pd.isna(r.get("diff", np.nan)):
+            diff, p, verdict = "reference", "", ""
+        else:
+            diff = f"{r['diff']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}]"
+            p, verdict = ("<0.001" if r["p_holm"] < 0.001 else f"{r['p_holm']:.3f}"), f"**{r['verdict']}**"
+        cells = [r["target"], r["role"], r["arm"], size, auroc, f"{r['test_hard_auprc']:.3f}", diff, p, verdict,
+                 f"{r['resolvable']:.3f}"]  # fmt: skip
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    lines += ["", "resolves: the hard-AUROC difference this target's pooled set finds with 80% power.", ""]
+    if not counts.empty:
+        lines += [
+            f"Across the reporting targets, each arm against {ref}:",
+            "",
+            "| arm | targets | better | equivalent | worse | can't tell | mean hard AUROC - ref [95% CI] |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for _, c in counts.iterrows():
+            cells = [
+                c["arm"],
+                c["targets"],
+                *(c[v] for v in VERDICTS),
+                f"{c['mean_diff']:+.3f} [{c['lo']:+.3f}, {c['hi']:+.3f}]",
+            ]
+            lines.append("| " + " | ".join(str(x) for x in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_panel(
+    paths: Iterable[Path | str], out_dir: Path | str, development: str, reference: str, margin: float = 0.02
+) -> pd.DataFrame:
+    """panel.md, panel.csv and panel_tally.csv in ``out_dir``; returns the per target x arm table."""
+    out_dir = Path(out_dir)
+    table, counts = panel(paths, development, reference, margin)
+    write_text(out_dir / "panel.md", panel_markdown(table, counts, margin))
+    for name, frame in (("panel.csv", table), ("panel_tally.csv", counts)):
+        with atomic_write(out_dir / name) as tmp:
+            frame.to_csv(tmp, index=False)
+    return table
+
+
+class WritePanel(Callback):
+    """Hydra callback of ``experiment=kinase_panel``: refresh panel.md in the sweep dir after every job (a panel cut
+    short still has one, with the targets and folds that ran) and once more when the sweep ends."""
+
+    def __init__(self, development: str, reference: str, margin: float = 0.02) -> None:
+        self.development, self.reference, self.margin = development, reference, margin
+
+    def _write(self, sweep_dir: Path) -> None:
+        try:
+            write_panel([sweep_dir], sweep_dir, self.development, self.reference, self.margin)
+        except (ConfigError, NoRunsError) as e:  # the reference has not run on any target yet
+            log.info("panel not written yet: %s", e)
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        self._write(Path(config.hydra.sweep.dir))
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        self._write(sweep_dir)
+        print(f"panel: {sweep_dir / 'panel.md'}")

@@ -1,0 +1,36 @@
+import pandas as pd
+import pytest
+
+from delbind.comparison import compare
+from delbind.comparison.panel import panel, write_panel
+from tests.helpers import write_cv_sweep
+
+
+@pytest.fixture
+def panel_dir(tmp_path):
+    """Three targets x two arms x 5 folds: 'strong' clearly beats 'ecfp_rf' on T1 and T2, ties it on DEV."""
+    for seed, (target, signal) in enumerate([("DEV", 1.0), ("T1", 3.0), ("T2", 3.0)]):
+        arms = {"ecfp_rf": (1.0, 0.7), "strong": (signal, 0.8)}
+        write_cv_sweep(tmp_path / target, arms, n=80, seed=seed, target=target)
+    return tmp_path
+
+
+def test_panel_rows_are_each_targets_own_comparison_and_the_development_target_is_not_counted(panel_dir):
+    table, tally = panel([panel_dir], development="DEV", reference="ecfp_rf")
+    assert set(table["target"]) == {"DEV", "T1", "T2"} and set(table["role"]) == {"development", "reporting"}
+    strong = table.set_index(["target", "arm"]).loc[("T1", "strong (m)")]
+    alone = compare([panel_dir / "T1"], reference="ecfp_rf").pairs.iloc[0]  # the same figures as T1 alone
+    assert strong["diff"] == pytest.approx(alone["test_hard_auroc_diff"])
+    assert strong["verdict"] == alone["test_hard_auroc_verdict"] == "better"
+    row = tally.set_index("arm").loc["strong (m)"]
+    assert row["targets"] == 2 and row["better"] == 2  # DEV's verdict is shown but never counted
+    t = table[(table["role"] == "reporting") & (table["arm"] == "strong (m)")]
+    assert row["mean_diff"] == pytest.approx(t["diff"].mean()) and row["lo"] < row["mean_diff"] < row["hi"]
+
+
+def test_write_panel_writes_its_files(panel_dir):
+    write_panel([panel_dir], panel_dir, "DEV", "ecfp_rf")
+    md = (panel_dir / "panel.md").read_text()
+    assert "| DEV | development | strong (m) |" in md and "Across the reporting targets" in md
+    assert len(pd.read_csv(panel_dir / "panel.csv")) == 6
+    assert pd.read_csv(panel_dir / "panel_tally.csv")["better"].tolist() == [2]
