@@ -112,7 +112,7 @@ def test_frozen_vs_finetune_experiment_compares_every_arm(tmp_path):
     sweep = tmp_path / "sweep"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "train.py"), "experiment=frozen_vs_finetune", "model=tiny",
-         "debug=smoke", "logger=none", "hydra.sweeper.params.seed=0", f"hydra.sweep.dir={sweep}",
+         "debug=smoke", "logger=none", "data.folds=2", "data.fold=0,1", f"hydra.sweep.dir={sweep}",
          f"paths.outputs_root={tmp_path}"],
         capture_output=True, text=True, timeout=600, env={**os.environ, "WANDB_MODE": "offline"},
     )  # fmt: skip
@@ -123,13 +123,14 @@ def test_frozen_vs_finetune_experiment_compares_every_arm(tmp_path):
     table = pd.read_csv(sweep / "comparison.csv")
     assert sorted(table["arm"]) == sorted([*(tiny_arm_label(a, tmp_path) for a in arms), *ensemble_rows])
     assert table.set_index("arm").loc[ensemble_rows, "n_seeds"].tolist() == [1, 3]  # 3 members on one split
+    assert set(table.set_index("arm").loc[[tiny_arm_label(a, tmp_path) for a in arms], "ci"]) == {"pooled"}
     md = (sweep / "comparison.md").read_text()
-    assert all(f"| {a} (" in md for a in arms) and "Paired by split against **" in md
+    assert all(f"| {a} (" in md for a in arms) and "Paired against **" in md and "k-fold CV: 2 x 1" in md
     assert (sweep / "comparison.png").is_file()
     html = (sweep / "report.html").read_text()  # the course report, beside the table
     assert all(f"<td>{a} (" in html for a in arms) and (sweep / "report.ipynb").is_file()
     summary = pd.read_csv(sweep / "sweep_summary.csv")
-    assert list(summary["status"]) == ["COMPLETED"] * (len(arms) + 1)
+    assert list(summary["status"]) == ["COMPLETED"] * 2 * (len(arms) + 1)  # every arm on both folds
 
 
 def test_bench_reports_the_frozen_arms_side_by_side(tmp_path):

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from delbind.data.chem import canonical_smiles
 from delbind.data.dataset import build_dataset
 from delbind.data.sources.chembl_kinase import KINASE_TARGETS, _moleculeace_files, _read_moleculeace
 from delbind.data.sources.table import read_table
+from delbind.data.splits import split_groups
 from delbind.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -73,9 +74,14 @@ def read_corpus(corpus_cfg: DictConfig, data_cfg: DictConfig | None, seed: int) 
         smiles = df.loc[df["split"].isin(splits), "smiles"].drop_duplicates().tolist()
         stats = {"corpus": f"data={data_cfg.name}", "corpus_splits": splits, "data_stats": data_stats}
     seeds = [int(s) for s in corpus_cfg.get("exclude_eval_seeds") or []]
-    smiles = _without_eval_molecules(smiles, data_cfg, seeds, stats, built)
+    folds = corpus_cfg.get("exclude_eval_folds", "all")
+    smiles = _without_eval_molecules(smiles, data_cfg, seeds, stats, built, folds)
     if not smiles:
-        raise DataError(f"the corpus ({stats['corpus']}) holds no valid SMILES")
+        dropped = stats.get("corpus_eval_groups_dropped", 0)
+        raise DataError(
+            f"the corpus ({stats['corpus']}) holds no valid SMILES outside the data's val / test groups ({dropped} "
+            "dropped): a corpus of the data's own molecules serves one fold (corpus.exclude_eval_folds=[<fold>])"
+        )
     stats["n_molecules"] = len(smiles)
     return smiles, stats
 
@@ -96,26 +102,46 @@ def _moleculeace_corpus(which: str, data_cfg: DictConfig | None) -> tuple[list[s
     return [s for s in smiles if s not in heldout], stats
 
 
+def corpus_groups(smiles: Iterable[str], split: str | None) -> list[str]:
+    """The unit a split keeps whole, per corpus molecule: its scaffold under a scaffold split, else the molecule
+    (a DEL's disynthons cannot be read off a SMILES: the molecule is the unit there)."""
+    smiles = pd.Series(list(smiles), dtype=object)
+    return (split_groups(smiles, split) if split in ("scaffold", "random") else smiles).tolist()
+
+
+def _folds(data_cfg: DictConfig, which: Any) -> list[int]:
+    if which in (None, "all"):
+        return list(range(int(data_cfg.folds)))
+    return [int(f) for f in ([which] if isinstance(which, int) else which)]
+
+
 def _without_eval_molecules(
     smiles: list[str],
     data_cfg: DictConfig | None,
     seeds: list[int],
     stats: dict[str, Any],
     built: dict[int, pd.DataFrame],
+    folds: Any = "all",
 ) -> list[str]:
-    """``smiles`` minus the val / test molecules of ``data_cfg`` under every seed in ``seeds`` (counted); ``built``
-    holds data sets already built, by seed."""
+    """``smiles`` minus every molecule whose group (scaffold under a scaffold split) is a val / test group of
+    ``data_cfg`` in any of ``folds`` under any data_seed in ``seeds`` (counted). A trunk may serve every fold of a
+    cross-validation, and the test folds tile the set: by default no corpus molecule shares a group with the data."""
     stats["corpus_exclude_eval_seeds"] = seeds
     if data_cfg is None or not seeds:
         if smiles:
-            log.warning("corpus.exclude_eval_seeds is empty: nothing keeps val / test molecules out of the corpus")
+            log.warning("corpus.exclude_eval_seeds is empty: nothing keeps val / test groups out of the corpus")
         return smiles
-    held = set()
+    held: set[str] = set()
+    fold_list = _folds(data_cfg, folds)
     for s in seeds:
-        df = built[s] if s in built else build_dataset(data_cfg, s)[0]
-        held.update(df.loc[df["split"] != "train", "smiles"])
-    kept = [s for s in smiles if s not in held]
-    stats["corpus_eval_molecules_dropped"] = len(smiles) - len(kept)
+        for f in fold_list:
+            cfg = OmegaConf.merge(data_cfg, {"fold": f})
+            df = built[s] if s in built and int(data_cfg.fold) == f else build_dataset(cfg, s)[0]
+            held.update(df.loc[df["split"] != "train", "group"].astype(str))
+    groups = corpus_groups(smiles, data_cfg.get("split"))
+    kept = [smi for smi, g in zip(smiles, groups) if g not in held and smi not in held]
+    stats["corpus_exclude_eval_folds"] = fold_list
+    stats["corpus_eval_groups_dropped"] = len(smiles) - len(kept)
     return kept
 
 
@@ -149,19 +175,23 @@ def carry_corpus(name_or_path: str | None, trained_on: Iterable[str], model_dir:
     return len(smiles)
 
 
-def check_trunk_corpus(name_or_path: str | None, df: pd.DataFrame) -> None:
+def check_trunk_corpus(name_or_path: str | None, df: pd.DataFrame, split: str | None = None) -> None:
     """Stop a run whose trunk was trained (``scripts/pretrain.py``, or a fine-tuning run) on any of its val / test
-    molecules."""
+    molecules, or on a molecule of one of their groups (``split``: the run's data.split; scaffold: no corpus
+    molecule may share a Murcko scaffold with a val / test molecule)."""
     path = _corpus_file(name_or_path)
     if path is None:
         return
-    corpus = set(path.read_text().split())
-    seen = df.loc[(df["split"] != "train") & df["smiles"].isin(corpus)]
-    if len(seen):
+    corpus = path.read_text().split()
+    held = df.loc[df["split"] != "train"]
+    seen = held["smiles"].isin(set(corpus))
+    if split in ("scaffold", "random"):
+        seen |= held["group"].astype(str).isin(set(corpus_groups(corpus, split)))
+    if seen.any():
         raise DataError(
-            f"{len(seen)} val / test molecules of this run are in the molecules its trunk was trained on ({path}): "
-            "pre-train again with this data and seed in corpus.exclude_eval_seeds, or take a trunk fine-tuned on "
-            "this run's own split (same data and data_seed)"
+            f"{int(seen.sum())} val / test molecules of this run are, or share a {split or 'molecule'} group with, "
+            f"molecules its trunk was trained on ({path}): pre-train again with this data, data_seed and fold in "
+            "corpus.exclude_eval_seeds / exclude_eval_folds, or take a trunk fine-tuned on this run's own fold"
         )
 
 

@@ -32,7 +32,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     resume_from = resolve_resume(cfg.resume, outputs_root, run_dir, exclude=(outputs_root / "pretrain",))
 
     df, data_stats = build_dataset(cfg.data, cfg.data_seed)
-    check_trunk_corpus(cfg.model.get("name_or_path"), df)  # a trunk pre-trained here never saw val / test
+    check_trunk_corpus(cfg.model.get("name_or_path"), df, cfg.data.split)  # never saw a val / test group
     external = external_sets(cfg.data, data_stats)  # e.g. KinDEL's held-out Kd sets, scored after training
     df, frames = with_external(df, external, data_stats)
     counts = eval_counts(frames)

@@ -5,7 +5,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from delbind.data import build_dataset
-from delbind.data.chem import canonical_smiles
+from delbind.data.chem import canonical_smiles, scaffold
 from delbind.data.corpus import (
     CORPUS_FILE,
     carry_corpus,
@@ -52,31 +52,35 @@ def test_bad_corpus_is_a_data_error(tmp_path, name, text, message):
         read_corpus(_corpus(tmp_path / name), None, 0)
 
 
-def _eval_molecules(data_cfg, seed):
-    df, _ = build_dataset(data_cfg, seed)
-    return set(df.loc[df["split"] != "train", "smiles"])
+def _data_scaffolds(data_cfg, seed):
+    """Every group of the data set: the union of every fold's val / test groups."""
+    groups = set()
+    for fold in range(int(data_cfg.folds)):
+        df, _ = build_dataset(OmegaConf.merge(data_cfg, {"fold": fold}), seed)
+        groups |= set(df.loc[df["split"] != "train", "group"])
+    return groups
 
 
-def test_a_source_corpus_holds_its_train_split_only(tmp_path):
-    overrides = ["model=tiny", "debug=smoke", "logger=none", "corpus.exclude_eval_seeds=[0,1]"]
+def test_a_source_corpus_serves_the_one_fold_it_was_built_for(tmp_path):
+    overrides = ["model=tiny", "debug=smoke", "logger=none", "corpus.exclude_eval_folds=[0]"]
     cfg = compose_cfg(tmp_path / "run", overrides, config_name="pretrain")
     smiles, stats = read_corpus(cfg.corpus, cfg.data, 0)
     df, _ = build_dataset(cfg.data, 0)
-    # seed 0's train split, minus what seed 1's split holds out: the trunk may serve both seeds
-    assert set(smiles) == set(df.loc[df["split"] == "train", "smiles"]) - _eval_molecules(cfg.data, 1)
-    assert stats["corpus_eval_molecules_dropped"] > 0
-    assert stats["n_molecules"] == len(smiles) == len(set(smiles))
+    assert set(smiles) == set(df.loc[df["split"] == "train", "smiles"])  # fold 0's train: no val / test scaffold
+    assert stats["n_molecules"] == len(smiles) == len(set(smiles)) and stats["corpus_exclude_eval_folds"] == [0]
+    every_fold = OmegaConf.merge(cfg.corpus, {"exclude_eval_folds": "all"})  # the test folds tile the target set:
+    left, _ = read_corpus(every_fold, cfg.data, 0)  # only never-evaluated molecules (unsampled easy negatives) stay
+    assert not {scaffold(s) for s in left} & _data_scaffolds(cfg.data, 0) and len(left) < len(smiles) / 2
 
 
-def test_a_moleculeace_corpus_is_the_other_kinases_minus_every_val_test_and_heldout_molecule(tmp_path):
-    overrides = ["model=tiny", "logger=none", "corpus.moleculeace=kinases", "corpus.exclude_eval_seeds=[0,1]"]
+def test_a_moleculeace_corpus_shares_no_scaffold_with_the_data_nor_a_heldout_molecule(tmp_path):
+    overrides = ["model=tiny", "logger=none", "corpus.moleculeace=kinases", "data.folds=3"]
     cfg = compose_cfg(tmp_path / "run", overrides, config_name="pretrain")
     smiles, stats = read_corpus(cfg.corpus, cfg.data, 0)
     assert cfg.data.target not in stats["corpus_sets"] and len(stats["corpus_sets"]) == 6  # the other kinases
     assert canonical_smiles(smiles[:50]) == smiles[:50] and len(set(smiles)) == len(smiles)
-    for seed in (0, 1):
-        assert not set(smiles) & _eval_molecules(cfg.data, seed)
-    assert stats["corpus_eval_molecules_dropped"] > 0  # kinase sets share ligands: the guard has work to do
+    assert not {scaffold(s) for s in smiles} & _data_scaffolds(cfg.data, 0)  # no eval scaffold of any fold
+    assert stats["corpus_eval_groups_dropped"] > 0  # kinase sets share chemotypes: the guard has work to do
     assert not set(smiles) & set(heldout_smiles())  # forgetting stays measured on unseen molecules
     with pytest.raises(DataError, match="corpus.moleculeace=kinase is not one of"):
         read_corpus(OmegaConf.merge(cfg.corpus, {"moleculeace": "kinase"}), cfg.data, 0)
@@ -88,8 +92,17 @@ def test_a_run_refuses_a_trunk_pre_trained_on_its_val_or_test(tmp_path):
     check_trunk_corpus(str(tmp_path / "clean"), df)  # a train molecule in the corpus is fine
     check_trunk_corpus(None, df)  # a builtin or config model: nothing to check
     write_corpus(["CCO", "CCC"], tmp_path / "leaky")
-    with pytest.raises(DataError, match="1 val / test molecules of this run are in the molecules its trunk"):
+    with pytest.raises(DataError, match="1 val / test molecules of this run are, or share"):
         check_trunk_corpus(str(tmp_path / "leaky"), df)
+
+
+def test_a_run_refuses_a_trunk_whose_corpus_shares_a_scaffold_with_its_test(tmp_path):
+    test = "c1ccc(CCN)cc1"
+    df = pd.DataFrame({"smiles": ["CCO", test], "split": ["train", "test"], "group": ["", scaffold(test)]})
+    write_corpus(["c1ccc(CCO)cc1"], tmp_path / "cousin")  # another molecule on the test molecule's scaffold
+    check_trunk_corpus(str(tmp_path / "cousin"), df, "random")  # a random split keeps molecules apart, not scaffolds
+    with pytest.raises(DataError, match="share a scaffold group"):
+        check_trunk_corpus(str(tmp_path / "cousin"), df, "scaffold")
 
 
 def test_a_trained_model_carries_its_trunks_corpus_and_its_own_training_molecules(tmp_path):
