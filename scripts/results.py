@@ -1,0 +1,37 @@
+"""Committed results, generated from files (never typed by hand).
+
+python scripts/results.py collect <sweep dir> <results/name> --command "<the command that made the sweep>"
+    copies the sweep's comparison / panel tables into results/<name>/ with meta.json (command, commit, machine, date)
+python scripts/results.py render
+    rewrites every `<!-- results:<name>/<table> -->` block of README.md from results/<name>/<table>.md
+"""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("DELBIND_ROOT", str(ROOT))
+
+from delbind.errors import DataError  # noqa: E402
+from delbind.results import collect, write_readme  # noqa: E402
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="what", required=True)
+    c = sub.add_parser("collect", help="copy a sweep's tables into results/<name>/")
+    c.add_argument("sweep_dir", type=Path)
+    c.add_argument("out", type=Path)
+    c.add_argument("--command", required=True, help="the command that made the sweep, as a reader would rerun it")
+    sub.add_parser("render", help="rewrite README.md's results blocks from results/")
+    args = parser.parse_args()
+    try:
+        if args.what == "collect":
+            print(f"written: {collect(args.sweep_dir, args.out, args.command, ROOT)}")
+        else:
+            write_readme(ROOT / "README.md", ROOT / "results")
+            print("README.md: results blocks rendered from results/")
+    except DataError as e:
+        print(f"DataError: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,96 @@
+"""Committed results: a sweep's tables copied into ``results/<name>/`` with how they were made, and the README's
+result blocks rendered from those files (never typed by hand).
+
+``results/<name>/meta.json`` holds the command, commit, machine and date; ``results/<name>/<table>.md`` the tables
+the sweep wrote. In README.md a block between ``<!-- results:<name>/<table> -->`` and ``<!-- /results -->`` is
+the file's text under a provenance line; ``render`` rewrites every block, ``stale`` lists those out of date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from delbind.errors import DataError
+from delbind.io import write_json, write_text
+
+TABLES = ("comparison.md", "comparison.csv", "comparison_paired.csv", "panel.md", "panel.csv", "panel_tally.csv")
+BLOCK = re.compile(r"(<!-- results:(?P<name>[\w./-]+) -->\n)(?P<body>.*?)(<!-- /results -->)", re.S)
+
+
+def machine() -> str:
+    """CPU model and core count (and the GPU, when torch sees one)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    text = f"{cpu}, {os.cpu_count()} cores"
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            text += f", {torch.cuda.get_device_name(0)}"
+    except ImportError:
+        pass
+    return text
+
+
+def collect(sweep_dir: Path | str, results_dir: Path | str, command: str, root: Path | str = ".") -> Path:
+    """Copy the sweep's tables into ``results_dir`` with ``meta.json`` (command, commit, machine, date)."""
+    sweep_dir, out = Path(sweep_dir), Path(results_dir)
+    found = [sweep_dir / t for t in TABLES if (sweep_dir / t).is_file()]
+    if not found:
+        raise DataError(f"{sweep_dir} holds none of {', '.join(TABLES)}: give a finished sweep dir")
+    out.mkdir(parents=True, exist_ok=True)
+    for path in found:
+        shutil.copyfile(path, out / path.name)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
+    meta = {
+        "command": command,
+        "commit": commit.stdout.strip() or "unknown",
+        "machine": machine(),
+        "date": dt.date.today().isoformat(),
+        "runs": str(sweep_dir),
+    }
+    write_json(out / "meta.json", meta)
+    return out
+
+
+def block(results_root: Path, name: str) -> str:
+    """The README text of ``<name>`` = ``<dir>/<table>``: a provenance line, then the table file's markdown."""
+    path = results_root / f"{name}.md"
+    meta_path = path.parent / "meta.json"
+    if not path.is_file() or not meta_path.is_file():
+        raise DataError(f"README asks for results:{name}, but {path} or its meta.json is missing")
+    meta = json.loads(meta_path.read_text())
+    head = (
+        f"*Generated from [`results/{name}.md`](results/{name}.md) by `python scripts/results.py render`; made by "
+        f"`{meta['command']}` at commit {meta['commit']} on {meta['machine']}, {meta['date']}.*\n\n"
+    )
+    return head + path.read_text().rstrip("\n") + "\n"
+
+
+def render(readme: Path, results_root: Path) -> str:
+    """README's text with every results block rewritten from its file."""
+    text = readme.read_text()
+    return BLOCK.sub(lambda m: m.group(1) + block(results_root, m.group("name")) + m.group(4), text)
+
+
+def stale(readme: Path, results_root: Path) -> list[str]:
+    """The names of README blocks that differ from their files (empty: up to date)."""
+    text = readme.read_text()
+    return [m.group("name") for m in BLOCK.finditer(text) if m.group("body") != block(results_root, m.group("name"))]
+
+
+def write_readme(readme: Path, results_root: Path) -> None:
+    write_text(readme, render(readme, results_root))

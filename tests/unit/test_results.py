@@ -1,0 +1,38 @@
+import json
+
+import pytest
+
+from delbind.errors import DataError
+from delbind.results import collect, render, stale
+from tests.helpers import ROOT
+
+
+def test_readme_results_blocks_are_rendered_from_the_committed_files():
+    assert stale(ROOT / "README.md", ROOT / "results") == []  # else: python scripts/results.py render
+
+
+def test_collect_then_render_puts_the_file_and_its_provenance_in_the_readme(tmp_path):
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    (sweep / "comparison.md").write_text("| arm |\n|---|\n| a |\n")
+    out = collect(sweep, tmp_path / "results" / "demo", "python scripts/train.py experiment=x", root=ROOT)
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["command"] == "python scripts/train.py experiment=x" and meta["commit"] and meta["machine"]
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- results:demo/comparison -->\nold figures\n<!-- /results -->\nend\n")
+    assert stale(readme, tmp_path / "results") == ["demo/comparison"]
+    text = render(readme, tmp_path / "results")
+    assert "| a |" in text and "old figures" not in text and "python scripts/train.py experiment=x" in text
+    readme.write_text(text)
+    assert stale(readme, tmp_path / "results") == []
+    (out / "comparison.md").write_text("| arm |\n|---|\n| b |\n")  # the file changed: the README is out of date
+    assert stale(readme, tmp_path / "results") == ["demo/comparison"]
+
+
+def test_an_empty_sweep_dir_and_a_missing_results_file_are_clear_errors(tmp_path):
+    with pytest.raises(DataError, match="holds none of"):
+        collect(tmp_path, tmp_path / "out", "cmd")
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- results:nope/comparison -->\n<!-- /results -->\n")
+    with pytest.raises(DataError, match="results:nope/comparison"):
+        render(readme, tmp_path / "results")
