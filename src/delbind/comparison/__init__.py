@@ -121,5 +121,5 @@ class WriteComparison(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         reference = self._write(sweep_dir)
         project = config.logger.get("wandb", {}).get("project", "delbind")
-        write_report([sweep_dir], sweep_dir, project, reference=reference)
+        write_report([sweep_dir], sweep_dir, project, reference=reference, margin=self.margin)
         print(f"comparison: {sweep_dir / 'comparison.md'}; report: {sweep_dir / 'report.html'}")

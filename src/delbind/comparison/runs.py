@@ -70,11 +70,14 @@ def _units(runs: pd.DataFrame) -> dict[str, pd.Series]:
     """Old runs (no ``cv``): each seed (data_seed) is a re-split, the replicate. CV runs: a repeat is one data_seed
     (and init seed); its units are the folds."""
     design = runs["cv"].fillna("resplit") if "cv" in runs else pd.Series("resplit", index=runs.index)
+    def text(values: pd.Series) -> pd.Series:  # 3 -> "3" whether the column came out int or float
+        return pd.to_numeric(values, errors="coerce").astype("Int64").astype(str)
+
     split_seed = runs["data_seed"].fillna(runs["seed"]) if "data_seed" in runs else runs["seed"]
     fold = runs["fold"] if "fold" in runs else pd.Series(np.nan, index=runs.index)
     old = design == "resplit"
-    repeat = np.where(old, "all", split_seed.astype(str) + "/" + runs["seed"].astype(str))
-    unit = np.where(old, split_seed.astype(str), fold.astype(str))
+    repeat = np.where(old, "all", text(split_seed) + "/" + text(runs["seed"]))
+    unit = np.where(old, text(split_seed), text(fold))
     return {"design": design, "repeat": pd.Series(repeat, runs.index), "unit": pd.Series(unit, runs.index)}
 
 
