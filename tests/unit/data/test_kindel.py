@@ -170,8 +170,8 @@ def test_computed_disynthon_split_is_leak_free_and_stratified(kindel_blocks_sour
 
 
 def test_kindel_split_file_is_used_when_present(source):
-    df, st = build_dataset(cfg_for(source, split="random", split_index=2, heldout=False), seed=0)
-    assert st["split_from"] == "kindel split2"
+    df, st = build_dataset(cfg_for(source, split="random", fold=1, heldout=False), seed=0)
+    assert st["split_from"] == "kindel split2" and st["cv"] == "replicate"  # data.fold 1 = split2
     file = pd.read_parquet(source / "splits" / "mapk14_random.parquet")["split2"].map(SPLIT_NAMES)
     hashes = pd.read_parquet(source / "mapk14_1M.parquet", columns=["molecule_hash"])["molecule_hash"]
     rows = df["molecule_hash"].map(pd.Series(hashes.index, index=hashes))
