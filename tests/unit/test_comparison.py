@@ -170,3 +170,10 @@ def test_the_sweep_callback_falls_back_to_the_val_best_row_while_its_reference_h
         in (tmp_path / "comparison.md").read_text()
     )
     assert WriteComparison(reference="frozen")._write(tmp_path) == "frozen"
+
+
+def test_a_label_makes_a_recipe_a_row_of_its_own(tmp_path):
+    _write_run(tmp_path, "a", "frozen", 0, 0.7, label="lr1e-2")
+    _write_run(tmp_path, "b", "frozen", 0, 0.8, label="lr3e-2")
+    _write_run(tmp_path, "c", "frozen", 0, 0.9)
+    assert list(summarize(load_runs([tmp_path]))["arm"]) == ["frozen (m, lr1e-2)", "frozen (m, lr3e-2)", "frozen (m)"]

@@ -91,6 +91,8 @@ def _label(run: pd.Series) -> str:
         parts.append(f"ensemble of {int(run['ensemble_size'])}")
     elif pd.notna(run.get("ensemble_member")) and bool(run["ensemble_member"]):  # trained by an ensemble job
         parts.append("ensemble member")
+    if isinstance(run.get("label"), str):  # a recipe named by its sweep: a row of its own
+        parts.append(run["label"])
     return f"{run['arm']} ({', '.join(parts)})"
 
 

@@ -68,6 +68,7 @@ def _metrics(cfg: DictConfig, inputs: ArmInputs, result: ArmResult, external: li
     frames = inputs.frames
     metrics: dict[str, Any] = {
         "arm": cfg.arm,
+        "label": cfg.get("label"),  # the recipe's name in comparisons, when a sweep sets one
         "mode": cfg.arm,  # the design card's name for the arm; `arm` is the one the code and comparison use
         "model": result.model,
         "data": cfg.data.name,
