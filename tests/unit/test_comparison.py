@@ -159,7 +159,7 @@ def test_without_val_metrics_there_is_no_reference_and_no_paired_table(sweep):
 
 
 def test_the_sweep_callback_falls_back_to_the_val_best_row_while_its_reference_has_not_run(tmp_path, caplog):
-    from delbind.comparison import WriteComparison
+    from delbind.callbacks import WriteComparison
 
     _cv_sweep(tmp_path, {"frozen": (1.0, 0.7), "finetune": (2.0, 0.8)})
     callback = WriteComparison(reference="ecfp_rf")

@@ -1,34 +1,28 @@
 """Frozen vs fine-tuned vs baselines: metrics.json + predictions of many runs -> comparison.{md,csv,png}.
 
 runs (read and label runs) -> pooled (out-of-fold figures per row) -> verdicts (paired tests against a reference)
--> tables (what a reader sees). This module writes them and refreshes them after every job of a sweep.
+-> tables (what a reader sees). This module writes them; delbind.callbacks refreshes them during a sweep.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
-from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
 
 from delbind.comparison.pooled import pooled_predictions, summarize
 from delbind.comparison.runs import COST, LABELS, QUALITY, SELECTION, VERDICT, load_runs, metrics_files, per_unit
 from delbind.comparison.tables import paired_markdown, plot, to_markdown
 from delbind.comparison.verdicts import paired_verdicts, reference_row, resolvable_difference, resolve_arm
-from delbind.errors import ConfigError
 from delbind.io import atomic_write, write_text
 from delbind.tracking import log_comparison, logged_to_wandb
 
 __all__ = [
-    "COST", "LABELS", "QUALITY", "SELECTION", "VERDICT", "Comparison", "WriteComparison", "compare", "load_runs",
+    "COST", "LABELS", "QUALITY", "SELECTION", "VERDICT", "Comparison", "compare", "load_runs",
     "metrics_files", "paired_verdicts", "per_unit", "reference_row", "resolve_arm", "summarize", "write_comparison",
 ]  # fmt: skip
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -86,40 +80,3 @@ def write_comparison(
     if wandb_project and logged_to_wandb(result.runs["run_dir"]):
         log_comparison(result.summary, out_dir, wandb_project, {"comparison_plot": out_dir / "comparison.png"})
     return result
-
-
-class WriteComparison(Callback):
-    """Hydra callback: refresh the sweep's comparison after every job (so a sweep cut short or with a failed job
-    still has one); when the sweep ends, write the course report beside it and log both to wandb.
-    ``reference``: the row the verdicts pair against (``hydra.callbacks.comparison.reference=ecfp_rf``); None = the
-    val-best row, which is also used (logged once) while the reference has no run yet."""
-
-    def __init__(self, reference: str | None = None, margin: float = 0.02) -> None:
-        self.reference, self.margin, self._warned = reference, margin, False
-
-    def _write(self, sweep_dir: Path) -> str | None:
-        """Write the comparison; returns the reference used."""
-        try:
-            write_comparison([sweep_dir], sweep_dir, wandb_project=None, reference=self.reference, margin=self.margin)
-            return self.reference
-        except ConfigError as e:
-            if not self._warned:
-                log.warning("comparison: %s; paired against the val-best row until it has run", e)
-                self._warned = True
-            write_comparison([sweep_dir], sweep_dir, wandb_project=None, margin=self.margin)
-            return None
-
-    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
-        try:
-            self._write(Path(config.hydra.sweep.dir))
-        except FileNotFoundError:  # no job has finished yet
-            return
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from delbind.report import write_report  # the report reads runs through this package
-
-        sweep_dir = Path(config.hydra.sweep.dir)
-        reference = self._write(sweep_dir)
-        project = config.logger.get("wandb", {}).get("project", "delbind")
-        write_report([sweep_dir], sweep_dir, project, reference=reference, margin=self.margin)
-        print(f"comparison: {sweep_dir / 'comparison.md'}; report: {sweep_dir / 'report.html'}")

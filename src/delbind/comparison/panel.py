@@ -7,23 +7,19 @@ nothing was chosen is the out-of-sample answer to "does this arm beat the refere
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
 from scipy import stats
 
 from delbind.comparison.runs import load_runs
 from delbind.comparison.verdicts import resolve_arm
-from delbind.errors import ConfigError, NoRunsError
+from delbind.errors import NoRunsError
 from delbind.io import atomic_write, write_text
 
-log = logging.getLogger(__name__)
 VERDICTS = ("better", "equivalent", "worse", "can't tell")
 
 
@@ -131,25 +127,3 @@ def write_panel(
         with atomic_write(out_dir / name) as tmp:
             frame.to_csv(tmp, index=False)
     return table
-
-
-class WritePanel(Callback):
-    """Hydra callback of ``experiment=kinase_panel``: refresh panel.md in the sweep dir after every job (a panel cut
-    short still has one, with the targets and folds that ran) and once more when the sweep ends."""
-
-    def __init__(self, development: str, reference: str, margin: float = 0.02) -> None:
-        self.development, self.reference, self.margin = development, reference, margin
-
-    def _write(self, sweep_dir: Path) -> None:
-        try:
-            write_panel([sweep_dir], sweep_dir, self.development, self.reference, self.margin)
-        except (ConfigError, NoRunsError) as e:  # the reference has not run on any target yet
-            log.info("panel not written yet: %s", e)
-
-    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
-        self._write(Path(config.hydra.sweep.dir))
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir)
-        self._write(sweep_dir)
-        print(f"panel: {sweep_dir / 'panel.md'}")

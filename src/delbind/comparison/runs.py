@@ -70,6 +70,7 @@ def _units(runs: pd.DataFrame) -> dict[str, pd.Series]:
     """Old runs (no ``cv``): each seed (data_seed) is a re-split, the replicate. CV runs: a repeat is one data_seed
     (and init seed); its units are the folds."""
     design = runs["cv"].fillna("resplit") if "cv" in runs else pd.Series("resplit", index=runs.index)
+
     def text(values: pd.Series) -> pd.Series:  # 3 -> "3" whether the column came out int or float
         return pd.to_numeric(values, errors="coerce").astype("Int64").astype(str)
 
