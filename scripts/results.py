@@ -24,11 +24,12 @@ if __name__ == "__main__":
     c.add_argument("sweep_dir", type=Path)
     c.add_argument("out", type=Path)
     c.add_argument("--command", required=True, help="the command that made the sweep, as a reader would rerun it")
+    c.add_argument("--run", action="append", default=[], help="a job of the sweep whose printed table to keep")
     sub.add_parser("render", help="rewrite README.md's results blocks from results/")
     args = parser.parse_args()
     try:
         if args.what == "collect":
-            print(f"written: {collect(args.sweep_dir, args.out, args.command, ROOT)}")
+            print(f"written: {collect(args.sweep_dir, args.out, args.command, ROOT, tuple(args.run))}")
         else:
             write_readme(ROOT / "README.md", ROOT / "results")
             print("README.md: results blocks rendered from results/")

@@ -45,8 +45,24 @@ def machine() -> str:
     return text
 
 
-def collect(sweep_dir: Path | str, results_dir: Path | str, command: str, root: Path | str = ".") -> Path:
-    """Copy the sweep's tables into ``results_dir`` with ``meta.json`` (command, commit, machine, date)."""
+def run_summary(run_dir: Path) -> str:
+    """What the run printed at its end (its test table), with its cost: a sample output for the README."""
+    from delbind.tasks.train import summary_table
+
+    m = json.loads((run_dir / "metrics.json").read_text())
+    cost = (
+        f"{m['arm']} on fold {m.get('fold')} of {m.get('folds')}: {m['n_train']} training molecules, trained "
+        f"{m['train_runtime_s']:.0f} s on {m.get('threads')} threads, peak memory {m['peak_memory_mb']:,.0f} MB, "
+        f"{m['trainable_params']:,} trainable parameters"
+    )
+    return f"```\n{summary_table(m)}\n```\n\n{cost}.\n"
+
+
+def collect(
+    sweep_dir: Path | str, results_dir: Path | str, command: str, root: Path | str = ".", runs: tuple[str, ...] = ()
+) -> Path:
+    """Copy the sweep's tables into ``results_dir`` with ``meta.json`` (command, commit, machine, date); each job
+    in ``runs`` (a sub-dir of the sweep) also gives ``run_<job>.md``, its printed test table and cost."""
     sweep_dir, out = Path(sweep_dir), Path(results_dir)
     found = [sweep_dir / t for t in TABLES if (sweep_dir / t).is_file()]
     if not found:
@@ -54,6 +70,8 @@ def collect(sweep_dir: Path | str, results_dir: Path | str, command: str, root: 
     out.mkdir(parents=True, exist_ok=True)
     for path in found:
         shutil.copyfile(path, out / path.name)
+    for job in runs:
+        write_text(out / f"run_{job}.md", run_summary(sweep_dir / job))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
     meta = {
         "command": command,

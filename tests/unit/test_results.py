@@ -36,3 +36,19 @@ def test_an_empty_sweep_dir_and_a_missing_results_file_are_clear_errors(tmp_path
     readme.write_text("<!-- results:nope/comparison -->\n<!-- /results -->\n")
     with pytest.raises(DataError, match="results:nope/comparison"):
         render(readme, tmp_path / "results")
+
+
+def test_collect_keeps_a_jobs_printed_table_and_cost(tmp_path):
+    sweep = tmp_path / "sweep"
+    (sweep / "5").mkdir(parents=True)
+    (sweep / "comparison.md").write_text("| arm |\n")
+    metrics = {"arm": "finetune", "fold": 0, "folds": 5, "n_train": 671, "train_runtime_s": 530.2, "threads": 2,
+               "peak_memory_mb": 4449.1, "trainable_params": 6608897}  # fmt: skip
+    for name in ("test_easy", "test_hard"):
+        for metric, value in (("auroc", 0.9), ("auprc", 0.8)):
+            metrics |= {f"{name}_{metric}": value, f"{name}_{metric}_ci95": [value - 0.05, value + 0.05]}
+    (sweep / "5" / "metrics.json").write_text(json.dumps(metrics))
+    out = collect(sweep, tmp_path / "results" / "demo", "cmd", root=ROOT, runs=("5",))
+    text = (out / "run_5.md").read_text()
+    assert "test_hard    0.900 [0.850, 0.950]   0.800 [0.750, 0.850]" in text
+    assert "finetune on fold 0 of 5: 671 training molecules, trained 530 s on 2 threads" in text
