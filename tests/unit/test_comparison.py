@@ -177,3 +177,14 @@ def test_a_label_makes_a_recipe_a_row_of_its_own(tmp_path):
     _write_run(tmp_path, "b", "frozen", 0, 0.8, label="lr3e-2")
     _write_run(tmp_path, "c", "frozen", 0, 0.9)
     assert list(summarize(load_runs([tmp_path]))["arm"]) == ["frozen (m, lr1e-2)", "frozen (m, lr3e-2)", "frozen (m)"]
+
+
+def test_two_runs_on_one_shared_fold_get_delong_on_its_molecules(tmp_path):
+    _cv_sweep(tmp_path, {"frozen": (1.0, 0.7), "finetune": (2.5, 0.8)}, skip={(a, f) for a in ("frozen", "finetune")
+                                                                              for f in (1, 2, 3, 4)})  # fmt: skip
+    row = compare([tmp_path], reference="frozen").pairs.iloc[0]
+    a, b = (pd.read_parquet(tmp_path / j / "predictions.parquet").query("eval_set == 'test_hard'") for j in "50")
+    expected = st.delong(a["label"].to_numpy(), a["score"].to_numpy(), b["score"].to_numpy())
+    assert row["method"].startswith("one shared fold") and row["n_units"] == 1
+    assert row["test_hard_auroc_diff"] == pytest.approx(expected.diff)
+    assert row["test_hard_auroc_p"] == pytest.approx(expected.p)

@@ -20,7 +20,11 @@ from delbind.comparison.runs import SELECTION, VERDICT, per_unit
 from delbind.errors import ConfigError
 from delbind.evaluation import statistics as st
 
-METHODS = {"pooled": "pooled out-of-fold (DeLong; paired bootstrap for AU-PRC)", "corrected_t": "corrected t"}
+METHODS = {
+    "pooled": "pooled out-of-fold (DeLong; paired bootstrap for AU-PRC)",
+    "one_fold": "one shared fold (DeLong; paired bootstrap for AU-PRC)",
+    "corrected_t": "corrected t",
+}
 
 
 def resolve_arm(summary: pd.DataFrame, name: str) -> str:
@@ -61,18 +65,20 @@ def _units_pair(runs: pd.DataFrame, arm: str, ref: str, metric: str) -> tuple[st
         nan = st.PairedTest(np.nan, np.nan, np.nan, np.nan, np.nan, "too few shared splits")
         return nan, 0, len(both)
     own = runs[runs["arm"] == arm]
-    n_test = pd.to_numeric(own.get("n_test_hard", pd.Series(np.nan)), errors="coerce").mean()
+    size = f"n_{metric.rsplit('_', 1)[0]}"  # the test set's own size: n_test_hard for test_hard_*
+    n_test = pd.to_numeric(own.get(size, pd.Series(np.nan)), errors="coerce").mean()
     n_train = pd.to_numeric(own.get("n_train", pd.Series(np.nan)), errors="coerce").mean()
     diffs = (both.iloc[:, 0] - both.iloc[:, 1]).to_numpy()
     test = st.corrected_ttest(diffs, n_train, n_test)
     return test, len(both) - 1, len(both)
 
 
-def _pair(
+def paired_test(
     runs: pd.DataFrame, pooled: dict[tuple[str, str], pd.DataFrame], arm: str, ref: str, metric: str, n_bootstrap: int
 ) -> dict[str, Any]:
-    """The paired test of ``arm`` - ``ref`` on ``metric``: pooled when both ran the same single complete k-fold
-    repeat (and nothing else), else the corrected t over shared units."""
+    """The paired test of ``arm`` - ``ref`` on ``metric`` (any test set's AUROC / AU-PRC): pooled when both ran the
+    same single complete k-fold repeat (and nothing else), on the one fold when they share only one, else the
+    corrected t over shared units. Returns the test, its df, the method key and the unit count."""
     repeats = [set(runs.loc[runs["arm"] == label, "repeat"]) for label in (arm, ref)]
     shared = {r for (label, r) in pooled if label == arm} & {r for (label, r) in pooled if label == ref}
     if len(shared) == 1 and repeats[0] == repeats[1] == shared:
@@ -81,7 +87,26 @@ def _pair(
         units = int(pd.to_numeric(runs.loc[runs["arm"] == arm, "folds"]).iloc[0])
         return {"test": test, "df": None, "method": "pooled", "units": units}
     test, df, units = _units_pair(runs, arm, ref, metric)
+    if units == 1:  # one fold (or split) in common, e.g. two single runs: a paired test on its molecules
+        one = _one_unit_pair(runs, arm, ref, metric, n_bootstrap)
+        if one is not None:
+            return {"test": one, "df": None, "method": "one_fold", "units": 1}
     return {"test": test, "df": df, "method": "corrected_t", "units": units}
+
+
+def _one_unit_pair(runs: pd.DataFrame, arm: str, ref: str, metric: str, n_bootstrap: int) -> st.PairedTest | None:
+    """DeLong / paired bootstrap on the test molecules of the one (repeat, unit) both rows ran (its first run each);
+    None when a run kept no readable predictions."""
+    keys = [set(zip(runs.loc[runs["arm"] == x, "repeat"], runs.loc[runs["arm"] == x, "unit"])) for x in (arm, ref)]
+    (repeat, unit) = sorted(keys[0] & keys[1])[0]
+    preds = []
+    for label in (arm, ref):
+        run = runs[(runs["arm"] == label) & (runs["repeat"] == repeat) & (runs["unit"] == unit)].iloc[0]
+        try:
+            preds.append(pd.read_parquet(f"{run['run_dir']}/predictions.parquet"))
+        except (OSError, ValueError):
+            return None
+    return _pooled_pair(preds[0], preds[1], metric, n_bootstrap)
 
 
 def paired_verdicts(
@@ -105,7 +130,7 @@ def paired_verdicts(
         val = per_unit(runs[runs["arm"] == arm], SELECTION).sub(per_unit(runs[runs["arm"] == ref], SELECTION)).dropna()
         row[f"{SELECTION}_diff"] = float(val.mean()) if len(val) else np.nan
         for metric in VERDICT:
-            pair = _pair(runs, pooled, arm, ref, metric, n_bootstrap)
+            pair = paired_test(runs, pooled, arm, ref, metric, n_bootstrap)
             test, df = pair["test"], pair["df"]
             lo, hi = st.confidence_interval(test, 1 - alpha, df) if np.isfinite(test.se) else (np.nan, np.nan)
             equiv = st.tost_p(test.diff, test.se, margin, df) if np.isfinite(test.se) else np.nan

@@ -1,6 +1,6 @@
 """The paired figures the answers quote: one row of the comparison's verdict table (hard metrics: difference, CI,
 Holm-adjusted p, verdict) and, for the easy test sets that table leaves out, the same kind of paired test for one
-pair of rows (pooled out-of-fold DeLong / paired bootstrap, else the corrected resampled t over shared folds).
+pair of rows (comparison.verdicts.paired_test: pooled or one-fold DeLong / paired bootstrap, else the corrected t).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from delbind.comparison import VERDICT, per_unit
-from delbind.comparison.verdicts import METHODS
+from delbind.comparison import VERDICT
+from delbind.comparison.verdicts import METHODS, paired_test
 from delbind.evaluation import statistics as st
 from delbind.report.data import Report
 
@@ -42,36 +42,6 @@ def from_pairs(pairs: pd.DataFrame, arm: str, metric: str) -> Paired | None:
     return Paired(metric, float(r[f"{metric}_diff"]), lo, hi, p, verdict, r["method"], int(r["n_units"]), True)
 
 
-def _pooled(report: Report, arm: str, ref: str, metric: str) -> tuple[st.PairedTest, int] | None:
-    """The pooled test when both rows ran the same single complete k-fold repeat and nothing else (as the
-    verdicts): DeLong for AUROC, a stratified paired bootstrap for AU-PRC, on the molecules both rows scored."""
-    repeats = [set(report.runs.loc[report.runs["arm"] == label, "repeat"]) for label in (arm, ref)]
-    shared = {r for (label, r) in report.pooled if label == arm} & {r for (label, r) in report.pooled if label == ref}
-    if not (len(shared) == 1 and repeats[0] == repeats[1] == shared):
-        return None
-    (repeat,) = shared
-    eval_set, name = metric.rsplit("_", 1)
-    a, b = (report.pooled[(label, repeat)] for label in (arm, ref))
-    a, b = (x.loc[x["eval_set"] == eval_set, ["smiles", "label", "score"]] for x in (a, b))
-    both = a.merge(b, on=["smiles", "label"], suffixes=("_a", "_b"))
-    y, sa, sb = both["label"].to_numpy(), both["score_a"].to_numpy(), both["score_b"].to_numpy()
-    test = st.delong(y, sa, sb) if name == "auroc" else st.paired_bootstrap(y, sa, sb, name, 2000, seed=0)
-    return test, int(pd.to_numeric(report.runs.loc[report.runs["arm"] == arm, "folds"]).iloc[0])
-
-
-def _over_units(report: Report, arm: str, ref: str, metric: str) -> tuple[st.PairedTest, int] | None:
-    """Corrected resampled t over the (repeat, fold) units both rows ran, with this test set's own size."""
-    runs = report.runs
-    a, b = (per_unit(runs[runs["arm"] == label], metric) for label in (arm, ref))
-    both = pd.concat([a, b], axis=1, join="inner")
-    own = runs[runs["arm"] == arm]
-    size = f"n_{metric.rsplit('_', 1)[0]}"  # n_test_easy for test_easy_*
-    n_test, n_train = (pd.to_numeric(own.get(c, pd.Series(np.nan)), errors="coerce").mean() for c in (size, "n_train"))
-    if len(both) < 2 or not (n_test > 0 and n_train > 0):
-        return None
-    return st.corrected_ttest((both.iloc[:, 0] - both.iloc[:, 1]).to_numpy(), n_train, n_test), len(both)
-
-
 def paired(report: Report, pairs: pd.DataFrame, arm: str, ref: str, metric: str) -> Paired | None:
     """``arm`` - ``ref`` on ``metric``: the verdict table's row for a hard metric (``pairs``, paired against
     ``ref``); for an easy one the same tests computed here for this pair alone (not Holm-adjusted). None when no
@@ -79,18 +49,16 @@ def paired(report: Report, pairs: pd.DataFrame, arm: str, ref: str, metric: str)
     if metric in VERDICT:
         return from_pairs(pairs, arm, metric)
     try:
-        found, method = _pooled(report, arm, ref, metric), "pooled"
-        if found is None:
-            found, method = _over_units(report, arm, ref, metric), "corrected_t"
+        found = paired_test(report.runs, report.pooled, arm, ref, metric, 2000)
     except ValueError:  # a set too small to test (fewer than 2 binders or non-binders)
         return None
-    if found is None:
+    test, units = found["test"], found["units"]
+    if not np.isfinite(test.se):
         return None
-    test, units = found
     lo, hi = st.confidence_interval(test, 1 - report.alpha)
     equiv = st.tost_p(test.diff, test.se, report.margin, test.df)
     verdict = st.verdict(test.diff, test.p, equiv, report.alpha)
-    return Paired(metric, test.diff, lo, hi, test.p, verdict, METHODS[method], units, False)
+    return Paired(metric, test.diff, lo, hi, test.p, verdict, METHODS[found["method"]], units, False)
 
 
 def p_text(p: float) -> str:
@@ -99,9 +67,11 @@ def p_text(p: float) -> str:
 
 def how(p: Paired) -> str:
     """The test behind ``p``, for this metric: ``DeLong, pooled out-of-fold over 5 folds``."""
+    test = "DeLong" if p.metric.endswith("auroc") else "stratified paired bootstrap"
     if p.method == METHODS["pooled"]:
-        test = "DeLong" if p.metric.endswith("auroc") else "stratified paired bootstrap"
         return f"{test}, pooled out-of-fold over {p.n_units} folds"
+    if p.method == METHODS["one_fold"]:
+        return f"{test} on the one fold both ran"
     return f"corrected resampled t over {p.n_units} shared folds or splits"
 
 

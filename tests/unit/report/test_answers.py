@@ -43,7 +43,7 @@ def test_the_same_scores_are_equivalent_not_a_gain(tmp_path):
     assert "neither change is settled" in a[QUESTIONS[2]]
 
 
-def test_incomplete_folds_use_the_corrected_t_and_one_fold_is_no_paired_test(tmp_path):
+def test_incomplete_folds_use_the_corrected_t_and_one_fold_its_own_molecules(tmp_path):
     write_arm(tmp_path / "three", "frozen", hard=0.5, val=0.6, folds=5, ran=(0, 1, 2))  # not complete: not pooled
     write_arm(tmp_path / "three", "finetune", hard=0.6, val=0.7, folds=5, ran=(0, 1, 2))
     a = _answers(tmp_path / "three")
@@ -52,11 +52,10 @@ def test_incomplete_folds_use_the_corrected_t_and_one_fold_is_no_paired_test(tmp
     assert "not Holm-adjusted" in easy and "corrected resampled t over 3 shared folds" in easy
     write_arm(tmp_path / "one", "frozen", hard=0.5, val=0.6, ran=(0,))
     write_arm(tmp_path / "one", "finetune", hard=3.0, val=0.7, ran=(0,))
-    b = _answers(tmp_path / "one")
-    assert "no paired test on hard AUROC, hard AU-PRC, easy AUROC, easy AU-PRC" in b[QUESTIONS[0]]
-    assert "of the rows' own figures, not a paired test (the intervals do not overlap)" in b[QUESTIONS[0]]
-    assert "Hard AUROC has no paired test here" in b[QUESTIONS[1]]
-    assert "+0.000 on easy (not a paired test)" not in b[QUESTIONS[2]] and "(not a paired test)" in b[QUESTIONS[2]]
+    b = _answers(tmp_path / "one")  # one shared fold: the paired tests run on its molecules
+    assert "no paired test" not in b[QUESTIONS[0]] and "DeLong on the one fold both ran" in b[QUESTIONS[0]]
+    easy = next(line for line in b[QUESTIONS[0]].splitlines() if line.startswith("- easy AUROC"))
+    assert "not Holm-adjusted" in easy and "DeLong on the one fold both ran" in easy
 
 
 def test_best_arm_follows_val_not_test(tmp_path):
