@@ -101,7 +101,7 @@ def paired_markdown(pairs: pd.DataFrame, chosen: bool, margin: float, alpha: flo
         cells = [r["arm"], r["method"], str(int(r["n_units"]))]
         for m in VERDICT:
             cells += [_diff(r, m), _p(r[f"{m}_p_holm"]), f"**{r[f'{m}_verdict']}**"]
-        cells.append("n/a" if pd.isna(r[f"{SELECTION}_diff"]) else f"{r[f'{SELECTION}_diff']:+.3f}")
+        cells.append(_diff(r, SELECTION))
         lines.append("| " + " | ".join(cells) + " |")
     resolves = "n/a" if np.isnan(resolvable) else f"{resolvable:.3f}"
     lines += [
@@ -109,7 +109,8 @@ def paired_markdown(pairs: pd.DataFrame, chosen: bool, margin: float, alpha: flo
         f"Cells: difference [{1 - alpha:.0%} CI]; p: two-sided, Holm-adjusted over the {len(pairs)} rows. Verdict: "
         f"*equivalent* when two one-sided tests put the difference within +-{margin} (Holm-adjusted p < {alpha}); "
         f"else *better* / *worse* when the adjusted p < {alpha}; else *can't tell* at this size. At this size a "
-        f"hard-AUROC difference of {resolves} is found with 80% power (from the median standard error above).",
+        f"hard-AUROC difference of {resolves} is found with 80% power (from the median standard error above). "
+        "val hard AU-PRC - ref: mean over the shared folds [corrected t interval], what a choice between rows reads.",
     ]
     return "\n".join(lines) + "\n"
 

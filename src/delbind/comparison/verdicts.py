@@ -127,8 +127,9 @@ def paired_verdicts(
         if arm == ref:
             continue
         row: dict[str, Any] = {"arm": arm, "reference": ref}
-        val = per_unit(runs[runs["arm"] == arm], SELECTION).sub(per_unit(runs[runs["arm"] == ref], SELECTION)).dropna()
-        row[f"{SELECTION}_diff"] = float(val.mean()) if len(val) else np.nan
+        val, df, _ = _units_pair(runs, arm, ref, SELECTION)  # what a choice looks at, with its fold-to-fold noise
+        lo, hi = st.confidence_interval(val, 1 - alpha, df) if np.isfinite(val.se) else (np.nan, np.nan)
+        row |= {f"{SELECTION}_diff": val.diff, f"{SELECTION}_lo": lo, f"{SELECTION}_hi": hi}
         for metric in VERDICT:
             pair = paired_test(runs, pooled, arm, ref, metric, n_bootstrap)
             test, df = pair["test"], pair["df"]
