@@ -10,39 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import platform
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 from delbind.errors import DataError
 from delbind.io import write_json, write_text
+from delbind.provenance import commit, machine
 
 TABLES = ("comparison.md", "comparison.csv", "comparison_paired.csv", "panel.md", "panel.csv", "panel_tally.csv")
 BLOCK = re.compile(r"(<!-- results:(?P<name>[\w./-]+) -->\n)(?P<body>.*?)(<!-- /results -->)", re.S)
-
-
-def machine() -> str:
-    """CPU model and core count (and the GPU, when torch sees one)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    text = f"{cpu}, {os.cpu_count()} cores"
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            text += f", {torch.cuda.get_device_name(0)}"
-    except ImportError:
-        pass
-    return text
 
 
 def run_summary(run_dir: Path) -> str:
@@ -72,10 +49,11 @@ def collect(
         shutil.copyfile(path, out / path.name)
     for job in runs:
         write_text(out / f"run_{job}.md", run_summary(sweep_dir / job))
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
+    run_commits = sorted({json.loads(f.read_text()).get("commit") or "?" for f in sweep_dir.glob("**/metrics.json")})
     meta = {
         "command": command,
-        "commit": commit.stdout.strip() or "unknown",
+        "commit": commit(root),  # the code that rendered the tables
+        "run_commits": run_commits,  # the code that trained the runs ("?": made before runs recorded it)
         "machine": machine(),
         "date": dt.date.today().isoformat(),
         "runs": str(sweep_dir),

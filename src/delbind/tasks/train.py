@@ -18,6 +18,7 @@ from delbind.data.prepared import write_external
 from delbind.evaluation import external_metrics, score_set
 from delbind.io import atomic_write, write_json
 from delbind.profiling import peak_memory, reset_peak_memory
+from delbind.provenance import commit
 from delbind.threads import set_threads
 from delbind.training import claim_run_dir, resolve_precision, resolve_resume
 
@@ -77,6 +78,7 @@ def _metrics(cfg: DictConfig, inputs: ArmInputs, result: ArmResult, external: li
         "seed": cfg.seed,
         "data_seed": cfg.data_seed,  # the split's seed (= seed unless set apart for a seed ensemble)
         "precision": inputs.precision,
+        "commit": commit(),  # the code that made this run
         "n_train": len(inputs.train_rows),
         **{f"n_{name}": len(frames[name]) for name in (*VAL_SETS, *TEST_SETS)},
     }
