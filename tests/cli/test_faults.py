@@ -47,7 +47,9 @@ def test_killed_run_resumes_to_the_uninterrupted_result_skipping_damaged_checkpo
     whole = _train(tmp_path / "whole", "logger=none")
     assert whole.returncode == 0, whole.stderr[-3000:]
     ckpts = sorted((tmp_path / "whole" / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name[11:]))
-    assert [c.name for c in ckpts] == ["checkpoint-10", "checkpoint-20"]
+    epoch = int(ckpts[0].name[11:])  # steps per epoch of the smoke fold: one checkpoint an epoch, two epochs
+    assert [c.name for c in ckpts] == [f"checkpoint-{epoch}", f"checkpoint-{2 * epoch}"]
+    mid, last = f"checkpoint-{epoch + epoch // 2}", f"checkpoint-{2 * epoch}"
     assert all((c / MANIFEST).is_file() for c in ckpts)
 
     # kill -9 once the first checkpoint is complete (its manifest is written last)
@@ -55,7 +57,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result_skipping_damaged_checkpo
     proc = subprocess.Popen(
         _cmd(killed, "logger=none"), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    first = killed / "checkpoints" / "checkpoint-10" / MANIFEST
+    first = killed / "checkpoints" / ckpts[0].name / MANIFEST
     deadline = time.time() + 300
     while not first.is_file() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
@@ -65,20 +67,20 @@ def test_killed_run_resumes_to_the_uninterrupted_result_skipping_damaged_checkpo
 
     # two newer checkpoints that must not be used: one whose save was cut short (no trainer state, no manifest),
     # one complete but truncated since
-    shutil.copytree(ckpts[1], killed / "checkpoints" / "checkpoint-15")
+    shutil.copytree(ckpts[1], killed / "checkpoints" / mid)
     for name in ("trainer_state.json", MANIFEST):
-        (killed / "checkpoints" / "checkpoint-15" / name).unlink()
-    shutil.copytree(ckpts[1], killed / "checkpoints" / "checkpoint-20")
-    weights = killed / "checkpoints" / "checkpoint-20" / "model.safetensors"
+        (killed / "checkpoints" / mid / name).unlink()
+    shutil.copytree(ckpts[1], killed / "checkpoints" / last)
+    weights = killed / "checkpoints" / last / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
 
     resumed = _train(tmp_path / "resumed", "logger=none", f"resume={killed}")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     log = (tmp_path / "resumed" / "train.log").read_text()
-    assert "checkpoint-20 is not usable (model.safetensors is 1000 bytes" in log
-    assert "checkpoint-15 is not usable (no trainer_state.json: its save never finished)" in log
-    assert f"resuming from {killed / 'checkpoints' / 'checkpoint-10'}, the newest complete checkpoint" in log
-    assert _metrics(tmp_path / "resumed")["resumed_from"] == str(killed / "checkpoints" / "checkpoint-10")
+    assert f"{last} is not usable (model.safetensors is 1000 bytes" in log
+    assert f"{mid} is not usable (no trainer_state.json: its save never finished)" in log
+    assert f"resuming from {killed / 'checkpoints' / ckpts[0].name}, the newest complete checkpoint" in log
+    assert _metrics(tmp_path / "resumed")["resumed_from"] == str(killed / "checkpoints" / ckpts[0].name)
     for key in TEST_METRICS:
         assert abs(_metrics(tmp_path / "resumed")[key] - _metrics(tmp_path / "whole")[key]) < 1e-6, key
 

@@ -52,7 +52,7 @@ def test_compare_cli_writes_the_table_and_a_bad_dir_is_one_line(tmp_path):
     script = str(ROOT / "scripts" / "compare.py")
     ok = subprocess.run([sys.executable, script, str(tmp_path / "runs")], capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr[-2000:]
-    assert "| frozen (tiny) | 1 | n/a | 0.750 [0.600, 0.900]" in ok.stdout  # no val_hard_auprc in this file
+    assert "| frozen (tiny) | re-split seeds (old runs): 1 x 1 | n/a | 0.750 [0.600, 0.900]" in ok.stdout  # no cv key
     assert (tmp_path / "runs" / "comparison.md").is_file() and (tmp_path / "runs" / "comparison.png").is_file()
     bad = subprocess.run(
         [sys.executable, script, str(tmp_path / "nothing")], capture_output=True, text=True, timeout=120

@@ -114,7 +114,7 @@ def test_frozen_vs_finetune_experiment_compares_every_arm(tmp_path):
         [sys.executable, str(ROOT / "scripts" / "train.py"), "experiment=frozen_vs_finetune", "model=tiny",
          "debug=smoke", "logger=none", "data.folds=2", "data.fold=0,1", f"hydra.sweep.dir={sweep}",
          f"paths.outputs_root={tmp_path}"],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "WANDB_MODE": "offline"},
+        capture_output=True, text=True, timeout=1500, env={**os.environ, "WANDB_MODE": "offline"},  # 18 jobs
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     arms = ["frozen", "finetune", "partial", "lora", "lp_ft", "embeddings_logreg", "ecfp_rf", "ecfp_xgb"]

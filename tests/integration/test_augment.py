@@ -94,9 +94,13 @@ def test_cached_frozen_draws_training_views_once_from_training_rows_only(make_cf
     assert metrics["augment_s"] > 0
 
 
+# Rates that move the tiny model off a constant score on the smoke fold (1e-2 collapses full fine-tuning to one).
+LR = {"finetune": 1e-3, "frozen": 1e-2}
+
+
 @pytest.mark.parametrize("mode", ["finetune", "frozen"])  # tokens, and cached embeddings
 def test_tta_score_is_the_mean_of_the_saved_models_scores_over_the_drawn_smiles(make_cfg, drawn, mode):
-    cfg = make_cfg(f"mode={mode}", "augment.test_n=3", "trainer.learning_rate=1e-2")  # spread scores apart
+    cfg = make_cfg(f"mode={mode}", "augment.test_n=3", f"trainer.learning_rate={LR[mode]}")  # spread scores apart
     metrics = train.run(cfg)
     run_dir = Path(cfg.paths.output_dir)
     ((stream, molecules, views),) = drawn

@@ -24,6 +24,7 @@ def test_smoke_run_prints_a_bar_and_one_line_per_evaluation_but_keeps_every_step
     # The tokenizing bar, the training bar, 3 eval lines, the saved model's bar; then the final table and run dir.
     assert len(lines) <= 12, "\n".join(lines)
 
-    state = sorted(Path(cfg.paths.output_dir, "checkpoints").glob("checkpoint-*/trainer_state.json"))[-1]
+    states = Path(cfg.paths.output_dir, "checkpoints").glob("checkpoint-*/trainer_state.json")
+    state = max(states, key=lambda p: int(p.parent.name.rsplit("-", 1)[1]))  # the newest by step, not by name
     history = json.loads(state.read_text())["log_history"]
     assert len([h for h in history if "loss" in h]) == metrics["global_step"]  # logging_steps=1 still feeds the curve

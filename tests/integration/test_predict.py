@@ -32,7 +32,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     dirs = {}
     arms = {"finetune": [], "frozen": ["mode=frozen"], "ecfp_rf": ["baseline=ecfp_rf"],
             "frozen_s1": ["mode=frozen", "seed=1", "data_seed=0"],
-            "finetune_tta": ["augment.test_n=2", "trainer.learning_rate=1e-2"]}  # fmt: skip
+            "finetune_tta": ["augment.test_n=2", "trainer.learning_rate=1e-3"]}  # fmt: skip
     for arm, overrides in arms.items():
         dirs[arm] = root / arm
         train.run(compose_cfg(dirs[arm], [*SMOKE, *overrides]))

@@ -17,12 +17,13 @@ def test_an_ensemble_job_trains_its_members_on_one_split_and_writes_their_mean(m
     cfg = make_cfg("mode=frozen", "seed=3", "ensemble.size=2", "ensemble.seed_stride=10")
     metrics = train_ensemble.run(cfg)
     run_dir = Path(cfg.paths.output_dir)
-    assert metrics["ensemble_size"] == 2 and metrics["ensemble_seeds"] == [3, 13] and metrics["seed"] == 3
+    assert metrics["ensemble_size"] == 2 and metrics["ensemble_seeds"] == [3, 13]
+    assert metrics["seed"] == metrics["data_seed"] == 0  # an ensemble is one model of the folds data_seed deals
     assert json.loads((run_dir / "metrics.json").read_text())["ensemble_members"] == [
         str((run_dir / "members" / f"s{s}").resolve()) for s in (3, 13)
     ]
     members = [json.loads((run_dir / "members" / f"s{s}" / "metrics.json").read_text()) for s in (3, 13)]
-    assert [m["seed"] for m in members] == [3, 13] and [m["data_seed"] for m in members] == [3, 3]
+    assert [m["seed"] for m in members] == [3, 13] and [m["data_seed"] for m in members] == [0, 0]  # the job's folds
     assert all(m["ensemble_member"] for m in members)
     scores = [pd.read_parquet(run_dir / "members" / f"s{s}" / "predictions.parquet") for s in (3, 13)]
     assert scores[0]["smiles"].equals(scores[1]["smiles"])  # one split: the same molecules in the same order
@@ -56,6 +57,6 @@ def test_the_lp_ft_ensemble_arm_is_lp_ft_three_times_with_members_apart_from_the
     assert cfg.arm == "lp_ft" and cfg.ensemble.size == 3
     assert train_ensemble.member_seeds(cfg) == [4, 1004, 2004]
     member = train_ensemble.member_config(cfg, 1004, tmp_path / "run")
-    assert (member.seed, member.data_seed, member.run_name) == (1004, 4, "lp_ft-tiny-chembl_kinase-s1004")
+    assert (member.seed, member.data_seed, member.run_name) == (1004, 0, "lp_ft-tiny-chembl_kinase-s1004")
     assert member.paths.output_dir == str(tmp_path / "run" / "members" / "s1004")
     assert cfg.seed == 4 and cfg.paths.output_dir == str(tmp_path / "run")  # the job's own config untouched
