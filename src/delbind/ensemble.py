@@ -34,9 +34,10 @@ from delbind.io import atomic_write, write_json
 log = logging.getLogger(__name__)
 
 # What members of one ensemble must share; `data_seed` is absent from runs made before it existed (= seed then).
-RECIPE = ("arm", "model", "pooling", "data", "target", "split", "data_seed")
+RECIPE = ("arm", "model", "pooling", "data", "target", "split", "data_seed", "fold")
 # Config keys that say which run this is or where it writes, not what it trains: the rest must match.
 NOT_RECIPE = ("seed", "data_seed", "run_name", "threads", "resume", "paths", "logger")
+FOLD_KEYS = ("cv", "folds", "fold", "min_per_class", "label", "commit")
 ROWS = ["eval_set", "smiles", "label", "kind"]  # predictions.parquet's identity columns, in row order
 SUMMED = ("train_runtime_s", "trainable_params", "embedding_s", "featurize_s", "fit_s", "tta_s")
 
@@ -128,6 +129,12 @@ def ensemble_metrics(
     metrics: dict[str, Any] = {k: first.get(k) for k in (*RECIPE, "mode", "precision", "n_train")}
     metrics |= {
         "seed": first["data_seed"],  # comparison's replicate: ensembles on different splits
+        # which fold of which cross-validation it scored, the size floor and eval counts: those of its members
+        **{
+            k: v
+            for k, v in first.items()
+            if k in FOLD_KEYS or (k.startswith("n_") and k.endswith(("binders", "negatives")))
+        },
         "ensemble_size": len(group),
         "ensemble_seeds": [m["seed"] for m in group],
         "ensemble_members": [m["run_dir"] for m in group],
@@ -180,7 +187,8 @@ def ensemble_name(group: list[dict[str, Any]]) -> str:
     CHEMBL262-d0``."""
     first = group[0]
     parts = [first.get(k) for k in ("arm", "model", "pooling", "data", "target")]
-    name = "-".join(["ensemble", *(str(p) for p in parts if p is not None), f"d{first['data_seed']}"])
+    fold = [] if first.get("fold") is None else [f"f{first['fold']}"]
+    name = "-".join(["ensemble", *(str(p) for p in parts if p is not None), f"d{first['data_seed']}", *fold])
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 

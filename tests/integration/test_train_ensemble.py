@@ -19,6 +19,9 @@ def test_an_ensemble_job_trains_its_members_on_one_split_and_writes_their_mean(m
     run_dir = Path(cfg.paths.output_dir)
     assert metrics["ensemble_size"] == 2 and metrics["ensemble_seeds"] == [3, 13]
     assert metrics["seed"] == metrics["data_seed"] == 0  # an ensemble is one model of the folds data_seed deals
+    members_fold = json.loads((run_dir / "members" / "s3" / "metrics.json").read_text())
+    for key in ("cv", "folds", "fold", "n_test_hard_negatives"):  # its fold, so comparisons pool it with the others
+        assert metrics[key] == members_fold[key], key
     assert json.loads((run_dir / "metrics.json").read_text())["ensemble_members"] == [
         str((run_dir / "members" / f"s{s}").resolve()) for s in (3, 13)
     ]
