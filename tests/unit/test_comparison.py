@@ -188,3 +188,10 @@ def test_two_runs_on_one_shared_fold_get_delong_on_its_molecules(tmp_path):
     assert row["method"].startswith("one shared fold") and row["n_units"] == 1
     assert row["test_hard_auroc_diff"] == pytest.approx(expected.diff)
     assert row["test_hard_auroc_p"] == pytest.approx(expected.p)
+
+
+def test_runs_of_two_targets_are_rows_apart(tmp_path):
+    _write_run(tmp_path, "a", "frozen", 0, 0.7, target="CHEMBL262")
+    _write_run(tmp_path, "b", "frozen", 0, 0.9, target="CHEMBL2147")
+    rows = summarize(load_runs([tmp_path])).set_index("arm")["test_hard_auroc"]
+    assert rows.to_dict() == {"frozen (m) @ CHEMBL262": 0.7, "frozen (m) @ CHEMBL2147": 0.9}

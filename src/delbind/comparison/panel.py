@@ -29,7 +29,7 @@ def panel(
     """(per target x arm rows, tally per arm over the reporting targets) for the runs below ``paths``."""
     from delbind.comparison import compare  # the package's entry point; this module is one of its parts
 
-    runs = load_runs(paths)
+    runs = load_runs(paths, per_target=False)  # rows are split by target below
     if "target" not in runs or runs["target"].isna().all():
         raise NoRunsError(f"no run below {[str(p) for p in paths]} records a data.target: not a panel")
     rows = []

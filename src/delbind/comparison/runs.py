@@ -54,15 +54,18 @@ def metrics_files(paths: Iterable[Path | str]) -> list[Path]:
     return files
 
 
-def load_runs(paths: Iterable[Path | str]) -> pd.DataFrame:
+def load_runs(paths: Iterable[Path | str], per_target: bool = True) -> pd.DataFrame:
     """One row per metrics.json found at or below each path, with ``design``, ``repeat`` and ``unit`` columns:
-    the repeat (data_seed, seed) a run belongs to and its fold (or split) within it."""
+    the repeat (data_seed, seed) a run belongs to and its fold (or split) within it. Runs of several targets get
+    the target in their row label (``per_target``; the panel, which groups by target itself, turns it off)."""
     rows = [{**json.loads(f.read_text()), "run_dir": str(f.parent)} for f in metrics_files(paths)]
     if not rows:
         raise NoRunsError(f"no metrics.json under {[str(p) for p in paths]}")
     runs = pd.DataFrame(rows)
     name = runs["arm"].fillna(runs["mode"]) if "arm" in runs else runs["mode"]  # files before `arm` have `mode`
     runs["arm"] = runs.assign(arm=name).apply(_label, axis=1)
+    if per_target and "target" in runs and runs["target"].nunique() > 1:  # one arm on two targets: two rows
+        runs["arm"] = runs["arm"] + " @ " + runs["target"].astype(str)
     return runs.assign(**_units(runs))
 
 
