@@ -32,6 +32,7 @@ class Comparison:
     runs: pd.DataFrame
     summary: pd.DataFrame
     pairs: pd.DataFrame
+    pooled: dict[tuple[str, str], pd.DataFrame]  # (row, repeat) -> pooled out-of-fold test predictions
     chosen: bool  # the reference is the val-best row (not given)
     margin: float
     alpha: float
@@ -57,7 +58,7 @@ def compare(
     pooled = pooled_predictions(runs)
     summary = summarize(runs, n_bootstrap=n_bootstrap, pooled=pooled)
     pairs = paired_verdicts(runs, summary, pooled, reference, margin, alpha, n_bootstrap=2 * n_bootstrap)
-    return Comparison(runs, summary, pairs, reference is None, margin, alpha)
+    return Comparison(runs, summary, pairs, pooled, reference is None, margin, alpha)
 
 
 def write_comparison(

@@ -47,6 +47,10 @@ class Folds:
         test = 1 / self.folds
         return (1 - test - self.val_fraction, self.val_fraction, test)
 
+    def fold_seed(self, seed: int) -> int:
+        """A seed of this fold's own, from the data seed (val's inner deal; a replicate split per fold)."""
+        return int(np.random.default_rng([seed, self.fold]).integers(2**31))
+
     @property
     def inner_folds(self) -> int:
         """Val is one of this many group folds of the training folds (so it is ``val_fraction`` of the set)."""
@@ -84,8 +88,7 @@ def assign_splits(groups: pd.Series, folds: Folds, seed: int, labels: pd.Series 
     # quarter of val); larger ones always train.
     sizes = groups.map(groups.value_counts()).to_numpy()
     rest = np.flatnonzero((outer != folds.fold) & (sizes <= folds.val_fraction * len(groups) / 4))
-    inner_seed = int(np.random.default_rng([seed, folds.fold]).integers(2**31))
-    inner = _deal(groups.iloc[rest], strata[rest], folds.inner_folds, inner_seed)
+    inner = _deal(groups.iloc[rest], strata[rest], folds.inner_folds, folds.fold_seed(seed))
     split[rest[inner == 0]] = "val"
     return pd.Series(split, index=groups.index)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,6 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from delbind.comparison import Comparison, compare, paired_verdicts
-from delbind.comparison.pooled import pooled_predictions
 
 
 def _natural(text: str) -> list[Any]:
@@ -48,10 +46,10 @@ class Report:
     def alpha(self) -> float:
         return self.comparison.alpha
 
-    @cached_property
+    @property
     def pooled(self) -> dict[tuple[str, str], pd.DataFrame]:
-        """(row, repeat) -> the repeat's pooled out-of-fold test predictions (see delbind.comparison.pooled)."""
-        return pooled_predictions(self.runs)
+        """(row, repeat) -> the repeat's pooled out-of-fold test predictions, as the comparison read them."""
+        return self.comparison.pooled
 
     def pairs_against(self, reference: str) -> pd.DataFrame:
         """Every other row paired against the row ``reference`` (the comparison's verdict table when it is that

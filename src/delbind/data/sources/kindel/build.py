@@ -90,8 +90,7 @@ def build_kindel(cfg: DictConfig, seed: int) -> tuple[pd.DataFrame, dict[str, An
             # A disynthon split cannot tile the library into folds (a molecule holds three blocks): each fold is a
             # replicate split of its own seed, as KinDEL's five files are; comparisons treat them as overlapping.
             folds = Folds.from_cfg(cfg)
-            fold_seed = int(np.random.default_rng([seed, folds.fold]).integers(2**31))
-            split_col = synthon_partition(screen, folds.fractions, fold_seed, kind == "binder")
+            split_col = synthon_partition(screen, folds.fractions, folds.fold_seed(seed), kind == "binder")
         st["cv"] = "kfold" if split_col is None else "replicate"
         if split_col is not None:  # placed per screen row, before sampling, so samples fill every split
             unplaced = (split_col == "") & (kind != "")
