@@ -45,7 +45,10 @@ def run_dirs_task(task: Callable[..., T], config: str, conf_dir: Path, doc: str)
             "(default: the row with the highest val hard AU-PRC)",
         )
         parser.add_argument("--margin", type=float, default=cfg.margin, help="practical margin of the verdicts")
+    parser.add_argument("--strict", action="store_true", help="an unreadable or unfinished run is an error "
+                        "(default: left out, one line each, and counted under the table)")  # fmt: skip
     args = parser.parse_args()
+    cfg.strict = args.strict or cfg.strict
     cfg.dirs, cfg.out = [str(d) for d in args.dirs], None if args.out is None else str(args.out)
     if "reference" in cfg:
         cfg.reference, cfg.margin = args.reference, args.margin

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
@@ -31,6 +31,19 @@ def barrier() -> None:
         from accelerate import PartialState
 
         PartialState().wait_for_everyone()
+
+
+def broadcast(value: Any) -> Any:
+    """Rank 0's ``value`` on every rank (a picklable object; itself in a single process)."""
+    if world_size() < 2:
+        return value
+    import torch.distributed as dist
+    from accelerate import PartialState
+
+    PartialState()  # joins the process group if it is not joined yet
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def device() -> torch.device:

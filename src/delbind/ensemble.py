@@ -26,10 +26,11 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from delbind.arms.base import TEST_SETS, VAL_SETS
-from delbind.comparison import metrics_files
+from delbind.artifacts import manifest_digest
 from delbind.errors import DataError, NoRunsError, RunDirExistsError
 from delbind.evaluation import binary_metrics, external_metrics, score_set
 from delbind.io import atomic_write, write_json
+from delbind.rundirs import claim_run_dir, finished_runs
 
 log = logging.getLogger(__name__)
 
@@ -42,23 +43,25 @@ ROWS = ["eval_set", "smiles", "label", "kind"]  # predictions.parquet's identity
 SUMMED = ("train_runtime_s", "trainable_params", "embedding_s", "featurize_s", "fit_s", "tta_s")
 
 
-def find_members(paths: Iterable[Path | str]) -> list[dict[str, Any]]:
+def find_members(paths: Iterable[Path | str], strict: bool = False) -> list[dict[str, Any]]:
     """Every finished run at or below ``paths`` with its predictions: metrics.json + ``run_dir``; ensembles that an
-    earlier call wrote there are not members."""
+    earlier call wrote there are not members. Unreadable or unfinished runs are left out, one line each
+    (``strict``: an error)."""
     members = []
-    for f in metrics_files(paths):
-        metrics = json.loads(f.read_text())
+    runs, _ = finished_runs(paths, strict)
+    for metrics in runs:
+        run_dir = Path(metrics.pop("run_dir"))
         if "ensemble_size" in metrics:
             continue
-        if not (f.parent / "predictions.parquet").is_file():  # a pre-training run, or a run from before them
-            log.info("not in an ensemble: %s (metrics.json but no predictions.parquet)", f.parent)
+        if not (run_dir / "predictions.parquet").is_file():  # a pre-training run, or a run from before them
+            log.info("not in an ensemble: %s (metrics.json but no predictions.parquet)", run_dir)
             continue
         metrics.setdefault("data_seed", metrics["seed"])  # runs before data_seed: the split followed `seed`
         metrics.setdefault("arm", metrics.get("mode"))
-        metrics["config_key"] = config_key(f.parent)
-        members.append({**metrics, "run_dir": str(f.parent.resolve())})  # predict.py loads them from anywhere
+        metrics["config_key"] = config_key(run_dir)
+        members.append({**metrics, "run_dir": str(run_dir.resolve())})  # predict.py loads them from anywhere
     if not members:
-        raise NoRunsError(f"no finished run (metrics.json) under {[str(p) for p in paths]}")
+        raise NoRunsError(f"no finished run with predictions under {[str(p) for p in paths]}")
     return members
 
 
@@ -138,6 +141,8 @@ def ensemble_metrics(
         "ensemble_size": len(group),
         "ensemble_seeds": [m["seed"] for m in group],
         "ensemble_members": [m["run_dir"] for m in group],
+        # each member's model/ as it was when the ensemble was made: predict.py refuses a member changed since
+        "ensemble_member_models": {m["run_dir"]: manifest_digest(Path(m["run_dir"]) / "model") for m in group},
         "ensemble_config_key": first.get("config_key"),
     }
     sets = {name: part for name, part in predictions.groupby("eval_set", sort=False)}
@@ -193,11 +198,16 @@ def ensemble_name(group: list[dict[str, Any]]) -> str:
 
 
 def write_ensembles(
-    paths: Iterable[Path | str], out_dir: Path | str, n_bootstrap: int = 1000, confidence: float = 0.95
+    paths: Iterable[Path | str],
+    out_dir: Path | str,
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+    strict: bool = False,
 ) -> list[Path]:
     """One ensemble run dir per group of members found below ``paths``, under ``out_dir``: predictions.parquet
-    (mean score, and ``score_sd`` across members), metrics.json, the first member's dataset/. Returns the dirs."""
-    groups, left_out = group_members(find_members(paths))
+    (mean score, and ``score_sd`` across members), metrics.json, the first member's dataset/. Returns the dirs.
+    ``strict``: an unreadable or unfinished run below ``paths`` is an error, not a left-out line."""
+    groups, left_out = group_members(find_members(paths, strict))
     for line in left_out:
         log.info("not in an ensemble: %s", line)
     if not groups:
@@ -211,8 +221,10 @@ def write_ensembles(
         if names.count(name) > 1:  # one name, two recipes (a sweep over a hyperparameter): keep them apart
             name = f"{name}-{_digest(_recipe(group[0]))}"
         run_dir = Path(out_dir) / name
-        if (run_dir / "metrics.json").exists():
-            raise RunDirExistsError(f"{run_dir} already holds an ensemble; give another --out")
+        try:
+            claim_run_dir(run_dir)
+        except RunDirExistsError:
+            raise RunDirExistsError(f"{run_dir} already holds an ensemble; give another --out") from None
         write_ensemble(group, run_dir, n_bootstrap, confidence)
         written.append(run_dir)
     return written

@@ -37,6 +37,10 @@ class NoRunsError(FileNotFoundError):
     """A comparison or report was given dirs that hold no metrics.json."""
 
 
+class UnreadableRunError(RuntimeError):
+    """A run dir or model dir read back is unfinished, partial or damaged; the message names it and what to do."""
+
+
 USER_ERRORS = (
     AssetError,
     ConfigError,
@@ -46,4 +50,5 @@ USER_ERRORS = (
     NoRunsError,
     ResumeError,
     RunDirExistsError,
+    UnreadableRunError,
 )

@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -130,3 +132,104 @@ def test_damaged_cache_and_no_network_with_a_key_still_finish_offline_without_le
         if path.is_file():
             data = path.read_bytes()
             assert FAKE_KEY.encode() not in data and FAKE_TOKEN.encode() not in data, path
+
+
+# --- what delbind reads back: verified or refused in one line; one run per dir ---------------------------------------
+
+
+def _script(name: str, *args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, str(ROOT / "scripts" / f"{name}.py"), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=600)
+
+
+def _one_error_line(proc: subprocess.CompletedProcess, error: str) -> str:
+    out = proc.stdout + proc.stderr
+    lines = [line for line in out.splitlines() if error in line]
+    assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in out, out[-3000:]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """Two finished runs in one sweep dir: a transformer arm (frozen) and a baseline (ecfp_rf)."""
+    root = tmp_path_factory.mktemp("finished")
+    for name, arm in (("0", "mode=frozen"), ("1", "arm=ecfp_rf")):
+        proc = _train(root / "sweep" / name, "logger=none", arm)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    molecules = pd.read_parquet(root / "sweep" / "0" / "predictions.parquet")[["smiles"]].head(20)
+    molecules.to_csv(root / "library.csv", index=False)
+    return root
+
+
+def test_damaged_or_unfinished_models_are_refused_by_predict_and_train_in_one_line(finished, tmp_path):
+    for name, weights in (("0", "model.safetensors"), ("1", "estimator.joblib")):
+        run = shutil.copytree(finished / "sweep" / name, tmp_path / name)
+        predict = ("predict", f"model={run}", f"input={finished / 'library.csv'}")
+        assert _script(*predict, f"output={tmp_path / f'{name}.parquet'}").returncode == 0  # verified: scores
+        (run / "model" / weights).write_bytes((run / "model" / weights).read_bytes()[:500])
+        line = _one_error_line(_script(*predict, f"output={tmp_path / f'{name}-cut.parquet'}"), "UnreadableRunError")
+        assert f"{run / 'model'}: {weights} is 500 bytes" in line and f"resume={run}" in line
+        if name == "0":  # a damaged trunk is refused before it trains anything
+            proc = _train(tmp_path / "on-it", "logger=none", "mode=frozen", f"model.name_or_path={run / 'model'}")
+            assert f"{weights} is 500 bytes" in _one_error_line(proc, "UnreadableRunError")
+        (run / "metrics.json").unlink()  # killed after model/ was saved, before its scores were written
+        line = _one_error_line(_script(*predict, f"output={tmp_path / f'{name}-x.parquet'}"), "UnreadableRunError")
+        assert f"{run}: the run did not finish (no metrics.json" in line
+    assert not list(tmp_path.glob("*-cut.parquet*")) and not list(tmp_path.glob("*-x.parquet*"))
+
+
+def test_compare_report_and_ensemble_leave_out_cut_runs_by_name_and_strict_stops(finished, tmp_path):
+    sweep = shutil.copytree(finished / "sweep", tmp_path / "sweep")
+    shutil.copytree(sweep / "0", sweep / "2")
+    (sweep / "2" / "metrics.json").write_text('{"arm": "frozen", "seed"')  # a disk filled mid-write
+    preds = sweep / "1" / "predictions.parquet"
+    preds.write_bytes(preds.read_bytes()[:300])
+    proc = _script("compare", str(sweep))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = proc.stdout + proc.stderr
+    assert f"left out: {sweep / '1'}: predictions.parquet is unreadable" in log and "Traceback" not in log
+    assert f"left out: {sweep / '2'}: metrics.json is unreadable (JSONDecodeError" in log
+    table = (sweep / "comparison.md").read_text()
+    assert "Left out: 2 run dir(s), unreadable or unfinished" in table and table.count("| frozen (") == 1
+    assert "2 run dir(s) left out" in _report_text(sweep, tmp_path)
+    for script in ("compare", "report", "ensemble"):
+        line = _one_error_line(_script(script, str(sweep), "--strict", "--out", str(tmp_path / script)),
+                               "UnreadableRunError")  # fmt: skip
+        assert "2 run dir(s) unreadable or unfinished (strict)" in line
+
+
+def _report_text(sweep: Path, tmp_path: Path) -> str:
+    proc = _script("report", str(sweep), "--out", str(tmp_path / "report"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return (tmp_path / "report" / "report.html").read_text()
+
+
+def test_two_runs_started_together_on_one_dir_one_runs_and_the_other_stops_in_one_line(tmp_path):
+    run_dir = tmp_path / "run"
+    procs = [subprocess.Popen(_cmd(run_dir, "logger=none", "mode=frozen"), env=_env(), text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]  # fmt: skip
+    done = [(p, *p.communicate(timeout=600)) for p in procs]
+    assert sorted(p.returncode for p, _, _ in done) == [0, 2]
+    loser = next(subprocess.CompletedProcess(p.args, p.returncode, out, err) for p, out, err in done if p.returncode)
+    line = _one_error_line(loser, "RunDirExistsError")
+    assert f"{run_dir} already holds a run (claimed by pid" in line
+    winner = next(p for p, _, _ in done if p.returncode == 0)
+    assert json.loads((run_dir / ".delbind_run").read_text())["pid"] == winner.pid
+    assert _metrics(run_dir)["test_hard_auroc"] >= 0  # the one run's files, whole
+
+
+def test_a_resumed_run_whose_best_checkpoint_is_damaged_ends_on_the_best_complete_one(tmp_path):
+    whole = _train(tmp_path / "whole", "logger=none")
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    last = max((tmp_path / "whole" / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name[11:]))
+    best = Path(json.loads((last / "trainer_state.json").read_text())["best_model_checkpoint"])
+    shutil.copytree(last, tmp_path / "killed" / "checkpoints" / last.name)  # resumed at its last step
+    (best / "model.safetensors").write_bytes(b"")  # the best, in the earlier run dir, damaged since
+    other = next(c for c in (tmp_path / "whole" / "checkpoints").glob("checkpoint-*") if c != best)
+    resumed = _train(tmp_path / "resumed", "logger=none", f"resume={tmp_path / 'killed'}")
+    assert resumed.returncode == 0 and "Traceback" not in resumed.stderr, resumed.stderr[-3000:]
+    log = (tmp_path / "resumed" / "train.log").read_text()
+    assert f"best checkpoint not usable ({best}: model.safetensors is 0 bytes" in log
+    metrics = _metrics(tmp_path / "resumed")
+    assert metrics["best_checkpoint"] in (str(other), str(tmp_path / "killed" / "checkpoints" / last.name))
+    assert metrics["best_checkpoint_skipped"][0].startswith(f"{best}: model.safetensors is 0 bytes")

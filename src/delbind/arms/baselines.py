@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from delbind import artifacts
 from delbind.arms.base import ARM_FAMILIES, VAL_SETS, ArmInputs, ArmResult
 from delbind.data.chem import ecfp4_matrix
 from delbind.evaluation import binary_metrics
-from delbind.io import atomic_write, write_json
+from delbind.io import write_json
 from delbind.models.embeddings import cached_embeddings
 from delbind.models.loading import load_tokenizer_and_model, max_length
 from delbind.models.policies import count_parameters
@@ -83,9 +84,10 @@ def save_estimator(model_dir: Path, estimator: Any, cfg: DictConfig) -> None:
     spec: dict[str, Any] = {"arm": cfg.arm, "features": cfg.baseline.features}
     if cfg.baseline.features == "embeddings":
         spec["model"] = OmegaConf.to_container(cfg.model, resolve=True)
-    with atomic_write(model_dir / "estimator.joblib") as tmp:
-        joblib.dump(estimator, tmp)
-    write_json(model_dir / "baseline.json", spec)
+    staged = artifacts.staging(model_dir)
+    joblib.dump(estimator, staged / "estimator.joblib")
+    write_json(staged / "baseline.json", spec)
+    artifacts.publish(model_dir)  # both files, with their manifest, appear as model/ in one rename
 
 
 @ARM_FAMILIES.register("baseline")

@@ -23,7 +23,7 @@ from omegaconf import DictConfig
 from scipy.special import expit
 from transformers import DataCollatorWithPadding, EarlyStoppingCallback, PreTrainedTokenizerBase, default_data_collator
 
-from delbind import distributed
+from delbind import artifacts, distributed
 from delbind.arms.base import ARM_FAMILIES, VAL_SETS, ArmInputs, ArmResult
 from delbind.data.corpus import carry_corpus, heldout_smiles
 from delbind.evaluation import binary_metrics, compute_metrics, plot_loss_curve
@@ -63,7 +63,7 @@ class ForgettingProbe:
             return {"mlm_loss_before": None, "mlm_loss_after": None, "forgetting": None}
         source = inputs.cfg.model.name_or_path
         if distributed.is_main_process():
-            save_mlm_head(source, inputs.run_dir / "model")
+            save_mlm_head(source, artifacts.staging(inputs.run_dir / "model"))  # published by finish
         # The head from its source, the same tensors model/ now holds: other ranks never wait for rank 0's file.
         # A trunk that did not change (frozen) is not run again: its cache entry is the one `before` wrote.
         after = mlm_loss(
@@ -189,14 +189,15 @@ def finish(
     cfg, run_dir, trainer = inputs.cfg, inputs.run_dir, stage.trainer
     merge_adapters(model)  # LoRA: model/ holds plain merged weights, loadable without peft
     # The head is shared with the trained module, so this saves the full classifier with the best weights.
-    if distributed.is_main_process():
-        model.save_pretrained(run_dir / "model")
+    if distributed.is_main_process():  # staged, then published whole at the end (artifacts.py)
+        staged = artifacts.staging(run_dir / "model")
+        model.save_pretrained(staged)
         tokenizer.model_max_length = max_length(cfg.model, model)  # model/ truncates as the run did (predict.py)
-        tokenizer.save_pretrained(run_dir / "model")
+        tokenizer.save_pretrained(staged)
         # What the trunk has seen travels with it, so a run on this model/ as its trunk is checked against it.
         trunk_saw_train = trunk_trained and not trunk_frozen(model, cfg.mode)
         trained_on = inputs.df["smiles"].iloc[inputs.train_rows] if trunk_saw_train else []
-        carry_corpus(cfg.model.get("name_or_path"), trained_on, run_dir / "model")
+        carry_corpus(cfg.model.get("name_or_path"), trained_on, staged)
     best_val = trainer.evaluate()  # the loaded best model on the val sets
     scores = {name: _scores(trainer, name, ds, inputs.frames[name]["label"]) for name, ds in stage.sets.items()}
     augment = Augment.from_cfg(cfg)
@@ -209,11 +210,13 @@ def finish(
             facts[f"{name}_auprc_canonical"] = facts[f"{name}_auprc"]
             facts |= {f"{name}_{k}": v for k, v in binary_metrics(inputs.frames[name]["label"], scores[name]).items()}
     if distributed.is_main_process():
+        artifacts.publish(run_dir / "model")  # with the MLM head probe.after added: model/ is complete
         plot_loss_curve(stage.history, run_dir / "loss_curve.png", cfg.run_name)
     facts.update(
         {
             "pooling": cfg.model.pooling,  # comparison.py keeps [CLS] and mean runs of one arm apart
             "best_checkpoint": trainer.state.best_model_checkpoint,
+            "best_checkpoint_skipped": trainer.best_checkpoint_skipped or None,  # damaged bests passed over
             "global_step": trainer.state.global_step,
             "epochs": trainer.state.epoch,
             "train_runtime_s": stage.train_s,

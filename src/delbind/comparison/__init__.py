@@ -7,16 +7,17 @@ runs (read and label runs) -> pooled (out-of-fold figures per row) -> verdicts (
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from delbind.comparison.pooled import pooled_predictions, summarize
-from delbind.comparison.runs import COST, LABELS, QUALITY, SELECTION, VERDICT, load_runs, metrics_files, per_unit
+from delbind.comparison.runs import COST, LABELS, QUALITY, SELECTION, VERDICT, load_runs, per_unit, read_runs
 from delbind.comparison.tables import paired_markdown, plot, to_markdown
 from delbind.comparison.verdicts import paired_verdicts, reference_row, resolvable_difference, resolve_arm
 from delbind.io import atomic_write, write_text
+from delbind.rundirs import Skipped, left_out_note, metrics_files
 from delbind.tracking import log_comparison, logged_to_wandb
 
 __all__ = [
@@ -36,6 +37,7 @@ class Comparison:
     chosen: bool  # the reference is the val-best row (not given)
     margin: float
     alpha: float
+    skipped: list[Skipped] = field(default_factory=list)  # run dirs left out: unreadable or unfinished
 
     @property
     def resolvable(self) -> float:
@@ -43,7 +45,8 @@ class Comparison:
 
     def markdown(self) -> str:
         paired = paired_markdown(self.pairs, self.chosen, self.margin, self.alpha, self.resolvable)
-        return to_markdown(self.summary) + ("\n" + paired if paired else "")
+        note = left_out_note(self.skipped)
+        return to_markdown(self.summary) + ("\n" + paired if paired else "") + ("\n" + note if note else "")
 
 
 def compare(
@@ -52,13 +55,15 @@ def compare(
     margin: float = 0.02,
     alpha: float = 0.05,
     n_bootstrap: int = 1000,
+    strict: bool = False,
 ) -> Comparison:
-    """Read the runs below ``paths`` (or take loaded ``runs``), summarize them and pair them against ``reference``."""
-    runs = paths if isinstance(paths, pd.DataFrame) else load_runs(paths)
+    """Read the runs below ``paths`` (or take loaded ``runs``), summarize them and pair them against ``reference``.
+    Unreadable or unfinished run dirs are left out and listed (``strict``: an error)."""
+    runs, skipped = (paths, []) if isinstance(paths, pd.DataFrame) else read_runs(paths, strict=strict)
     pooled = pooled_predictions(runs)
     summary = summarize(runs, n_bootstrap=n_bootstrap, pooled=pooled)
     pairs = paired_verdicts(runs, summary, pooled, reference, margin, alpha, n_bootstrap=2 * n_bootstrap)
-    return Comparison(runs, summary, pairs, pooled, reference is None, margin, alpha)
+    return Comparison(runs, summary, pairs, pooled, reference is None, margin, alpha, skipped)
 
 
 def write_comparison(
@@ -67,12 +72,13 @@ def write_comparison(
     wandb_project: str | None = "delbind",
     reference: str | None = None,
     margin: float = 0.02,
+    strict: bool = False,
 ) -> Comparison:
     """Write comparison.md / .csv / .png and comparison_paired.csv to ``out_dir``; log the table to wandb if the
     runs used it (and ``wandb_project`` is given)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = compare(paths, reference, margin)
+    result = compare(paths, reference, margin, strict=strict)
     write_text(out_dir / "comparison.md", result.markdown())
     for name, frame in (("comparison.csv", result.summary), ("comparison_paired.csv", result.pairs)):
         with atomic_write(out_dir / name) as tmp:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from delbind.errors import NoRunsError
+from delbind.rundirs import Skipped, finished_runs
 
 QUALITY = ["test_easy_auroc", "test_easy_auprc", "test_hard_auroc", "test_hard_auprc"]
 SELECTION = "val_hard_auprc"  # what defaults and sweeps are chosen on: shown beside test, never chosen by test
@@ -41,32 +38,25 @@ DESIGNS = {
 }
 
 
-def _natural(path: Path) -> list[Any]:
-    """Sort key that puts sweep job 2 before job 10, so rows follow the sweep's order."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
+def load_runs(paths: Iterable[Path | str], per_target: bool = True, strict: bool = False) -> pd.DataFrame:
+    """The runs of ``read_runs`` (those left out are logged, one line each)."""
+    return read_runs(paths, per_target, strict)[0]
 
 
-def metrics_files(paths: Iterable[Path | str]) -> list[Path]:
-    """Every metrics.json at or below each path (a run dir, a sweep dir, or the file itself), in sweep order."""
-    files = []
-    for path in map(Path, paths):
-        files += [path] if path.name == "metrics.json" else sorted(path.glob("**/metrics.json"), key=_natural)
-    return files
-
-
-def load_runs(paths: Iterable[Path | str], per_target: bool = True) -> pd.DataFrame:
-    """One row per metrics.json found at or below each path, with ``design``, ``repeat`` and ``unit`` columns:
-    the repeat (data_seed, seed) a run belongs to and its fold (or split) within it. Runs of several targets get
-    the target in their row label (``per_target``; the panel, which groups by target itself, turns it off)."""
-    rows = [{**json.loads(f.read_text()), "run_dir": str(f.parent)} for f in metrics_files(paths)]
-    if not rows:
-        raise NoRunsError(f"no metrics.json under {[str(p) for p in paths]}")
+def read_runs(
+    paths: Iterable[Path | str], per_target: bool = True, strict: bool = False
+) -> tuple[pd.DataFrame, list[Skipped]]:
+    """One row per finished, readable run at or below each path, with ``design``, ``repeat`` and ``unit`` columns:
+    the repeat (data_seed, seed) a run belongs to and its fold (or split) within it; and the run dirs left out
+    (unreadable or unfinished; ``strict``: an error). Runs of several targets get the target in their row label
+    (``per_target``; the panel, which groups by target itself, turns it off)."""
+    rows, skipped = finished_runs(paths, strict)
     runs = pd.DataFrame(rows)
     name = runs["arm"].fillna(runs["mode"]) if "arm" in runs else runs["mode"]  # files before `arm` have `mode`
     runs["arm"] = runs.assign(arm=name).apply(_label, axis=1)
     if per_target and "target" in runs and runs["target"].nunique() > 1:  # one arm on two targets: two rows
         runs["arm"] = runs["arm"] + " @ " + runs["target"].astype(str)
-    return runs.assign(**_units(runs))
+    return runs.assign(**_units(runs)), skipped
 
 
 def _units(runs: pd.DataFrame) -> dict[str, pd.Series]:

@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
+from delbind.artifacts import verify_local
 from delbind.errors import ConfigError, ModelLoadError
 from delbind.models.classifier import BinderClassifier, BinderConfig
 from delbind.models.rxnfp import rxnfp_model_dir
@@ -87,6 +88,7 @@ def load_tokenizer_and_model(model_cfg: DictConfig) -> tuple[PreTrainedTokenizer
         trunk_state = None
     else:
         name = resolve_name_or_path(model_cfg.name_or_path)
+        verify_local(name)  # a run's model/ (a pre-trained or fine-tuned trunk) proves itself before it loads
         trust = bool(model_cfg.get("trust_remote_code", False))  # off unless the config turns it on
         tokenizer = _from_pretrained(AutoTokenizer, name, trust_remote_code=trust)
         with quiet_transformers():  # heads the trunk does not use (MLM, NSP) are expected leftovers

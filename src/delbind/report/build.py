@@ -20,13 +20,15 @@ def write_report(
     wandb_project: str | None = None,
     reference: str | None = None,
     margin: float = 0.02,
+    strict: bool = False,
 ) -> list[Path]:
     """report.html, report.ipynb and cost_quality.png in ``out_dir``; returns their paths. ``reference``: the row
     the comparison table pairs the others against (None: the val-best row); ``margin``: the verdicts' practical
-    margin (a difference within +-margin is equivalent)."""
+    margin (a difference within +-margin is equivalent); ``strict``: an unreadable or unfinished run is an error
+    (else left out and listed)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = load_report([Path(p).resolve() for p in paths], reference, margin)
+    report = load_report([Path(p).resolve() for p in paths], reference, margin, strict=strict)
     sections = render(report)
     html, notebook, chart = (out_dir / name for name in FILES)
     html.write_text(to_html(report, sections), encoding="utf-8")

@@ -104,10 +104,15 @@ def where(run: pd.Series) -> str:
 
 
 def load_report(
-    paths: list[str | Path], reference: str | None = None, margin: float = 0.02, alpha: float = 0.05
+    paths: list[str | Path],
+    reference: str | None = None,
+    margin: float = 0.02,
+    alpha: float = 0.05,
+    strict: bool = False,
 ) -> Report:
-    """The runs found at or below ``paths``, compared (delbind.comparison.compare) against ``reference``."""
-    return Report([str(p) for p in paths], compare(paths, reference, margin, alpha), reference)
+    """The runs found at or below ``paths``, compared (delbind.comparison.compare) against ``reference``; an
+    unreadable or unfinished run is left out and listed (``strict``: an error)."""
+    return Report([str(p) for p in paths], compare(paths, reference, margin, alpha, strict=strict), reference)
 
 
 def log_history(run_dir: str | Path) -> list[dict[str, Any]]:

@@ -27,7 +27,9 @@ def _figure_or(fig: Figure | None, note: str) -> list[Block]:
 
 def setup(report: Report) -> list[Block]:
     dirs = ", ".join(f"`{d}`" for d in report.dirs)
-    return [f"{len(report.runs)} runs read from {dirs}.", _table(setup_rows(report))]
+    left = report.comparison.skipped
+    note = f" {len(left)} run dir(s) left out, unreadable or unfinished (listed under the comparison)." if left else ""
+    return [f"{len(report.runs)} runs read from {dirs}.{note}", _table(setup_rows(report))]
 
 
 def drawn_from(report: Report) -> str:

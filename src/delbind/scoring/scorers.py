@@ -21,7 +21,8 @@ import torch
 from omegaconf import OmegaConf
 from scipy.special import expit
 
-from delbind.errors import ConfigError, ModelLoadError
+from delbind.artifacts import check_finished, manifest_digest, verify
+from delbind.errors import ConfigError, ModelLoadError, UnreadableRunError
 from delbind.models.embeddings import embed_ids
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,8 @@ class Scorer:
 def model_dir_of(path: Path | str) -> Path:
     """``<run dir>/model`` for a run dir, the dir itself for a model dir."""
     path = Path(path)
-    model_dir = path / "model" if (path / "model").is_dir() else path
+    check_finished(path.parent if path.name == "model" else path)  # a run that stopped before its metrics.json
+    model_dir = verify(path / "model" if (path / "model").is_dir() else path)
     if not ((model_dir / "config.json").is_file() or (model_dir / "estimator.joblib").is_file()):
         raise ModelLoadError(
             f"{path} is neither a run dir nor a model dir: no config.json (transformer arms) or estimator.joblib "
@@ -55,10 +57,17 @@ def ensemble_members(path: Path | str) -> list[str]:
     metrics = Path(path) / "metrics.json"
     if not metrics.is_file():
         return []
-    members = json.loads(metrics.read_text()).get("ensemble_members") or []
+    recorded = json.loads(metrics.read_text())
+    members = recorded.get("ensemble_members") or []
     missing = [m for m in members if not Path(m).is_dir()]
     if missing:
         raise ModelLoadError(f"{path} is a seed ensemble whose member run dirs are gone: {', '.join(missing)}")
+    for member, digest in (recorded.get("ensemble_member_models") or {}).items():  # ensembles made since manifests
+        if digest is not None and manifest_digest(Path(member) / "model") != digest:
+            raise UnreadableRunError(
+                f"{path}: member {member} holds another model/ than the one the ensemble was made from; "
+                "make the ensemble again (scripts/ensemble.py) or restore the member"
+            )
     return members
 
 

@@ -13,7 +13,9 @@ from delbind.tasks.compare import output_dir
 def run(cfg: DictConfig) -> list[Path]:
     """``cfg.dirs``: run dirs, sweep dirs or metrics.json files; ``cfg.out``: where the ensemble run dirs go
     (default: the single dir given, else ``<outputs_root>/ensembles/<time>``). Returns the ensemble dirs."""
-    written = write_ensembles(list(cfg.dirs), output_dir(cfg, "ensembles"), cfg.eval.n_bootstrap, cfg.eval.confidence)
+    written = write_ensembles(
+        list(cfg.dirs), output_dir(cfg, "ensembles"), cfg.eval.n_bootstrap, cfg.eval.confidence, cfg.strict
+    )
     print("written: " + ", ".join(str(d) for d in written))
     print("compare them (and their members): python scripts/compare.py " + " ".join(str(d) for d in written))
     return written

@@ -6,7 +6,6 @@ The run dir's ``model/`` is an AutoModelForMaskedLM save plus tokenizer: train.p
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -17,14 +16,16 @@ import torch
 from omegaconf import DictConfig
 from transformers import DataCollatorForLanguageModeling, Trainer, set_seed
 
-from delbind import distributed, tracking
+from delbind import artifacts, distributed, tracking
 from delbind.data.corpus import heldout_smiles, read_corpus, write_corpus
 from delbind.evaluation import plot_loss_curve
+from delbind.io import write_json
 from delbind.models.loading import load_tokenizer_and_model, max_length
 from delbind.models.mlm import build_masked_lm, masked_lm_loss, mlm_train_loss
 from delbind.models.tokenizers import tokenize
 from delbind.profiling import peak_memory, reset_peak_memory
-from delbind.training import claim_run_dir, resolve_precision, resolve_resume, training_arguments
+from delbind.rundirs import claim_run_dir
+from delbind.training import resolve_precision, resolve_resume, training_arguments
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     smiles, corpus_stats = read_corpus(cfg.corpus, cfg.data, cfg.seed)
     heldout = heldout_smiles(cfg.pretrain.heldout_molecules, exclude=set(smiles))  # never a training molecule
     if distributed.is_main_process():
-        (run_dir / "corpus.json").write_text(json.dumps(corpus_stats, indent=2, default=float))
+        write_json(run_dir / "corpus.json", corpus_stats)
     window_reset = reset_peak_memory()
 
     with tracking.job(cfg, run_dir) as report_to:
@@ -91,10 +92,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             "resumed_from": resume_from,
         } | peak_memory(window_reset)
         if distributed.is_main_process():
-            model.save_pretrained(run_dir / "model")
-            tokenizer.save_pretrained(run_dir / "model")
-            write_corpus(smiles, run_dir / "model")
+            staged = artifacts.staging(run_dir / "model")
+            model.save_pretrained(staged)
+            tokenizer.save_pretrained(staged)
+            write_corpus(smiles, staged)
+            artifacts.publish(run_dir / "model")  # whole, with its manifest: what a run on this trunk verifies
             plot_loss_curve(trainer.state.log_history, run_dir / "loss_curve.png", cfg.run_name, "masked-LM loss")
-            (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
+            write_json(run_dir / "metrics.json", metrics)  # last: a run dir with metrics.json is a finished run
             tracking.log_results(cfg, run_dir, metrics)
     return metrics

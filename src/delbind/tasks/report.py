@@ -14,6 +14,7 @@ def run(cfg: DictConfig) -> list[Path]:
     """``cfg.dirs``: run dirs, sweep dirs or metrics.json files; ``cfg.out``: where (default: the single dir
     given, else ``<outputs_root>/reports/<time>``). Returns the files written."""
     out = output_dir(cfg, "reports")
-    files = write_report(list(cfg.dirs), out, cfg.get("wandb_project"), cfg.get("reference"), cfg.margin)
+    files = write_report(list(cfg.dirs), out, cfg.get("wandb_project"), cfg.get("reference"), cfg.margin,
+                         cfg.strict)  # fmt: skip
     print("written: " + ", ".join(str(f) for f in files))
     return files

@@ -19,8 +19,9 @@ from delbind.evaluation import external_metrics, score_set
 from delbind.io import atomic_write, write_json
 from delbind.profiling import peak_memory, reset_peak_memory
 from delbind.provenance import commit
+from delbind.rundirs import claim_run_dir
 from delbind.threads import set_threads
-from delbind.training import claim_run_dir, resolve_precision, resolve_resume
+from delbind.training import resolve_precision, resolve_resume
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:

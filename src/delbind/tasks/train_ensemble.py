@@ -14,8 +14,8 @@ from omegaconf import DictConfig, OmegaConf
 from delbind import distributed
 from delbind.ensemble import find_members, group_members, write_ensemble
 from delbind.errors import ConfigError
+from delbind.rundirs import claim_run_dir
 from delbind.tasks import train
-from delbind.training import claim_run_dir
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from delbind import distributed
-from delbind.errors import ResumeError, RunDirExistsError
+from delbind.errors import ResumeError
 from delbind.integrity import MANIFEST, manifest_mismatch
 
 log = logging.getLogger(__name__)
@@ -58,23 +57,34 @@ def newest_complete(candidates: list[Path], skipped: list[str]) -> Path | None:
     return None
 
 
+def best_complete(
+    candidates: list[Path], history: list[dict[str, Any]], metric: str, greater_is_better: bool, skipped: list[str]
+) -> tuple[Path, float | None] | None:
+    """The complete checkpoint of ``candidates`` whose evaluation (``metric`` in the log ``history`` at its step)
+    was best, with that value; checkpoints without an evaluation come last, newest first. None when none is
+    complete; each one passed over is added to ``skipped`` with why."""
+    key = metric if metric.startswith("eval_") else f"eval_{metric}"
+    at_step = {e["step"]: e[key] for e in history if key in e and "step" in e}
+
+    def rank(ckpt: Path) -> tuple[bool, float, int]:
+        step = int(CHECKPOINT.match(ckpt.name).group(1))
+        value = at_step.get(step)
+        return value is not None, (0.0 if value is None else value if greater_is_better else -value), step
+
+    for ckpt in sorted(candidates, key=rank, reverse=True):
+        reason = checkpoint_problem(ckpt)
+        if reason is None:
+            return ckpt, at_step.get(int(CHECKPOINT.match(ckpt.name).group(1)))
+        skipped.append(f"{ckpt.name}: {reason}")
+    return None
+
+
 def _chosen(ckpt: Path, skipped: list[str]) -> str:
     if skipped:
         log.warning("resuming from %s, the newest complete checkpoint (skipped %s)", ckpt, "; ".join(skipped))
     else:
         log.info("resuming from %s", ckpt)
     return str(ckpt)
-
-
-def claim_run_dir(run_dir: Path) -> Path:
-    """Create the run dir; refuse one that already holds a run (a resumed run writes a new dir)."""
-    distributed.check_same_run_dir(run_dir)  # torchrun / accelerate: every rank, one run dir
-    if (run_dir / "metrics.json").exists() or (run_dir / "checkpoints").exists():
-        raise RunDirExistsError(
-            f"{run_dir} already holds a run; give a new hydra.run.dir (resume=<that dir> continues it in a new one)"
-        )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir
 
 
 def resolve_resume(resume: Any, outputs_root: Path, run_dir: Path, exclude: tuple[Path, ...] = ()) -> str | None:

@@ -3,6 +3,7 @@ say when they are complete, and a stop at the first non-finite loss or gradient 
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,9 @@ from delbind.errors import DivergedError
 from delbind.integrity import write_manifest
 from delbind.models.policies import optimizer_groups
 from delbind.training.console import ConsoleCallback, quiet_early_stopping, quiet_saves
-from delbind.training.resume import checkpoints, newest_complete
+from delbind.training.resume import best_complete, checkpoint_problem, checkpoints, newest_complete
 
+log = logging.getLogger(__name__)
 LIKELY_CAUSES = (
     "a learning rate too high for this mode (fine-tuning wants about 1e-5..1e-4, a frozen trunk's head about 1e-2; "
     "set trainer.learning_rate), fp16 overflow (use precision=bf16 or fp32), or a bad batch (extreme inputs)"
@@ -37,6 +39,7 @@ class BinderTrainer(Trainer):
 
     # compute_loss returns a per-batch mean, so the Trainer must divide by the accumulation steps.
     loss_is_scaled_for_ga = False
+    best_checkpoint_skipped: list[str] = []  # noqa: RUF012 (replaced, never mutated): see _load_best_model
 
     def __init__(
         self, *args: Any, pos_weight: float | None = None, group_lrs: dict[str, float] | None = None, **kwargs: Any
@@ -120,6 +123,29 @@ class BinderTrainer(Trainer):
         if self.args.should_save:  # written last: a checkpoint without it was cut short (resume skips it)
             folder = Path(self._get_output_dir(trial=trial)) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
             write_manifest(folder)
+
+    def _load_best_model(self) -> None:
+        """Load the best checkpoint once it is verified (manifest, weights, state); a damaged one (a resumed run's
+        best may sit in the earlier run dir) gives way to the best complete one with a warning, and with none left
+        the run ends on its final weights. ``best_checkpoint_skipped`` says what was passed over."""
+        best = Path(self.state.best_model_checkpoint)
+        reason = checkpoint_problem(best)
+        if reason is None:
+            return super()._load_best_model()
+        skipped = [f"{best}: {reason}"]
+        others = {*checkpoints(best.parent), *checkpoints(Path(self.args.output_dir))} - {best}
+        found = best_complete(sorted(others), self.state.log_history, self.args.metric_for_best_model,
+                              bool(self.args.greater_is_better), skipped)  # fmt: skip
+        self.best_checkpoint_skipped = skipped
+        if found is None:
+            log.warning("best checkpoint not usable, and no other is complete (%s): the run ends on its final "
+                        "weights", "; ".join(skipped))  # fmt: skip
+            self.state.best_model_checkpoint = None
+            return None
+        self.state.best_model_checkpoint, self.state.best_metric = str(found[0]), found[1]
+        log.warning("best checkpoint not usable (%s): loading %s instead, the best complete one", "; ".join(skipped),
+                    found[0])  # fmt: skip
+        return super()._load_best_model()
 
     def _get_train_sampler(self, train_dataset: Dataset | None = None) -> Sampler | None:
         dataset = self.train_dataset if train_dataset is None else train_dataset
