@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from delbind.artifacts import manifest_digest
 from delbind.comparison import load_runs
 from delbind.errors import ConfigError, RunDirExistsError
 from delbind.tasks import train_ensemble
@@ -22,9 +23,10 @@ def test_an_ensemble_job_trains_its_members_on_one_split_and_writes_their_mean(m
     members_fold = json.loads((run_dir / "members" / "s3" / "metrics.json").read_text())
     for key in ("cv", "folds", "fold", "n_test_hard_negatives"):  # its fold, so comparisons pool it with the others
         assert metrics[key] == members_fold[key], key
-    assert json.loads((run_dir / "metrics.json").read_text())["ensemble_members"] == [
-        str((run_dir / "members" / f"s{s}").resolve()) for s in (3, 13)
-    ]
+    on_disk = json.loads((run_dir / "metrics.json").read_text())
+    assert on_disk["ensemble_members"] == [str((run_dir / "members" / f"s{s}").resolve()) for s in (3, 13)]
+    for member, digest in on_disk["ensemble_member_models"].items():  # what predict.py checks each member against
+        assert digest == manifest_digest(Path(member) / "model") and len(digest) == 64
     members = [json.loads((run_dir / "members" / f"s{s}" / "metrics.json").read_text()) for s in (3, 13)]
     assert [m["seed"] for m in members] == [3, 13] and [m["data_seed"] for m in members] == [0, 0]  # the job's folds
     assert all(m["ensemble_member"] for m in members)

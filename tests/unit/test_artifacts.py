@@ -163,3 +163,26 @@ def test_the_best_complete_checkpoint_by_its_recorded_evaluation_replaces_a_dama
     assert skipped == [f"checkpoint-20: model.safetensors is 50 bytes, {size} were recorded"]
     assert best_complete(list(ckpts.values()), history, "eval_val_hard_auprc", False, [])[0] == ckpts[10]
     assert best_complete([ckpts[20]], history, "val_hard_auprc", True, []) is None
+
+
+def test_an_ensemble_refuses_a_member_whose_model_changed_since_it_was_made(tmp_path):
+    from delbind.scoring.scorers import ensemble_members
+
+    members = []
+    for seed in (0, 1):
+        run = tmp_path / f"s{seed}"
+        claim_run_dir(run)
+        _staged_model(run)
+        artifacts.publish(run / "model")
+        members.append({"run_dir": str(run), "seed": seed, "data_seed": 0})
+    digests = {m["run_dir"]: artifacts.manifest_digest(Path(m["run_dir"]) / "model") for m in members}
+    ensemble = tmp_path / "ensemble"
+    ensemble.mkdir()
+    recorded = {"ensemble_members": list(digests), "ensemble_member_models": digests}
+    (ensemble / "metrics.json").write_text(json.dumps(recorded))
+    assert ensemble_members(ensemble) == list(digests)
+    staged = _staged_model(tmp_path / "s1")  # the member retrained: a new model/, sound on its own
+    (staged / "config.json").write_text('{"retrained": true}')
+    artifacts.publish(tmp_path / "s1" / "model")
+    with pytest.raises(UnreadableRunError, match=r"member .*s1 holds another model/ than the one the ensemble"):
+        ensemble_members(ensemble)
