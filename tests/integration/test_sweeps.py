@@ -247,3 +247,6 @@ def test_two_cpu_processes_share_one_run_dir_and_rank0_writes(tmp_path, launch):
     assert len(pd.read_parquet(run_dir / "predictions.parquet")) == sum(
         metrics[f"n_{s}"] for s in ("val_easy", "val_hard", "test_easy", "test_hard")
     )  # gathered over ranks, every molecule scored once
+    again = _train("logger=none", f"hydra.run.dir={run_dir}", f"paths.outputs_root={tmp_path}", launcher=launcher)
+    out = again.stdout + again.stderr  # rank 0 finds the dir claimed; every rank stops, none waits for the others
+    assert again.returncode != 0 and out.count(f"RunDirExistsError: {run_dir} already holds a run") == 2, out[-3000:]
