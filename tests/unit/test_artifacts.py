@@ -186,3 +186,28 @@ def test_an_ensemble_refuses_a_member_whose_model_changed_since_it_was_made(tmp_
     artifacts.publish(tmp_path / "s1" / "model")
     with pytest.raises(UnreadableRunError, match=r"member .*s1 holds another model/ than the one the ensemble"):
         ensemble_members(ensemble)
+
+
+def _claim_parts(output: str, start: multiprocessing.Event, results: multiprocessing.Queue) -> None:
+    from delbind.scoring.parts import PartStore
+
+    start.wait()
+    try:
+        PartStore(Path(output)).claim({"input": "library.csv"}, resume=False)
+        results.put("scoring")
+    except RunDirExistsError as e:
+        results.put(str(e))
+
+
+def test_of_scoring_jobs_started_together_on_one_output_exactly_one_writes_its_parts(tmp_path):
+    ctx = multiprocessing.get_context("fork")
+    start, results = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_claim_parts, args=(str(tmp_path / "s.parquet"), start, results)) for _ in range(6)]
+    for p in procs:
+        p.start()
+    start.set()
+    outcomes = [results.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join()
+    assert outcomes.count("scoring") == 1
+    assert all("s.parquet.parts" in o for o in outcomes if o != "scoring")

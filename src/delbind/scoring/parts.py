@@ -52,7 +52,10 @@ class PartStore:
                     f"{self.dir} was made with other {', '.join(changed)}: resume needs the same input and settings "
                     "(or delete the dir to start over)"
                 )
-        self.dir.mkdir(parents=True, exist_ok=True)
+        try:  # exclusive when fresh: of two jobs started together on one output, the second stops here
+            self.dir.mkdir(parents=True, exist_ok=resume)
+        except FileExistsError:
+            raise RunDirExistsError(f"{self.dir} was just claimed by another job writing {self.output}") from None
         write_json(recorded, manifest)
 
     def done(self, chunk: int, n_rows: int) -> bool:
