@@ -7,7 +7,8 @@ only once complete. Readers (predict, a run taking ``model.name_or_path=<dir>``,
 which refuses, in one line naming the file and what to do, a model dir whose files do not match its manifest, a
 run's ``model/`` without one (its writing never finished, or it predates manifests) and a run whose ``model/`` was
 never published. A model dir outside any run (a Hugging Face download, a converted checkpoint) has no manifest to
-check and is taken as it is. Hashing costs one read of the files: 0.03 s for rxnfp's 27 MB (2-core CPU, files in the page cache).
+check and is taken as it is. Hashing costs one read of the files: 0.03 s for rxnfp's 27 MB (2-core CPU, files in
+the page cache).
 """
 
 from __future__ import annotations
