@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
 from delbind.data.splits import SPLITS, Folds, assign_splits
 from delbind.errors import DataError
+
+
+def keyed_draw(candidates: np.ndarray, keys: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """``n`` of ``candidates`` (row numbers, sorted on return), drawn by a seeded hash of each row's molecule ``key``
+    (the n smallest hashes): the draw depends on the molecules and the seed, never on where rows sit in the file."""
+    salt = pd.util.hash_array(np.array([seed], dtype=np.uint64))[0]  # pandas' splitmix-style 64-bit hash
+    mixed = pd.util.hash_array(pd.util.hash_array(keys[candidates].astype(np.uint64)) ^ salt)
+    order = np.lexsort((keys[candidates], mixed))  # ties (one molecule in two rows) by key, still order-free
+    return np.sort(candidates[order[: min(n, len(candidates))]])
 
 
 def sample_easy(pool: pd.DataFrame, target: pd.DataFrame, cfg: DictConfig, seed: int, stats: dict) -> pd.DataFrame:

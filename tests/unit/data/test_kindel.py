@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -339,3 +340,67 @@ def test_prepare_data_then_train_scores_the_heldout_sets(source, tmp_path, make_
     assert json.loads((Path(cfg.paths.output_dir) / "dataset" / "stats.json").read_text())["prepared_from"]
     preds = pd.read_parquet(Path(cfg.paths.output_dir) / "predictions.parquet")
     assert (preds["eval_set"] == "heldout_offdna_all").sum() == 6
+
+
+# --- nothing depends on row order; bad values are named -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("split", "screen_with"), [("disynthon", "kindel_blocks_source"), ("scaffold", "source")])
+def test_a_file_with_its_rows_shuffled_gives_the_same_dataset(request, tmp_path, split, screen_with):
+    source = request.getfixturevalue(screen_with)  # a disynthon split keeps ~1/6 of the rows: the larger screen
+    screen = pd.read_parquet(source / "mapk14_1M.parquet")
+    screen.sample(frac=1.0, random_state=7).to_parquet(tmp_path / "mapk14_1M.parquet", index=False)
+    settings = {"split": split, "use_kindel_splits": False, "heldout": False}
+    (df, st), (shuffled, st_shuffled) = (build_dataset(cfg_for(s, **settings), seed=0) for s in (source, tmp_path))
+    assert len(df) > 500 and set(df["kind"]) == {"binder", "hard", "easy"}
+    pd.testing.assert_frame_equal(df, shuffled)  # same molecules, kinds, splits, groups, in the same order
+    assert st == st_shuffled  # every count of every rule
+    other_seed, _ = build_dataset(cfg_for(source, **settings), seed=1)
+    assert not df["molecule_hash"].equals(other_seed["molecule_hash"])  # the draws follow the seed
+
+
+def _tie_screen(values: list[tuple[float, int]], order: np.ndarray | None = None) -> tuple[dict, np.ndarray]:
+    """A screen of ``(enrichment, rows)`` groups, every row with 5 target reads and distinct blocks."""
+    enrichment = np.concatenate([np.full(n, v) for v, n in values])
+    if order is not None:
+        enrichment = enrichment[order]
+    n = len(enrichment)
+    screen = {"n": n, **{c: np.full(n, 5 if c == "seq_target_1" else 0) for c in kscreen.TARGET_COUNTS}}
+    return screen, enrichment
+
+
+def test_a_tie_group_straddling_the_binder_cut_stays_out_whole_in_any_row_order():
+    from delbind.data.sources.kindel.labels import _binders
+
+    cfg = OmegaConf.create({"pos_fraction": 0.01, "min_target_count": 3})  # the top 10 of 1,000 rows
+    for groups, binders, dropped in (
+        ([(9.0, 4), (5.0, 20), (0.0, 976)], 4, 20),  # ranks 5-24 tie across rank 10: all out
+        ([(9.0, 10), (5.0, 20), (0.0, 970)], 10, 0),  # the cut falls between groups: the top 10 exactly
+    ):
+        for order in (None, np.arange(1000)[::-1], np.random.default_rng(0).permutation(1000)):
+            screen, enrichment = _tie_screen(groups, order)
+            st: dict = {}
+            found = _binders(screen, enrichment, np.ones(1000, dtype=bool), cfg, st)
+            assert found.sum() == binders and (enrichment[found] == 9.0).all()
+            assert st["binder_cut_ties_dropped"] == dropped and st["binder_cut_enrichment"] in (9.0, 5.0)
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "message"),
+    [
+        ("seq_target_1", {0: np.nan, 1: np.nan}, "seq_target_1: 2 missing (NaN)"),
+        ("seq_matrix_2", {5: -1}, "seq_matrix_2: 1 negative"),
+        ("seq_target_3", {3: 2.5, 4: 0.1, 9: 7.2}, "seq_target_3: 3 non-integer"),
+        ("target_enrichment", {2: np.inf}, "target_enrichment: 1 infinite"),
+    ],
+)
+def test_bad_counts_or_enrichment_are_one_error_naming_the_column_and_rows(source, tmp_path, column, values, message):
+    screen = pd.read_parquet(source / "mapk14_1M.parquet").head(2000)
+    if column == "target_enrichment":
+        screen[column] = 0.5
+    screen[column] = screen[column].astype(float)
+    for row, value in values.items():
+        screen.loc[row, column] = value
+    screen.to_parquet(tmp_path / "mapk14_1M.parquet", index=False)
+    with pytest.raises(DataError, match=re.escape(f"{message} of 2,000 rows; read counts must be whole numbers")):
+        build_dataset(cfg_for(tmp_path, split="random", use_kindel_splits=False, heldout=False), seed=0)

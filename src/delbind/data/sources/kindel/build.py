@@ -13,10 +13,10 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from delbind.data.chem import canonical_smiles
-from delbind.data.sampling import sample_easy
+from delbind.data.sampling import keyed_draw, sample_easy
 from delbind.data.sources.kindel.files import kindel_file
 from delbind.data.sources.kindel.labels import label_rules
-from delbind.data.sources.kindel.screen import SYNTHONS, enrichment_of, read_screen, rows_frame
+from delbind.data.sources.kindel.screen import SYNTHONS, enrichment_of, molecule_keys, read_screen, rows_frame
 from delbind.data.sources.kindel.splits import kindel_splits, synthon_partition
 from delbind.data.splits import SPLITS, Folds, assign_splits, split_groups
 from delbind.errors import DataError
@@ -27,8 +27,9 @@ log = logging.getLogger(__name__)
 TARGETS = ("mapk14", "ddr1")
 
 
-def _sample_idx(idx: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    return np.sort(rng.choice(idx, size=min(n, len(idx)), replace=False))
+def _draw_seed(seed: int, what: str) -> int:
+    """A seed of its own for each kind of draw, so the hard and easy draws of one seed are unrelated."""
+    return int(np.random.SeedSequence([seed, *what.encode()]).generate_state(1)[0])
 
 
 def _short(what: str, split: str | None, have: int, want: int, fix: str) -> DataError:
@@ -38,18 +39,18 @@ def _short(what: str, split: str | None, have: int, want: int, fix: str) -> Data
 
 
 def choose_rows(
-    kind: np.ndarray, split_col: np.ndarray | None, cfg: DictConfig, seed: int, st: dict[str, Any]
+    kind: np.ndarray, split_col: np.ndarray | None, cfg: DictConfig, seed: int, st: dict[str, Any], keys: np.ndarray
 ) -> np.ndarray:
     """Row numbers that go on: binders (capped by ``max_molecules``), sampled hard negatives, easy candidates.
 
     With a split per row, hard negatives are drawn per split (``hard_per_binder`` x that split's binders) and
-    easy candidates in proportion, so every split has the same binder prevalence.
+    easy candidates in proportion, so every split has the same binder prevalence. Every draw is keyed by the
+    molecule (``keys``, screen.molecule_keys) and the seed: the same rows whatever the file's row order.
     """
-    rng = np.random.default_rng(seed)
     binders = np.flatnonzero(kind == "binder")
     if cfg.get("max_molecules"):  # debug subsets: keep the binder:hard ratio
         share = min(1.0, cfg.max_molecules / ((1 + cfg.hard_per_binder) * len(binders)))
-        binders = _sample_idx(binders, max(1, round(share * len(binders))), rng)
+        binders = keyed_draw(binders, keys, max(1, round(share * len(binders))), _draw_seed(seed, "binders"))
     chosen = [binders]
     for split in SPLITS if split_col is not None else (None,):
         here = np.ones(len(kind), dtype=bool) if split is None else split_col == split
@@ -58,13 +59,14 @@ def choose_rows(
         if len(hard_pool) < want:
             fix = "lower data.hard_per_binder or raise data.neg_quantile (a larger negative pool)"
             raise _short("hard negatives", split, len(hard_pool), want, fix)
-        hard = _sample_idx(hard_pool, want, rng)
+        hard = keyed_draw(hard_pool, keys, want, _draw_seed(seed, f"hard {split}"))
         easy_pool = np.flatnonzero((kind == "easy") & here)
         want = round(cfg.easy_per_hard * len(hard))
         if len(easy_pool) < want:
             fix = "lower data.easy_per_hard or data.easy_block_alpha (fewer blocks count as enriched)"
             raise _short("easy negatives", split, len(easy_pool), want, fix)
-        chosen += [hard, _sample_idx(easy_pool, round(cfg.easy_candidates_per_hard * want), rng)]
+        n_easy = round(cfg.easy_candidates_per_hard * want)
+        chosen += [hard, keyed_draw(easy_pool, keys, n_easy, _draw_seed(seed, f"easy {split}"))]
     st["binders_used"], st["hard_sampled"] = len(binders), int(sum(len(h) for h in chosen[1::2]))
     st["easy_candidates"] = int(sum(len(e) for e in chosen[2::2]))
     return np.concatenate(chosen)
@@ -96,7 +98,7 @@ def build_kindel(cfg: DictConfig, seed: int) -> tuple[pd.DataFrame, dict[str, An
             unplaced = (split_col == "") & (kind != "")
             st["disynthon_mixed_dropped"] = int(unplaced.sum())
             kind = np.where(unplaced, "", kind)
-        rows = choose_rows(kind, split_col, cfg, seed, st)
+        rows = choose_rows(kind, split_col, cfg, seed, st, molecule_keys(screen))
     with stage("smiles", log):
         df = rows_frame(screen, rows, kind, enrichment)
         df = _canonical(df, st)
@@ -111,11 +113,12 @@ def _canonical(df: pd.DataFrame, st: dict[str, Any]) -> pd.DataFrame:
     df = df.assign(smiles=canonical_smiles(df["smiles"]))
     st["invalid_smiles_dropped"] = int(df["smiles"].isna().sum())
     df = df.dropna(subset=["smiles"])
-    # One molecule reached by two synthon combinations keeps its highest-ranked role (binder first).
+    # One molecule reached by two synthon combinations keeps its highest-ranked role (binder first), then its
+    # smallest molecule_hash; rows go on in molecule_hash order: nothing downstream sees the file's row order.
     order = df["kind"].map({"binder": 0, "hard": 1, "easy": 2})
-    deduped = df.assign(_o=order).sort_values(["_o", "row"]).drop_duplicates("smiles").drop(columns="_o")
+    deduped = df.assign(_o=order).sort_values(["_o", "molecule_hash"]).drop_duplicates("smiles").drop(columns="_o")
     st["duplicate_smiles_dropped"] = len(df) - len(deduped)
-    return deduped.sort_values("row")
+    return deduped.sort_values("molecule_hash", kind="stable")
 
 
 def _split(df: pd.DataFrame, split_col: np.ndarray | None, cfg: DictConfig, seed: int, st: dict) -> pd.DataFrame:

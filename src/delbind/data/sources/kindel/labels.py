@@ -36,12 +36,22 @@ def enriched_blocks(code: np.ndarray, binder: np.ndarray, usable: np.ndarray, al
 def _binders(
     screen: dict[str, Any], enrichment: np.ndarray, usable: np.ndarray, cfg: DictConfig, st: dict
 ) -> np.ndarray:
-    """The top ``pos_fraction`` of the screen by enrichment with at least ``min_target_count`` target reads."""
+    """The top ``pos_fraction`` of the screen by enrichment with at least ``min_target_count`` target reads.
+
+    Enrichment from small integer counts ties in large groups. When the tie group at the cut straddles it, the
+    whole group stays out (counted in ``binder_cut_ties_dropped``): its rows hold the same evidence as rows below
+    the cut, so no rule but file order could pick some of them, and a binder label should rest on evidence
+    stronger than a non-binder's. The top is then a little under ``pos_fraction``, never over it.
+    """
     n = screen["n"]
     reads = np.column_stack([screen[c] for c in TARGET_COUNTS]).sum(axis=1)
     n_top = int(np.ceil(cfg.pos_fraction * n))
-    top = np.zeros(n, dtype=bool)
-    top[np.argsort(-enrichment, kind="stable")[:n_top]] = True  # exact fraction; ties by file order
+    ranked = -np.sort(-enrichment)
+    cut = ranked[n_top - 1]
+    straddles = n_top < n and ranked[n_top] == cut
+    top = enrichment > cut if straddles else enrichment >= cut
+    st["binder_cut_enrichment"] = float(cut)
+    st["binder_cut_ties_dropped"] = int((enrichment == cut).sum()) if straddles else 0
     binder = top & (reads >= cfg.min_target_count) & usable
     st["top_fraction_rows"] = int(top.sum())
     st["top_low_reads_dropped"] = int((top & (reads < cfg.min_target_count)).sum())

@@ -58,10 +58,41 @@ def read_screen(path: Path) -> dict[str, Any]:
     screen: dict[str, Any] = {"path": path, "n": table.num_rows}
     for col in SYNTHONS:  # dictionary-encoded: integer codes, no per-row strings
         cat = table.column(col).to_pandas()
-        screen[col] = cat.cat.codes.to_numpy()
+        # codes in the blocks' sorted order, not their order of first appearance: a reordered file, same codes
+        screen[col] = cat.cat.reorder_categories(sorted(cat.cat.categories)).cat.codes.to_numpy()
     for col in (*counts, *extra):
         screen[col] = table.column(col).to_numpy(zero_copy_only=False)
+    check_values(screen, counts, extra)
     return screen
+
+
+def check_values(screen: dict[str, Any], counts: list[str], enrichment: list[str]) -> None:
+    """Read counts are whole numbers >= 0 and an enrichment is a finite number >= 0: anything else is one error
+    naming the column and how many rows break the rule (a NaN would make every cut below NaN)."""
+    problems = []
+    for col in (*counts, *enrichment):
+        values = np.asarray(screen[col], dtype=float)
+        finite = np.isfinite(values)
+        bad = {
+            "missing (NaN)": int(np.isnan(values).sum()),
+            "infinite": int(np.isinf(values).sum()),
+            "negative": int((finite & (values < 0)).sum()),
+        }
+        if col in counts:
+            bad["non-integer"] = int((finite & (values != np.floor(values))).sum())
+        problems += [f"{col}: {n:,} {what}" for what, n in bad.items() if n]
+    if problems:
+        raise DataError(
+            f"{screen['path']}: {'; '.join(problems)} of {screen['n']:,} rows; read counts must be whole numbers "
+            ">= 0 and target_enrichment a finite number >= 0: fix or drop those rows"
+        )
+
+
+def molecule_keys(screen: dict[str, Any]) -> np.ndarray:
+    """One int64 per row naming its building blocks (a, b, c): the same molecule has the same key in any row order."""
+    a, b, c = (screen[col].astype(np.int64) for col in SYNTHONS)
+    width = np.int64(max(int(x.max(initial=0)) for x in (a, b, c)) + 1)
+    return (a * width + b) * width + c
 
 
 def enrichment_of(screen: dict[str, Any]) -> np.ndarray:
