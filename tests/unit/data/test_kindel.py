@@ -404,3 +404,29 @@ def test_bad_counts_or_enrichment_are_one_error_naming_the_column_and_rows(sourc
     screen.to_parquet(tmp_path / "mapk14_1M.parquet", index=False)
     with pytest.raises(DataError, match=re.escape(f"{message} of 2,000 rows; read counts must be whole numbers")):
         build_dataset(cfg_for(tmp_path, split="random", use_kindel_splits=False, heldout=False), seed=0)
+
+
+def test_shared_disynthons_counts_block_pairs_found_in_two_splits():
+    from delbind.data.sources.kindel.splits import shared_disynthons
+
+    # rows (a, b, c): row 0 and 1 share a+b (0, 0) across train/test; row 2 and 3 share b+c (5, 7) across
+    # val/test; row 4 shares nothing; row 5 is unplaced and row 6 is not labelled, so neither counts
+    a, b, c = np.array([0, 0, 1, 2, 3, 0, 0]), np.array([0, 0, 5, 5, 9, 0, 0]), np.array([1, 2, 7, 7, 8, 1, 1])
+    screen = {"smiles_a": a, "smiles_b": b, "smiles_c": c}
+    split = np.array(["train", "test", "val", "test", "train", "", "val"], dtype=object)
+    labelled = np.array([True, True, True, True, True, True, False])
+    assert shared_disynthons(screen, split, labelled) == 2
+
+
+def test_a_disynthon_split_file_sharing_disynthons_is_counted_and_refused_unless_allowed(source, tmp_path):
+    shutil.copyfile(source / "mapk14_1M.parquet", tmp_path / "mapk14_1M.parquet")
+    (tmp_path / "splits").mkdir()
+    n = len(pd.read_parquet(source / "mapk14_1M.parquet", columns=["smiles"]))
+    by_row = np.random.default_rng(0).choice(["train", "valid", "test"], n, p=[0.8, 0.1, 0.1])
+    pd.DataFrame({"split1": by_row}).to_parquet(tmp_path / "splits" / "mapk14_disynthon.parquet")
+    with pytest.raises(DataError, match=r"puts [\d,]+ disynthons of the labelled rows in more than one split") as err:
+        build_dataset(cfg_for(tmp_path, split="disynthon", heldout=False), seed=0)
+    shared = int(str(err.value).split("puts ")[1].split(" disynthons")[0].replace(",", ""))
+    assert shared > 0 and "data.allow_split_overlap=true" in str(err.value)
+    _, st = build_dataset(cfg_for(tmp_path, split="disynthon", heldout=False, allow_split_overlap=True), seed=0)
+    assert st["split_from"] == "kindel split1" and st["split_file_shared_disynthons"] == shared

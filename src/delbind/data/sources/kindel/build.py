@@ -17,7 +17,7 @@ from delbind.data.sampling import keyed_draw, sample_easy
 from delbind.data.sources.kindel.files import kindel_file
 from delbind.data.sources.kindel.labels import label_rules
 from delbind.data.sources.kindel.screen import SYNTHONS, enrichment_of, molecule_keys, read_screen, rows_frame
-from delbind.data.sources.kindel.splits import kindel_splits, synthon_partition
+from delbind.data.sources.kindel.splits import check_split_file, kindel_splits, synthon_partition
 from delbind.data.splits import SPLITS, Folds, assign_splits, split_groups
 from delbind.errors import DataError
 from delbind.profiling import stage
@@ -88,6 +88,8 @@ def build_kindel(cfg: DictConfig, seed: int) -> tuple[pd.DataFrame, dict[str, An
         kind = label_rules(screen, enrichment, cfg, st)
         split_col = kindel_splits(cfg, screen["n"])
         st["split_from"] = "computed" if split_col is None else f"kindel split{int(cfg.fold) + 1}"
+        if split_col is not None:
+            check_split_file(screen, split_col, kind, cfg, st)
         if split_col is None and cfg.split == "disynthon":
             # A disynthon split cannot tile the library into folds (a molecule holds three blocks): each fold is a
             # replicate split of its own seed, as KinDEL's five files are; comparisons treat them as overlapping.

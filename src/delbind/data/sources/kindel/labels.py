@@ -12,7 +12,7 @@ from delbind.data.sources.kindel.screen import SYNTHONS, TARGET_COUNTS
 from delbind.errors import DataError
 
 
-def _pair_keys(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> list[np.ndarray]:
+def pair_keys(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> list[np.ndarray]:
     """The three disynthons (a+b, a+c, b+c) of each row as int64 keys, one array per synthon pair."""
     a, b, c = (x.astype(np.int64) for x in (a, b, c))
     width = np.int64(max(int(a.max(initial=0)), int(b.max(initial=0)), int(c.max(initial=0))) + 1)
@@ -76,7 +76,7 @@ def label_rules(screen: dict[str, Any], enrichment: np.ndarray, cfg: DictConfig,
     st["neg_pool"] = int(pool.sum())
     st["between_thresholds_dropped"] = int((~binder & ~pool & usable).sum())
     shares_pair = np.zeros(screen["n"], dtype=bool)
-    for keys in _pair_keys(*codes):
+    for keys in pair_keys(*codes):
         shares_pair |= np.isin(keys, keys[binder])
     enriched_block = np.zeros(screen["n"], dtype=bool)
     for name, code in zip(SYNTHONS, codes):

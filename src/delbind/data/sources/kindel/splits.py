@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 from omegaconf import DictConfig
 
 from delbind.data.sources.kindel.files import kindel_file
+from delbind.data.sources.kindel.labels import pair_keys
 from delbind.data.sources.kindel.screen import SYNTHONS
 from delbind.data.splits import SPLIT_NAMES, SPLITS
 from delbind.errors import DataError
@@ -52,6 +53,33 @@ def synthon_partition(screen: dict[str, Any], fractions: Sequence[float], seed: 
         parts.append(_deal_blocks(weight, p / p.sum(), rng)[code])
     same = (parts[0] == parts[1]) & (parts[1] == parts[2])
     return np.where(same, np.array(SPLITS, dtype=object)[parts[0]], "")
+
+
+def shared_disynthons(screen: dict[str, Any], split_col: np.ndarray, rows: np.ndarray) -> int:
+    """How many disynthons (a+b, a+c, b+c block pairs) of the ``rows`` mask occur in more than one split."""
+    placed = rows & (split_col != "")
+    codes = pd.Series(split_col[placed]).astype("category").cat.codes.to_numpy()
+    shared = 0
+    for keys in pair_keys(*(screen[col][placed] for col in SYNTHONS)):
+        per_key = pd.DataFrame({"key": keys, "split": codes}).drop_duplicates()
+        shared += int((per_key["key"].value_counts() > 1).sum())
+    return shared
+
+
+def check_split_file(screen: dict[str, Any], split_col: np.ndarray, kind: np.ndarray, cfg: DictConfig,
+                     st: dict[str, Any]) -> None:  # fmt: skip
+    """KinDEL's split file is counted, not trusted: disynthons its splits share among the labelled rows go into
+    ``split_file_shared_disynthons``, and a disynthon split sharing any is refused unless
+    ``data.allow_split_overlap``."""
+    shared = shared_disynthons(screen, split_col, kind != "")
+    st["split_file_shared_disynthons"] = shared
+    if shared and cfg.split == "disynthon" and not cfg.get("allow_split_overlap", False):
+        raise DataError(
+            f"KinDEL's disynthon split file (split{int(cfg.fold) + 1}) puts {shared:,} disynthons of the labelled "
+            "rows in more than one split, so test molecules share building-block pairs with training ones: "
+            "data.use_kindel_splits=false computes a split that shares none; data.allow_split_overlap=true "
+            "accepts it knowingly"
+        )
 
 
 def kindel_splits(cfg: DictConfig, n_rows: int) -> np.ndarray | None:
