@@ -23,7 +23,9 @@ from delbind.profiling import peak_rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 LABEL_COUNTS = ("binders_found", "neg_pool", "pool_hard", "pool_easy", "pool_enriched_block_dropped",
-                "enriched_blocks_a", "enriched_blocks_b", "enriched_blocks_c", "disynthon_mixed_dropped")  # fmt: skip
+                "enriched_blocks_a", "enriched_blocks_b", "enriched_blocks_c", "binder_cut_ties_dropped",
+                "disynthon_mixed_dropped", "disynthon_mixed_to_train", "disynthon_mixed_to_train_binders",
+                "split_kept_fraction_binders", "split_kept_fraction_labelled_rows")  # fmt: skip
 
 
 class Stages(logging.Handler):

@@ -168,6 +168,22 @@ def test_computed_disynthon_split_is_leak_free_and_stratified(kindel_blocks_sour
     assert set(df["split"]) == {"train", "val", "test"}
     assert df.groupby("split")["kind"].nunique().eq(3).all()
     assert max(_prevalences(st)) - min(_prevalences(st)) < 0.03
+    assert st["disynthon_mixed_to_train"] > 0 and 0 < st["split_kept_fraction_binders"] < 1
+
+
+def test_mixed_molecules_train_only_when_no_val_or_test_molecule_shares_a_disynthon(kindel_blocks_source):
+    from delbind.data.sources.kindel.labels import pair_keys
+    from delbind.data.sources.kindel.splits import synthon_partition
+
+    screen = kscreen.read_screen(kindel_blocks_source / "mapk14_1M.parquet")
+    st: dict = {}
+    split = synthon_partition(screen, (0.7, 0.1, 0.2), 0, np.zeros(screen["n"], dtype=bool), st)
+    placed = {name: split == name for name in ("train", "val", "test")}
+    for keys in pair_keys(*(screen[c] for c in kscreen.SYNTHONS)):  # over the whole screen, not only the dataset
+        for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+            assert not set(keys[placed[a]]) & set(keys[placed[b]]), (a, b)
+    pure_train = placed["train"].sum() - st["disynthon_mixed_to_train"]
+    assert st["disynthon_mixed_to_train"] > 0.2 * pure_train  # the rule keeps a real share of the screen
 
 
 def test_kindel_split_file_is_used_when_present(source):

@@ -94,11 +94,14 @@ def build_kindel(cfg: DictConfig, seed: int) -> tuple[pd.DataFrame, dict[str, An
             # A disynthon split cannot tile the library into folds (a molecule holds three blocks): each fold is a
             # replicate split of its own seed, as KinDEL's five files are; comparisons treat them as overlapping.
             folds = Folds.from_cfg(cfg)
-            split_col = synthon_partition(screen, folds.fractions, folds.fold_seed(seed), kind == "binder")
+            split_col = synthon_partition(screen, folds.fractions, folds.fold_seed(seed), kind == "binder", st)
         st["cv"] = "kfold" if split_col is None else "replicate"
         if split_col is not None:  # placed per screen row, before sampling, so samples fill every split
             unplaced = (split_col == "") & (kind != "")
             st["disynthon_mixed_dropped"] = int(unplaced.sum())
+            # the signal a split keeps: binders and labelled rows it can place (the rest are dropped)
+            for what, rows in (("binders", kind == "binder"), ("labelled_rows", kind != "")):
+                st[f"split_kept_fraction_{what}"] = float(1 - (unplaced & rows).sum() / max(int(rows.sum()), 1))
             kind = np.where(unplaced, "", kind)
         rows = choose_rows(kind, split_col, cfg, seed, st, molecule_keys(screen))
     with stage("smiles", log):

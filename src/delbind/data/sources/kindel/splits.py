@@ -36,13 +36,16 @@ def _deal_blocks(weight: np.ndarray, shares: np.ndarray, rng: np.random.Generato
     return parts
 
 
-def synthon_partition(screen: dict[str, Any], fractions: Sequence[float], seed: int, binder: np.ndarray) -> np.ndarray:
+def synthon_partition(
+    screen: dict[str, Any], fractions: Sequence[float], seed: int, binder: np.ndarray, st: dict[str, Any] | None = None
+) -> np.ndarray:
     """A disynthon split per screen row: ``train``/``val``/``test``, or ``""`` where the row cannot be placed.
 
     Each position's synthons are dealt (seeded, stratified by their binder count) into three parts; a molecule
-    goes to a split only when all three of its synthons are in that split's part, so every disynthon it holds
-    belongs to that split alone. Mixed molecules are dropped. Part sizes are cube roots of the fractions, so kept
-    rows follow the fractions.
+    goes to a split when all three of its synthons are in that split's part, so every disynthon it holds belongs
+    to that split alone. A mixed molecule (blocks in two or three parts) trains when no two of its blocks share the
+    val or the test part: none of its disynthons can then be a val or test one (``disynthon_mixed_to_train`` in
+    ``st``); the other mixed molecules are left out. Part sizes are cube roots of the fractions.
     """
     rng = np.random.default_rng(seed)
     p = np.cbrt(np.asarray(fractions, dtype=float))
@@ -52,7 +55,19 @@ def synthon_partition(screen: dict[str, Any], fractions: Sequence[float], seed: 
         weight = np.bincount(code[binder & (code >= 0)], minlength=int(code.max(initial=0)) + 1)
         parts.append(_deal_blocks(weight, p / p.sum(), rng)[code])
     same = (parts[0] == parts[1]) & (parts[1] == parts[2])
-    return np.where(same, np.array(SPLITS, dtype=object)[parts[0]], "")
+    split = np.where(same, np.array(SPLITS, dtype=object)[parts[0]], "")
+    train = SPLITS.index("train")
+    # a held-out disynthon: two blocks of one molecule dealt to the same val or test part (whether or not a val /
+    # test row of this screen holds that pair: the rule is the partition's, not the sample's)
+    held_pair = np.zeros(len(split), dtype=bool)
+    for i, j in ((0, 1), (0, 2), (1, 2)):
+        held_pair |= (parts[i] == parts[j]) & (parts[i] != train)
+    to_train = ~same & ~held_pair
+    split[to_train] = "train"
+    if st is not None:
+        st["disynthon_mixed_to_train"] = int(to_train.sum())
+        st["disynthon_mixed_to_train_binders"] = int((to_train & binder).sum())
+    return split
 
 
 def shared_disynthons(screen: dict[str, Any], split_col: np.ndarray, rows: np.ndarray) -> int:
