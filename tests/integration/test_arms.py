@@ -85,7 +85,7 @@ def test_embedding_batches_change_nothing_but_speed(make_cfg):
     assert cache_key(model, ds.select(picked), "fp32") != cache_key(model, ds.select([5, 1, 31]), "fp32")
 
 
-@pytest.mark.parametrize("baseline", ["embeddings_logreg", "ecfp_rf", "ecfp_xgb"])
+@pytest.mark.parametrize("baseline", ["embeddings_logreg", "ecfp_rf", "ecfp_xgb", "ecfp_embeddings_xgb"])
 def test_baseline_smoke_writes_valid_metrics(make_cfg, baseline):
     # ecfp_rf also goes through wandb (offline): baselines have no loss curve to log
     logger = "logger=wandb" if baseline == "ecfp_rf" else "logger=none"
@@ -94,7 +94,7 @@ def test_baseline_smoke_writes_valid_metrics(make_cfg, baseline):
     run_dir = Path(cfg.paths.output_dir)
     on_disk = json.loads((run_dir / "metrics.json").read_text())
     assert on_disk["mode"] == baseline
-    assert on_disk["model"] == ("tiny" if baseline == "embeddings_logreg" else "ecfp4")
+    assert on_disk["model"] == {"embeddings_logreg": "tiny", "ecfp_embeddings_xgb": "ecfp4+tiny"}.get(baseline, "ecfp4")
     for key in ("test_easy_auroc", "test_easy_auprc", "test_hard_auroc", "test_hard_auprc", "val_hard_auprc"):
         assert 0 <= on_disk[key] <= 1
         if key.startswith("test"):
@@ -176,3 +176,32 @@ def test_bench_reports_the_naive_recipes_side_by_side(tmp_path):
     )
     assert r["predict_naive_max_abs_score_diff"] < 1e-5  # sorting and padding never change a score
     assert 0 < r["predict_flop_utilization"] < 1 and r["predict_mol_per_s"] > 0
+
+
+def test_fingerprint_and_embedding_features_are_the_two_side_by_side(make_cfg):
+    from delbind.arms.base import ArmInputs
+    from delbind.arms.baselines import FEATURES
+    from delbind.data import build_dataset
+
+    cfg = make_cfg("arm=ecfp_embeddings_rf")
+    df, _ = build_dataset(cfg.data, cfg.data_seed)
+    inputs = ArmInputs(cfg, df, {}, Path(cfg.paths.output_dir), "fp32", [], None)
+    torch.manual_seed(0)  # the tiny trunk is initialized at random on each load: the same draw for both
+    both, facts = FEATURES.get("ecfp4_embeddings")(inputs)
+    bits, _ = FEATURES.get("ecfp4")(inputs)
+    torch.manual_seed(0)
+    vectors, _ = FEATURES.get("embeddings")(inputs)
+    assert both.shape == (len(df), 2048 + vectors.shape[1]) and facts["model_name"] == "ecfp4+tiny"
+    np.testing.assert_array_equal(both[:, :2048], bits)
+    np.testing.assert_allclose(both[:, 2048:], vectors, rtol=1e-6)
+    # predict.py rebuilds the same columns from model/ alone (the tiny trunk drawn again with the same seed)
+    from sklearn.linear_model import LogisticRegression
+
+    from delbind.arms.baselines import save_estimator
+    from delbind.scoring.scorers import load_scorer
+
+    estimator = LogisticRegression(max_iter=2000).fit(both, df["label"])
+    save_estimator(Path(cfg.paths.output_dir) / "model", estimator, cfg)
+    torch.manual_seed(0)
+    scorer = load_scorer(Path(cfg.paths.output_dir) / "model", "fp32", torch.device("cpu"))
+    np.testing.assert_allclose(scorer.score(df["smiles"].tolist()), estimator.predict_proba(both)[:, 1], atol=1e-6)

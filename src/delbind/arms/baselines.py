@@ -49,6 +49,20 @@ def embedding_features(inputs: ArmInputs) -> tuple[np.ndarray, dict[str, Any]]:
                       "total_params": count_parameters(model)[1], "featurize_s": info["embedding_s"]}  # fmt: skip
 
 
+@FEATURES.register("ecfp4_embeddings")
+def ecfp4_embedding_features(inputs: ArmInputs) -> tuple[np.ndarray, dict[str, Any]]:
+    """ECFP4's 2,048 bits beside the frozen trunk's pooled embedding (issue 28: the fingerprint's information next
+    to the learned one), columns [ecfp4 | embedding], for the same estimators."""
+    bits, bit_facts = ecfp4_features(inputs)
+    vectors, facts = embedding_features(inputs)
+    return np.hstack([bits, vectors]).astype(np.float32), {
+        **facts, "model_name": f"ecfp4+{facts['model_name']}", "featurize_s": bit_facts["featurize_s"] + facts[
+            "featurize_s"]}  # fmt: skip
+
+
+TRUNK_FEATURES = ("embeddings", "ecfp4_embeddings")  # feature sets that need the trunk again to score new molecules
+
+
 def fit_and_score(
     estimator: Any, features: np.ndarray, df: pd.DataFrame, frames: dict[str, pd.DataFrame]
 ) -> tuple[dict[str, np.ndarray], float]:
@@ -82,7 +96,7 @@ def save_estimator(model_dir: Path, estimator: Any, cfg: DictConfig) -> None:
     """``estimator.joblib`` and ``baseline.json``: its features (and the trunk behind embedding features), so
     scripts/predict.py can score new molecules from ``model/`` alone."""
     spec: dict[str, Any] = {"arm": cfg.arm, "features": cfg.baseline.features}
-    if cfg.baseline.features == "embeddings":
+    if cfg.baseline.features in TRUNK_FEATURES:
         spec["model"] = OmegaConf.to_container(cfg.model, resolve=True)
     staged = artifacts.staging(model_dir)
     joblib.dump(estimator, staged / "estimator.joblib")

@@ -175,6 +175,11 @@ def _baseline_scorer(model_dir: Path, precision: str, device: torch.device, max_
         featurize: Callable[[list[str]], np.ndarray] = ecfp4_matrix
     elif spec["features"] == "embeddings":
         featurize = _trunk_featurizer(spec["model"], precision, device, max_tokens)
+    elif spec["features"] == "ecfp4_embeddings":  # the columns as the arm fit them: [ecfp4 | embedding]
+        embed = _trunk_featurizer(spec["model"], precision, device, max_tokens)
+
+        def featurize(smiles: list[str]) -> np.ndarray:
+            return np.hstack([ecfp4_matrix(smiles), embed(smiles)]).astype(np.float32)
     else:
         raise ModelLoadError(f"{spec_path}: unknown features {spec['features']!r}")
 
