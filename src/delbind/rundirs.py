@@ -151,5 +151,5 @@ def left_out_note(skipped: list[Skipped]) -> str:
     """A markdown note under a table: how many run dirs were left out, each with its reason ('' when none)."""
     if not skipped:
         return ""
-    lines = [f"Left out: {len(skipped)} run dir(s), unreadable or unfinished (`strict=true` makes this an error):"]
+    lines = [f"Left out: {len(skipped)} run dir(s), unreadable or unfinished (`--strict` makes this an error):"]
     return "\n".join([*lines, *(f"- `{s.path}`: {s.reason}" for s in skipped)]) + "\n"
