@@ -4,6 +4,7 @@
     python scripts/bench.py --arms finetune_checkpointing finetune_no_checkpointing -- model=tiny
     python scripts/bench.py --arms finetune_naive finetune predict_naive predict predict_int8 -- trainer.max_steps=48
     python scripts/bench.py --arms library_100k library_1m -- model=tiny   # predict.py's memory as the file grows
+    python scripts/bench.py --arms library_100k library_5m -- model=tiny   # ... to 5M molecules (hours on 2 cores)
 
 Each arm is a full training run (`delbind.tasks.train.run`: data build, model load, training with per-epoch evaluation,
 test scoring, run dir) with logging off and a cold embedding cache. Printed per arm: the whole run,
@@ -16,8 +17,10 @@ head (throughput does not depend on the head): `predict` through scripts/predict
 SMILES, length-sorted token-budget batches), `predict_int8` the same with quantize=int8, `predict_naive` in input
 order, batches of 32 padded to max_length. `predict_flop_utilization` is the trunk's matmul FLOPs per second while
 scoring (torch's FlopCounterMode, fitted to every batch's shape) over a dense fp32 matmul's, measured in the same
-process: the machine's limit. The library arms score the first 100k / 1M molecules of a KinDEL-sized synthetic
-screen with predict.py: their peak RSS ratio shows whether memory stays flat as the file grows.
+process: the machine's limit. The library arms score 100k / 1M / 5M distinct molecules of a KinDEL-sized synthetic
+screen (scripts/synthetic_screens.py) with predict.py: their peak RSS ratios show whether memory stays flat as the
+file grows. Each file is one parquet row group (the reader's worst case), written with the model dir by a process of
+its own, so the scoring process's peak holds nothing of the generation's heap.
 The last line is one JSON object.
 """
 
@@ -66,7 +69,7 @@ ARMS = {
     ],
 }
 PREDICT_ARMS = {"predict": [], "predict_int8": ["quantize=int8"], "predict_naive": None}
-LIBRARY_ARMS = {"library_100k": 100_000, "library_1m": 1_000_000}
+LIBRARY_ARMS = {"library_100k": 100_000, "library_1m": 1_000_000, "library_5m": 5_000_000}
 PREDICT_MOLECULES = int(os.environ.get("DELBIND_BENCH_PREDICT_MOLECULES", "2000"))
 COMMON = ["logger=none", "trainer.num_train_epochs=5", "early_stopping.patience=null"]
 
@@ -210,17 +213,29 @@ def naive_scores(model: Any, tokenizer: Any, smiles: list[str], batch_size: int 
     return np.concatenate(scores), time.perf_counter() - start
 
 
-def run_library_arm(arm: str, extra: list[str], out_root: Path) -> dict[str, float]:
-    """predict.py on the first N molecules of a 1M-row KinDEL-sized synthetic screen: time and peak RSS."""
+def prepare_library(arm: str, extra: list[str], out_root: Path) -> None:
+    """A library arm's input and model, made in a process of its own before the arm's: generating 5M molecules
+    peaks near 2 GB, and heap the generation leaves behind would count in the scoring's peak RSS.
+
+    ``synthetic_screen(N, seed=0)``: N distinct molecules (sampled without replacement from KinDEL's 81M
+    combinations), written as one row group: pandas' ``to_parquet`` would cut groups at 1M rows, and a reader that
+    holds a row group grows with it.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
     from synthetic_screens import synthetic_screen
 
-    source = out_root / f"{arm}.parquet"
-    screen = synthetic_screen(LIBRARY_ARMS[arm], seed=0)[["molecule_hash", "smiles"]]
-    screen.to_parquet(source, index=False)
-    del screen
-    model_dir = predict_model(extra, out_root)
-    reset_peak_memory()  # the scoring's own peak, not the screen's generation
-    argv = [f"model={model_dir}", f"input={source}", f"output={out_root / (arm + '_scores.parquet')}"]
+    n = LIBRARY_ARMS[arm]
+    screen = synthetic_screen(n, seed=0)[["molecule_hash", "smiles"]]
+    pq.write_table(pa.Table.from_pandas(screen, preserve_index=False), out_root / f"{arm}.parquet", row_group_size=n)
+    predict_model(extra, out_root)
+
+
+def run_library_arm(arm: str, extra: list[str], out_root: Path) -> dict[str, float]:
+    """predict.py on the arm's synthetic screen (``prepare_library``, run before): time and peak RSS."""
+    reset_peak_memory()  # the scoring's own peak, not this process's imports
+    argv = [f"model={out_root / 'predict_model'}", f"input={out_root / (arm + '.parquet')}",
+            f"output={out_root / (arm + '_scores.parquet')}"]  # fmt: skip
     summary = predict.run(task_config(ROOT / "conf" / "predict.yaml", argv, ""))
     return {"s": summary["scoring_s"], "mol_per_s": summary["mol_per_s"], "peak_memory_mb": peak_rss_mb(),
             "rows": summary["rows"]}  # fmt: skip
@@ -256,10 +271,11 @@ def derived(results: dict[str, Any], arms: set[str], out_root: Path) -> dict[str
             key = "predict_speedup_vs_naive" if other == "predict_naive" else "int8_speedup_vs_predict"
             out[key] = ratio if other == "predict_naive" else 1 / ratio
             out[f"{other}_max_abs_score_diff"] = float(np.max(np.abs(scores[other].ravel() - scores["predict"])))
-    if set(LIBRARY_ARMS) <= arms:
-        out["library_peak_rss_ratio_1m_vs_100k"] = (
-            results["library_1m_peak_memory_mb"] / results["library_100k_peak_memory_mb"]
-        )
+    if "library_100k" in arms:
+        for arm in sorted(arms & (set(LIBRARY_ARMS) - {"library_100k"})):  # library_1m, library_5m
+            out[f"library_peak_rss_ratio_{arm.removeprefix('library_')}_vs_100k"] = (
+                results[f"{arm}_peak_memory_mb"] / results["library_100k_peak_memory_mb"]
+            )
     return out
 
 
@@ -276,6 +292,9 @@ def main() -> None:
     out_root = Path(tempfile.mkdtemp(prefix="bench-", dir=args.out))
     results: dict[str, float | bool] = {}
     for arm in args.arms:
+        if arm in LIBRARY_ARMS:
+            with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                pool.submit(prepare_library, arm, args.overrides, out_root).result()
         with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
             r = pool.submit(run_arm, arm, args.overrides, out_root).result()
         results.update({f"{arm}_{k}": v for k, v in r.items()})
