@@ -143,7 +143,7 @@ def finished_runs(paths: Iterable[Path | str], strict: bool = False) -> tuple[li
         raise UnreadableRunError(f"{len(skipped)} run dir(s) unreadable or unfinished (strict): {skipped[0]}")
     if not runs:
         why = f" ({len(skipped)} left out: {skipped[0]})" if skipped else ""
-        raise NoRunsError(f"no metrics.json of a finished run under {[str(p) for p in paths]}{why}")
+        raise NoRunsError(f"no metrics.json under {[str(p) for p in paths]}: no finished run{why}")
     return runs, skipped
 
 
