@@ -82,26 +82,43 @@ def _claim(path: str, start: multiprocessing.Event, results: multiprocessing.Que
     start.wait()
     try:
         claim_run_dir(Path(path))
-        results.put("ran")
+        results.put("won")
     except RunDirExistsError as e:
         results.put(str(e))
 
 
-def test_of_runs_started_together_on_one_dir_exactly_one_claims_it(tmp_path):
+def _claim_parts(output: str, start: multiprocessing.Event, results: multiprocessing.Queue) -> None:
+    from delbind.scoring.parts import PartStore
+
+    start.wait()
+    try:
+        PartStore(Path(output)).claim({"input": "library.csv"}, resume=False)
+        results.put("won")
+    except RunDirExistsError as e:
+        results.put(str(e))
+
+
+def _race(claim, path: Path, n: int = 6) -> tuple[list[str], list[int]]:
+    """``n`` processes released together, each calling ``claim`` on ``path``: their outcomes and pids."""
     ctx = multiprocessing.get_context("fork")
     start, results = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_claim, args=(str(tmp_path / "run"), start, results)) for _ in range(6)]
+    procs = [ctx.Process(target=claim, args=(str(path), start, results)) for _ in range(n)]
     for p in procs:
         p.start()
     start.set()  # released together: each checks and creates at the same moment
     outcomes = [results.get(timeout=60) for _ in procs]
     for p in procs:
         p.join()
-    assert outcomes.count("ran") == 1
-    refusals = [o for o in outcomes if o != "ran"]
+    return outcomes, [p.pid for p in procs]
+
+
+def test_of_runs_started_together_on_one_dir_exactly_one_claims_it(tmp_path):
+    outcomes, pids = _race(_claim, tmp_path / "run")
+    assert outcomes.count("won") == 1
+    refusals = [o for o in outcomes if o != "won"]
     assert all("already holds a run (claimed by pid" in o and "give a new hydra.run.dir" in o for o in refusals)
     owner = json.loads((tmp_path / "run" / RUN_MARKER).read_text())
-    assert owner["pid"] in [p.pid for p in procs]
+    assert owner["pid"] in pids
 
 
 def test_a_dir_holding_an_older_run_without_a_marker_is_refused_too(tmp_path):
@@ -188,26 +205,7 @@ def test_an_ensemble_refuses_a_member_whose_model_changed_since_it_was_made(tmp_
         ensemble_members(ensemble)
 
 
-def _claim_parts(output: str, start: multiprocessing.Event, results: multiprocessing.Queue) -> None:
-    from delbind.scoring.parts import PartStore
-
-    start.wait()
-    try:
-        PartStore(Path(output)).claim({"input": "library.csv"}, resume=False)
-        results.put("scoring")
-    except RunDirExistsError as e:
-        results.put(str(e))
-
-
 def test_of_scoring_jobs_started_together_on_one_output_exactly_one_writes_its_parts(tmp_path):
-    ctx = multiprocessing.get_context("fork")
-    start, results = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_claim_parts, args=(str(tmp_path / "s.parquet"), start, results)) for _ in range(6)]
-    for p in procs:
-        p.start()
-    start.set()
-    outcomes = [results.get(timeout=60) for _ in procs]
-    for p in procs:
-        p.join()
-    assert outcomes.count("scoring") == 1
-    assert all("s.parquet.parts" in o for o in outcomes if o != "scoring")
+    outcomes, _ = _race(_claim_parts, tmp_path / "s.parquet")
+    assert outcomes.count("won") == 1
+    assert all("s.parquet.parts" in o for o in outcomes if o != "won")
