@@ -1,9 +1,12 @@
 """Run dirs: claimed by exactly one run, and read back only when finished and readable.
 
-Claiming: a run creates ``.delbind_run`` inside its dir with an exclusive create (``O_CREAT | O_EXCL``), which
-the kernel makes atomic on local filesystems and on NFS v3 and later (open(2)): of two runs started together on
-one dir, one creates the marker and the other gets RunDirExistsError. Under torchrun / accelerate rank 0 claims
-for the launch and every rank learns the outcome, so ranks share their dir and all stop when the claim fails.
+Claiming: a run writes its owner (pid, host, start) to a temporary file and hard-links it to ``.delbind_run``
+inside its dir. link(2) fails when the name exists, atomically on local filesystems and on NFS (the lock recipe
+open(2) gives for NFS), and the marker is whole from the moment it exists; where hard links are not supported, an
+exclusive create (``O_CREAT | O_EXCL``, atomic on NFS v3 and later) takes its place. Of two runs started together
+on one dir, one creates the marker and the other gets RunDirExistsError naming the owner. Under torchrun /
+accelerate rank 0 claims for the launch and every rank learns the outcome, so ranks share their dir and all stop
+when the claim fails.
 
 Reading: compare, report and ensemble read every run below some dirs. A run that started (it has a marker or a
 ``.hydra`` dir) but never wrote metrics.json, a metrics.json that does not parse, and a predictions.parquet whose
@@ -19,6 +22,7 @@ import os
 import re
 import socket
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,12 +56,22 @@ def _claim(run_dir: Path) -> None:
     if (run_dir / "metrics.json").exists() or (run_dir / "checkpoints").exists():  # runs from before the marker
         raise RunDirExistsError(f"{run_dir} already holds a run; {hint}")
     run_dir.mkdir(parents=True, exist_ok=True)
+    owner = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()})
+    tmp = run_dir / f"{RUN_MARKER}.{uuid.uuid4().hex}.tmp"
+    tmp.write_text(owner)
     try:
-        fd = os.open(run_dir / RUN_MARKER, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        os.link(tmp, run_dir / RUN_MARKER)  # atomic, and the marker is whole from the moment it exists
     except FileExistsError:
         raise RunDirExistsError(f"{run_dir} already holds a run ({_owner(run_dir)}); {hint}") from None
-    with os.fdopen(fd, "w") as f:
-        json.dump({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}, f)
+    except OSError:  # a filesystem without hard links: an exclusive create, then the owner written into it
+        try:
+            fd = os.open(run_dir / RUN_MARKER, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            raise RunDirExistsError(f"{run_dir} already holds a run ({_owner(run_dir)}); {hint}") from None
+        with os.fdopen(fd, "w") as f:
+            f.write(owner)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _owner(run_dir: Path) -> str:
