@@ -25,16 +25,20 @@ STAGING_SUFFIX = ".partial"
 RUN_FILES = ("metrics.json", ".hydra", ".delbind_run")  # a folder holding any of these is a run dir
 
 
+def _staged(final: Path) -> Path:
+    return final.with_name(f".{final.name}{STAGING_SUFFIX}")
+
+
 def staging(final: Path) -> Path:
     """Where ``final``'s files are written before ``publish``: ``.<name>.partial`` beside it, created if needed."""
-    tmp = final.with_name(f".{final.name}{STAGING_SUFFIX}")
+    tmp = _staged(final)
     tmp.mkdir(parents=True, exist_ok=True)
     return tmp
 
 
 def publish(final: Path) -> Path:
     """Seal ``final``'s staging folder (its manifest, written last) and rename it to ``final`` in one step."""
-    tmp = final.with_name(f".{final.name}{STAGING_SUFFIX}")
+    tmp = _staged(final)
     if not tmp.is_dir():
         raise FileNotFoundError(f"nothing staged for {final} (expected {tmp})")
     write_manifest(tmp)
@@ -59,9 +63,10 @@ def check_finished(run_dir: Path) -> None:
     run_dir = Path(run_dir)
     if not is_run_dir(run_dir):
         return
-    if not (run_dir / "model").exists() and (run_dir / f".model{STAGING_SUFFIX}").is_dir():
+    model = run_dir / "model"
+    if not model.exists() and _staged(model).is_dir():
         raise UnreadableRunError(f"{run_dir}: the run stopped while writing its model/; {_fix(run_dir)}")
-    if (run_dir / "model").exists() and not (run_dir / "metrics.json").exists():
+    if model.exists() and not (run_dir / "metrics.json").exists():
         raise UnreadableRunError(
             f"{run_dir}: the run did not finish (no metrics.json: it stopped after saving model/, before its "
             f"evaluation); {_fix(run_dir)}"

@@ -60,18 +60,23 @@ def _claim(run_dir: Path) -> None:
     tmp = run_dir / f"{RUN_MARKER}.{uuid.uuid4().hex}.tmp"
     tmp.write_text(owner)
     try:
-        os.link(tmp, run_dir / RUN_MARKER)  # atomic, and the marker is whole from the moment it exists
+        _create_marker(tmp, run_dir / RUN_MARKER, owner)
     except FileExistsError:
         raise RunDirExistsError(f"{run_dir} already holds a run ({_owner(run_dir)}); {hint}") from None
-    except OSError:  # a filesystem without hard links: an exclusive create, then the owner written into it
-        try:
-            fd = os.open(run_dir / RUN_MARKER, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            raise RunDirExistsError(f"{run_dir} already holds a run ({_owner(run_dir)}); {hint}") from None
-        with os.fdopen(fd, "w") as f:
-            f.write(owner)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _create_marker(written: Path, marker: Path, owner: str) -> None:
+    """``marker`` with ``owner`` in it, created atomically; FileExistsError when it exists already."""
+    try:
+        os.link(written, marker)  # atomic, and the marker is whole from the moment it exists
+    except FileExistsError:
+        raise
+    except OSError:  # a filesystem without hard links: an exclusive create, then the owner written into it
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        with os.fdopen(fd, "w") as f:
+            f.write(owner)
 
 
 def _owner(run_dir: Path) -> str:
@@ -114,8 +119,8 @@ def _unfinished(paths: Iterable[Path | str]) -> list[Path]:
     for path in map(Path, paths):
         if path.name == "metrics.json" or not path.is_dir():
             continue
-        for name in STARTED:
-            found |= {p.parent for p in [path / name, *path.glob(f"**/{name}")] if p.exists()}
+        found |= {path for name in STARTED if (path / name).exists()}
+        found |= {p.parent for p in path.rglob(".*") if p.name in STARTED}  # one walk for both names
     return sorted((d for d in found if not (d / "metrics.json").exists()), key=_natural)
 
 

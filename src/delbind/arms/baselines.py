@@ -55,9 +55,9 @@ def ecfp4_embedding_features(inputs: ArmInputs) -> tuple[np.ndarray, dict[str, A
     to the learned one), columns [ecfp4 | embedding], for the same estimators."""
     bits, bit_facts = ecfp4_features(inputs)
     vectors, facts = embedding_features(inputs)
-    return np.hstack([bits, vectors]).astype(np.float32), {
-        **facts, "model_name": f"ecfp4+{facts['model_name']}", "featurize_s": bit_facts["featurize_s"] + facts[
-            "featurize_s"]}  # fmt: skip
+    facts["model_name"] = f"ecfp4+{facts['model_name']}"
+    facts["featurize_s"] += bit_facts["featurize_s"]
+    return np.hstack([bits, vectors]).astype(np.float32), facts
 
 
 TRUNK_FEATURES = ("embeddings", "ecfp4_embeddings")  # feature sets that need the trunk again to score new molecules

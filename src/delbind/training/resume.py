@@ -66,17 +66,15 @@ def best_complete(
     key = metric if metric.startswith("eval_") else f"eval_{metric}"
     at_step = {e["step"]: e[key] for e in history if key in e and "step" in e}
 
-    def rank(ckpt: Path) -> tuple[bool, float, int]:
-        step = int(CHECKPOINT.match(ckpt.name).group(1))
-        value = at_step.get(step)
-        return value is not None, (0.0 if value is None else value if greater_is_better else -value), step
+    def step(ckpt: Path) -> int:
+        return int(CHECKPOINT.match(ckpt.name).group(1))
 
-    for ckpt in sorted(candidates, key=rank, reverse=True):
-        reason = checkpoint_problem(ckpt)
-        if reason is None:
-            return ckpt, at_step.get(int(CHECKPOINT.match(ckpt.name).group(1)))
-        skipped.append(f"{ckpt.name}: {reason}")
-    return None
+    def rank(ckpt: Path) -> tuple[bool, float, int]:
+        value = at_step.get(step(ckpt))
+        return value is not None, (0.0 if value is None else value if greater_is_better else -value), step(ckpt)
+
+    found = newest_complete(sorted(candidates, key=rank, reverse=True), skipped)
+    return None if found is None else (found, at_step.get(step(found)))
 
 
 def _chosen(ckpt: Path, skipped: list[str]) -> str:
