@@ -1,6 +1,6 @@
 """Time parquet -> labelled, split KinDEL dataset on a realistic synthetic 1M-row screen in the KinDEL schema.
 
-`python scripts/bench_data.py [--split disynthon|random|scaffold] [--rows N] [--dir DIR]` writes
+`python scripts/bench_data.py [--split disynthon|random] [--rows N] [--dir DIR]` writes
 DIR/mapk14_1M.parquet (KinDEL's 377 / 1,127 / 190 building blocks, products a-c-b, a few active blocks and
 disynthons, Poisson noise elsewhere), then builds the dataset with default label settings in a fresh process
 and prints each stage's wall time and the peak RSS after it, the label counts and each split's counts.
@@ -22,10 +22,11 @@ from delbind.data import build_dataset
 from delbind.profiling import peak_rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
-LABEL_COUNTS = ("binders_found", "neg_pool", "pool_hard", "pool_easy", "pool_enriched_block_dropped",
-                "enriched_blocks_a", "enriched_blocks_b", "enriched_blocks_c", "binder_cut_ties_dropped",
-                "disynthon_mixed_dropped", "disynthon_mixed_to_train", "disynthon_mixed_to_train_binders",
-                "split_kept_fraction_binders", "split_kept_fraction_labelled_rows")  # fmt: skip
+LABEL_COUNTS = ("binders_found", "binder_cut_ties_dropped", "top_low_reads_dropped", "neg_evidence",
+                "neg_min_control_reads", "neg_pool", "neg_no_evidence_dropped", "pool_hard", "pool_easy",
+                "pool_enriched_block_dropped", "enriched_blocks_a", "enriched_blocks_b", "enriched_blocks_c",
+                "disynthon_mixed_dropped", "disynthon_mixed_to_train", "split_kept_fraction_binders",
+                "split_kept_fraction_labelled_rows", "duplicate_smiles_dropped")  # fmt: skip
 
 
 class Stages(logging.Handler):
@@ -65,7 +66,7 @@ def build(folder: Path, split: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", default="disynthon", choices=["disynthon", "random", "scaffold"])
+    parser.add_argument("--split", default="disynthon", choices=["disynthon", "random"])
     parser.add_argument("--rows", type=int, default=1_000_000, help="screen rows (default: KinDEL's 1M)")
     parser.add_argument("--dir", type=Path, default=None, help="where the synthetic file goes (default: a temp dir)")
     parser.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)  # the timed child process

@@ -68,6 +68,31 @@ def _series(pairs: list[tuple], blocks: tuple[int, int, int], size: int, rng: np
     return np.concatenate(codes) if codes else np.zeros(0, dtype=np.int64)
 
 
+# Reads per replicate at mean abundance: sequencing depth differs between replicates and samples; the load (the
+# library before selection) is sequenced deeper than the selections.
+TARGET_DEPTH = (0.5, 0.6, 0.75)
+MATRIX_DEPTH = (0.65, 0.5, 0.6)
+LOAD_DEPTH = 8.0
+BARELY_SAMPLED = 0.05  # share of molecules at 1/20 of their abundance (failed or poor syntheses): a tail of 0-1 reads
+REPLICATE_CV = 0.3  # replicate noise: each replicate's rate varies around the molecule's (gamma, this CV)
+
+
+def _abundance(blocks: tuple[int, int, int], codes: tuple, rng: np.random.Generator) -> np.ndarray:
+    """Each molecule's share of the library, relative to the mean: per-block synthesis yields (log-normal) times a
+    molecule's own yield (log-normal), with a tail of barely-sampled molecules."""
+    block_yield = np.prod([rng.lognormal(0.0, 0.3, size)[code] for size, code in zip(blocks, codes)], axis=0)
+    own = rng.lognormal(0.0, 0.5, len(block_yield))
+    tail = np.where(rng.random(len(block_yield)) < BARELY_SAMPLED, 0.05, 1.0)
+    abundance = block_yield * own * tail
+    return abundance / abundance.mean()
+
+
+def _reads(rate: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Poisson reads around a rate with replicate noise (a gamma-Poisson mixture: overdispersed, as DEL counts are)."""
+    shape = 1 / REPLICATE_CV**2
+    return rng.poisson(rate * rng.gamma(shape, 1 / shape, len(rate)))
+
+
 def synthetic_screen(
     n_rows: int = 1_000_000,
     blocks: tuple[int, int, int] = KINDEL_BLOCKS,
@@ -78,7 +103,9 @@ def synthetic_screen(
 
     ``n_active`` = (active disynthons, active building blocks): an active disynthon multiplies its molecules'
     target rate by 12 and the screen keeps a series of its molecules (the file is the screen's top 1M, which
-    holds them); an active block multiplies by 3. Per-block synthesis yields scale target, matrix and load reads.
+    holds them); an active block multiplies by 3. Sequencing depth is uneven, as in a real screen: each molecule's
+    abundance (block and own synthesis yields, a barely-sampled tail) scales its target, matrix and load reads,
+    replicates differ in depth, and each read count carries replicate noise.
     """
     rng = np.random.default_rng(seed)
     n_a, n_b, n_c = blocks
@@ -94,13 +121,14 @@ def synthetic_screen(
     for i in range(n_active[1]):
         pos = i % 3
         activity[codes[pos] == rng.integers(blocks[pos])] *= 3.0
-    yields = np.prod([rng.lognormal(0.0, 0.3, size)[code] for size, code in zip(blocks, codes)], axis=0)
+    abundance = _abundance(blocks, codes, rng)
     (sa, fa), (sb, fb), (sc, fc) = (building_blocks(pos, size) for pos, size in zip("abc", blocks))
     df = pd.DataFrame({"smiles": fa[ia] + fc[ic] + fb[ib]})
     df["molecule_hash"] = pd.Series(ia).astype(str) + "-" + pd.Series(ib).astype(str) + "-" + pd.Series(ic).astype(str)
     df["smiles_a"], df["smiles_b"], df["smiles_c"] = sa[ia], sb[ib], sc[ic]
-    for i in (1, 2, 3):
-        df[f"seq_target_{i}"] = rng.poisson(0.6 * yields * activity)
-        df[f"seq_matrix_{i}"] = rng.poisson(0.6 * yields)
-    df["seq_load"] = rng.poisson(8.0 * yields)
+    for i, depth in enumerate(TARGET_DEPTH, 1):
+        df[f"seq_target_{i}"] = _reads(depth * abundance * activity, rng)
+    for i, depth in enumerate(MATRIX_DEPTH, 1):
+        df[f"seq_matrix_{i}"] = _reads(depth * abundance, rng)
+    df["seq_load"] = _reads(LOAD_DEPTH * abundance, rng)
     return df

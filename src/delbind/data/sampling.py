@@ -10,11 +10,22 @@ from delbind.data.splits import SPLITS, Folds, assign_splits
 from delbind.errors import DataError
 
 
+def keyed_hash(keys: np.ndarray, seed: int) -> np.ndarray:
+    """A seeded 64-bit hash of each molecule ``key`` (pandas' splitmix-style hash): the same for the same molecule
+    and seed, whatever the row it sits in."""
+    salt = pd.util.hash_array(np.array([seed], dtype=np.uint64))[0]
+    return pd.util.hash_array(pd.util.hash_array(keys.astype(np.uint64)) ^ salt)
+
+
+def keyed_uniform(keys: np.ndarray, seed: int) -> np.ndarray:
+    """A seeded draw in [0, 1) per molecule ``key`` (its ``keyed_hash`` scaled): a row-order-free coin per molecule."""
+    return (keyed_hash(keys, seed) >> np.uint64(11)).astype(np.float64) / 2.0**53
+
+
 def keyed_draw(candidates: np.ndarray, keys: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """``n`` of ``candidates`` (row numbers, sorted on return), drawn by a seeded hash of each row's molecule ``key``
-    (the n smallest hashes): the draw depends on the molecules and the seed, never on where rows sit in the file."""
-    salt = pd.util.hash_array(np.array([seed], dtype=np.uint64))[0]  # pandas' splitmix-style 64-bit hash
-    mixed = pd.util.hash_array(pd.util.hash_array(keys[candidates].astype(np.uint64)) ^ salt)
+    """``n`` of ``candidates`` (row numbers, sorted on return): the n smallest ``keyed_hash`` of their molecule
+    ``keys``, so the draw depends on the molecules and the seed, never on where rows sit in the file."""
+    mixed = keyed_hash(keys[candidates], seed)
     order = np.lexsort((keys[candidates], mixed))  # ties (one molecule in two rows) by key, still order-free
     return np.sort(candidates[order[: min(n, len(candidates))]])
 

@@ -21,6 +21,7 @@ from synthetic_screens import KINDEL_BLOCKS, synthetic_screen
 from delbind.data import build_dataset, external_sets, write_dataset
 from delbind.data.sources.kindel import files
 from delbind.data.sources.kindel import screen as kscreen
+from delbind.data.sources.kindel.splits import place_rows
 from delbind.data.splits import SPLIT_NAMES
 from delbind.errors import DataError
 from delbind.evaluation import external_metrics
@@ -108,44 +109,68 @@ def test_small_screen_is_realistic_and_its_binders_touch_every_building_block(so
         assert len(blocks) == len(canonical) == n  # valid, distinct building blocks
     assert screen["smiles_b"].str.contains(",").any()  # a few listed as two SMILES, as in KinDEL
     assert all(Chem.MolFromSmiles(s) is not None for s in screen["smiles"].sample(300, random_state=0))
+    # uneven sequencing depth: a barely-sampled tail, replicates of unequal depth, overdispersed counts, a deeper load
+    assert (screen["seq_load"] <= 1).mean() > 0.05 and screen["seq_load"].mean() > 3 * screen["seq_matrix_1"].mean()
+    assert screen["seq_target_3"].mean() > 1.2 * screen["seq_target_1"].mean()
+    assert screen["seq_matrix_1"].var() > 1.5 * screen["seq_matrix_1"].mean()
     binders = built[0][built[0]["kind"] == "binder"]
     # Mostly noise spread over the library, so "shares no synthon with any binder" leaves next to nothing.
     for col, n in zip(kscreen.SYNTHONS, BLOCKS):
         assert binders[col].nunique() >= 0.9 * n
 
 
+def _placed(source: Path, **kw) -> tuple[dict, np.ndarray]:
+    """The screen as read and every row's split, as the build places them before labelling."""
+    screen = kscreen.read_screen(source / "mapk14_1M.parquet")
+    return screen, place_rows(screen, cfg_for(source, **kw), 0, {})
+
+
 def test_every_kind_exists_hard_share_a_disynthon_with_a_binder_and_easy_share_none(built):
     df, stats = built
     binders, hard, easy = (df[df["kind"] == k] for k in ("binder", "hard", "easy"))
     assert len(binders) == stats["binders_found"] > 0 and len(hard) > 0 and len(easy) == len(hard)
-    # binders are judged against every binder of the screen; this dataset keeps them all
-    hard_shared, easy_shared = (
-        np.logical_or.reduce([x.isin(b).to_numpy() for x, b in zip(_pairs(part), _pairs(binders))])
-        for part in (hard, easy)
-    )
-    assert hard_shared.all() and not easy_shared.any()
+    # each split's kinds read its own binders and the training binders (this dataset keeps every binder)
+    for split in ("train", "val", "test"):
+        seen = binders[binders["split"].isin({"train", split})]
+        hard_shared, easy_shared = (
+            np.logical_or.reduce([x.isin(b).to_numpy() for x, b in zip(_pairs(part[part["split"] == split]),
+                                                                       _pairs(seen))])
+            for part in (hard, easy)
+        )  # fmt: skip
+        assert hard_shared.all() and not easy_shared.any()
     assert (binders["enrichment"].min() > hard["enrichment"].max()) and set(df["label"]) == {0, 1}
     assert {"molecule_hash", "smiles_a", "smiles_b", "smiles_c", "split", "group"} <= set(df.columns)
 
 
-def test_no_easy_negative_holds_a_building_block_enriched_among_binders(built, source):
+def test_no_easy_negative_holds_a_building_block_enriched_among_the_binders_its_split_reads(built, source):
     df, stats = built
-    screen = pd.read_parquet(source / "mapk14_1M.parquet", columns=list(kscreen.SYNTHONS))
+    screen, split = _placed(source, split="random", use_kindel_splits=False)
+    blocks = pd.read_parquet(source / "mapk14_1M.parquet", columns=list(kscreen.SYNTHONS))
     binders, easy = df[df["kind"] == "binder"], df[df["kind"] == "easy"]
-    rate = len(binders) / len(screen)
     for col in kscreen.SYNTHONS:
-        rows, hits = screen[col].value_counts(), binders[col].value_counts()
-        p_value = {b: binomtest(int(hits.get(b, 0)), int(rows[b]), rate, "greater").pvalue for b in rows.index}
-        assert min(p_value[b] for b in easy[col]) >= BASE.easy_block_alpha
-        assert stats[f"enriched_blocks_{col[-1]}"] == sum(p < BASE.easy_block_alpha for p in p_value.values()) > 0
+
+        def p_values(rows: np.ndarray, col: str = col) -> dict:  # one-sided binomial per block, among the rows
+            here = blocks.loc[rows, col].value_counts()
+            hits = binders.loc[binders["split"].isin(set(split[rows])), col].value_counts()
+            rate = hits.sum() / rows.sum()
+            return {b: binomtest(int(hits.get(b, 0)), int(here[b]), rate, "greater").pvalue for b in here.index}
+
+        train = p_values(split == "train")
+        assert stats[f"enriched_blocks_{col[-1]}"] == sum(p < BASE.easy_block_alpha for p in train.values()) > 0
+        for name in ("train", "test"):
+            own = p_values(split == name)
+            mine = easy.loc[easy["split"] == name, col]
+            assert min(min(train.get(b, 1.0), own.get(b, 1.0)) for b in mine) >= BASE.easy_block_alpha
 
 
 def test_counts_for_every_rule_add_up(built):
     _, st = built
     assert st["top_fraction_rows"] == st["binders_found"] + st["top_low_reads_dropped"]
-    assert st["rows_read"] == st["binders_found"] + st["neg_pool"] + st["between_thresholds_dropped"]
+    labelled = st["binders_found"] + st["neg_pool"] + st["neg_no_evidence_dropped"]
+    assert st["rows_read"] == st["missing_synthon_dropped"] + st["unplaced_rows"] + labelled
     assert st["neg_pool"] == st["pool_hard"] + st["pool_easy"] + st["pool_enriched_block_dropped"]
-    assert st["pool_enriched_block_dropped"] > 0
+    assert st["pool_hard"] == sum(st[f"pool_hard_{s}"] for s in ("train", "val", "test"))
+    assert st["pool_enriched_block_dropped"] > 0 and st["neg_no_evidence_dropped"] > 0
 
 
 def _prevalences(st: dict) -> list[float]:
@@ -154,13 +179,14 @@ def _prevalences(st: dict) -> list[float]:
 
 @pytest.fixture(scope="module")
 def kindel_blocks_source(tmp_path_factory) -> Path:
-    """A 300k-row screen with KinDEL's block counts: a disynthon split keeps ~1/6 of the rows, so it needs more."""
+    """The realistic screen (scripts/bench_data.py's): 1M rows with KinDEL's block counts. A disynthon split places
+    ~40% of the rows and its val/test rows read only their own binders, so a smaller screen is too sparse."""
     root = tmp_path_factory.mktemp("kindel_blocks")
-    synthetic_screen(300_000, KINDEL_BLOCKS, seed=0).to_parquet(root / "mapk14_1M.parquet")
+    synthetic_screen(1_000_000, KINDEL_BLOCKS, seed=0).to_parquet(root / "mapk14_1M.parquet")
     return root
 
 
-def test_computed_disynthon_split_is_leak_free_and_stratified(kindel_blocks_source):
+def test_computed_disynthon_split_is_leak_free_with_the_configured_fractions(kindel_blocks_source):
     df, st = build_dataset(cfg_for(kindel_blocks_source, heldout=False), seed=0)  # no disynthon file: computed
     assert st["split_from"] == "computed" and st["disynthon_mixed_dropped"] > 0
     for key in _pairs(df):
@@ -177,13 +203,16 @@ def test_mixed_molecules_train_only_when_no_val_or_test_molecule_shares_a_disynt
 
     screen = kscreen.read_screen(kindel_blocks_source / "mapk14_1M.parquet")
     st: dict = {}
-    split = synthon_partition(screen, (0.7, 0.1, 0.2), 0, np.zeros(screen["n"], dtype=bool), st)
+    split = synthon_partition(screen, (0.7, 0.1, 0.2), 0, st)
     placed = {name: split == name for name in ("train", "val", "test")}
     for keys in pair_keys(*(screen[c] for c in kscreen.SYNTHONS)):  # over the whole screen, not only the dataset
         for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
             assert not set(keys[placed[a]]) & set(keys[placed[b]]), (a, b)
     pure_train = placed["train"].sum() - st["disynthon_mixed_to_train"]
     assert st["disynthon_mixed_to_train"] > 0.2 * pure_train  # the rule keeps a real share of the screen
+    # mixed rows train, so the part sizes are solved for: the placed rows split as the fractions ask
+    shares = np.array([placed[name].sum() for name in ("train", "val", "test")]) / (split != "").sum()
+    np.testing.assert_allclose(shares, (0.7, 0.1, 0.2), atol=0.02)
 
 
 def test_kindel_split_file_is_used_when_present(source):
@@ -291,8 +320,9 @@ def test_files_are_fetched_from_the_bucket_once_then_read_from_the_cache(monkeyp
         ({"hard_per_binder": 1000, "split": "random"}, r"only \d+ hard negatives in split train, \d+ wanted: lower "),
         (
             {"easy_per_hard": 1000, "split": "random", "use_kindel_splits": False},
-            r"only \d+ easy negatives in the screen, \d+ wanted: lower data.easy_per_hard or data.easy_block_alpha",
+            r"only \d+ easy negatives in split train, \d+ wanted: lower data.easy_per_hard or data.easy_block_alpha",
         ),
+        ({"split": "scaffold"}, "data.split='scaffold' is not offered for KinDEL: use disynthon"),
     ],
 )
 def test_bad_settings_are_clear_errors(source, override, match):
@@ -361,9 +391,9 @@ def test_prepare_data_then_train_scores_the_heldout_sets(source, tmp_path, make_
 # --- nothing depends on row order; bad values are named -----------------------------------------------------------
 
 
-@pytest.mark.parametrize(("split", "screen_with"), [("disynthon", "kindel_blocks_source"), ("scaffold", "source")])
+@pytest.mark.parametrize(("split", "screen_with"), [("disynthon", "kindel_blocks_source"), ("random", "source")])
 def test_a_file_with_its_rows_shuffled_gives_the_same_dataset(request, tmp_path, split, screen_with):
-    source = request.getfixturevalue(screen_with)  # a disynthon split keeps ~1/6 of the rows: the larger screen
+    source = request.getfixturevalue(screen_with)  # a disynthon split places ~40% of the rows: the larger screen
     screen = pd.read_parquet(source / "mapk14_1M.parquet")
     screen.sample(frac=1.0, random_state=7).to_parquet(tmp_path / "mapk14_1M.parquet", index=False)
     settings = {"split": split, "use_kindel_splits": False, "heldout": False}
@@ -396,7 +426,8 @@ def test_a_tie_group_straddling_the_binder_cut_stays_out_whole_in_any_row_order(
         for order in (None, np.arange(1000)[::-1], np.random.default_rng(0).permutation(1000)):
             screen, enrichment = _tie_screen(groups, order)
             st: dict = {}
-            found = _binders(screen, enrichment, np.ones(1000, dtype=bool), cfg, st)
+            every = np.ones(1000, dtype=bool)
+            found = _binders(screen, enrichment, every, every, cfg, st)
             assert found.sum() == binders and (enrichment[found] == 9.0).all()
             assert st["binder_cut_ties_dropped"] == dropped and st["binder_cut_enrichment"] in (9.0, 5.0)
 
@@ -446,3 +477,104 @@ def test_a_disynthon_split_file_sharing_disynthons_is_counted_and_refused_unless
     assert shared > 0 and "data.allow_split_overlap=true" in str(err.value)
     _, st = build_dataset(cfg_for(tmp_path, split="disynthon", heldout=False, allow_split_overlap=True), seed=0)
     assert st["split_from"] == "kindel split1" and st["split_file_shared_disynthons"] == shared
+
+
+# --- negatives need evidence; no label looks across splits --------------------------------------------------------
+
+
+def _count_screen(target: list[int], matrix: list[int], load: list[int] | None = None) -> dict:
+    """A screen dict of read counts only: target and matrix reads in replicate 1, the load if given."""
+    n = len(target)
+    screen: dict = {
+        "n": n,
+        **{c: np.zeros(n, dtype=np.int64) for c in (*kscreen.TARGET_COUNTS, *kscreen.MATRIX_COUNTS)},
+    }
+    screen["seq_target_1"], screen["seq_matrix_1"] = np.array(target), np.array(matrix)
+    if load is not None:
+        screen["seq_load"] = np.array(load)
+    return screen
+
+
+def test_the_fold_bound_is_the_exact_conditional_binomial_bound():
+    from delbind.data.sources.kindel.evidence import fold_upper_bound
+
+    target, control = np.array([0, 0, 0, 2, 5, 3, 1]), np.array([0, 1, 150, 20, 0, 30, 4])
+    got = fold_upper_bound(target, control, ratio=4.0, confidence=0.95)
+    for k, c, bound in zip(target, control, got):
+        if c == 0:  # every read a target read (or none at all): nothing bounds the fold
+            assert bound == np.inf
+            continue
+        # independent route: the two-sided 90% Clopper-Pearson interval's upper end is the one-sided 95% bound
+        high = binomtest(int(k), int(k + c)).proportion_ci(0.90, method="exact").high
+        assert bound == pytest.approx(4.0 * high / (1 - high), rel=1e-9)
+
+
+def test_a_molecule_barely_read_is_no_negative_and_one_read_often_in_the_controls_is():
+    from delbind.data.sources.kindel.evidence import measured_negative, min_control_reads
+
+    # rows: never read; load 1 only; matrix 150 and no target read; 3 target reads over 150 matrix reads;
+    # 20 target reads over 20 control reads (enriched); then 95 rows of typical depth to set the totals
+    target = [0, 0, 0, 3, 20, *[2] * 95]
+    matrix, load = [0, 0, 150, 150, 10, *[2] * 95], [0, 1, 0, 0, 10, *[6] * 95]
+    screen = _count_screen(target, matrix, load)
+    cfg, st = OmegaConf.create({"neg_max_fold": 2.0, "neg_confidence": 0.9}), {}
+    negative = measured_negative(screen, np.ones(100, dtype=bool), cfg, st)
+    assert negative[:5].tolist() == [False, False, True, True, False]
+    ratio = (sum(matrix) + sum(load)) / sum(target)
+    assert st["neg_control_to_target_reads"] == pytest.approx(ratio) and "seq_load" in st["neg_evidence"]
+    need = st["neg_min_control_reads"]
+    assert need == min_control_reads(ratio, 2.0, 0.9)
+    at_depth = measured_negative(_count_screen([0, 0, *target[2:]], [need - 1, need, *matrix[2:]], [0, 0, *load[2:]]),
+                                 np.ones(100, dtype=bool), cfg, {})  # fmt: skip
+    assert at_depth[:2].tolist() == [False, True]  # the depth the bound implies, exactly
+
+
+def test_without_control_reads_the_bound_assumes_mean_abundance_and_says_so():
+    from delbind.data.sources.kindel.evidence import measured_negative
+
+    screen = _count_screen([0, 3, 6, *[2] * 97], [0] * 100)
+    for col in kscreen.MATRIX_COUNTS:
+        del screen[col]
+    st: dict = {}
+    cfg = OmegaConf.create({"neg_max_fold": 2.0, "neg_confidence": 0.9})
+    negative = measured_negative(screen, np.ones(100, dtype=bool), cfg, st)
+    mean = (3 + 6 + 2 * 97) / 100
+    upper = gammaincinv(np.array([1, 4, 7]), 0.9) / mean  # the exact Poisson upper bound of k reads, over the mean
+    assert negative[:3].tolist() == (upper < 2.0).tolist() == [True, False, False]
+    assert st["neg_evidence"].startswith("target reads only") and st["neg_mean_target_reads"] == pytest.approx(mean)
+
+
+def _perturbed(source: Path, tmp_path: Path, split_col: np.ndarray) -> Path:
+    """A copy of the screen whose val and test rows carry other rows' reads (shuffled among them), layout kept."""
+    screen = pd.read_parquet(source / "mapk14_1M.parquet")
+    held = np.flatnonzero(np.isin(split_col, ["val", "test"]))
+    counts = [*kscreen.TARGET_COUNTS, *kscreen.MATRIX_COUNTS, "seq_load"]
+    screen.loc[held, counts] = screen.loc[np.random.default_rng(1).permutation(held), counts].to_numpy()
+    screen.to_parquet(tmp_path / "mapk14_1M.parquet", index=False)
+    if (source / "splits").exists():
+        shutil.copytree(source / "splits", tmp_path / "splits")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("screen_with", "settings"),
+    [
+        ("source", {"split": "random"}),  # KinDEL's split file
+        ("source", {"split": "random", "use_kindel_splits": False}),  # computed folds
+        ("kindel_blocks_source", {"split": "disynthon"}),  # computed disynthon split
+    ],
+)
+def test_changing_val_and_test_reads_changes_nothing_that_trains(request, tmp_path, screen_with, settings):
+    source = request.getfixturevalue(screen_with)
+    settings = {**settings, "heldout": False}
+    _, split_col = _placed(source, **settings)
+    (df, st), (other, st_other) = (
+        build_dataset(cfg_for(s, **settings), seed=0) for s in (source, _perturbed(source, tmp_path, split_col))
+    )
+    train, train_other = (d[d["split"] == "train"].reset_index(drop=True) for d in (df, other))
+    assert len(train) > 300
+    pd.testing.assert_frame_equal(train, train_other)  # the same molecules, kinds and labels
+    assert st["binder_cut_enrichment"] == st_other["binder_cut_enrichment"]  # cut and read totals from train only
+    assert st.get("neg_control_to_target_reads") == st_other.get("neg_control_to_target_reads")
+    held, held_other = (d[d["split"] != "train"] for d in (df, other))
+    assert not held["molecule_hash"].reset_index(drop=True).equals(held_other["molecule_hash"].reset_index(drop=True))

@@ -21,6 +21,9 @@ TARGET_COUNTS = ("seq_target_1", "seq_target_2", "seq_target_3")
 MATRIX_COUNTS = ("seq_matrix_1", "seq_matrix_2", "seq_matrix_3")
 
 
+LOAD_COUNTS = ("seq_load",)  # the library before selection: read when present (negative evidence)
+
+
 REQUIRED = ("smiles", "molecule_hash", *SYNTHONS, *TARGET_COUNTS)
 
 
@@ -52,7 +55,7 @@ def read_screen(path: Path) -> dict[str, Any]:
             f"{path} lacks columns {missing}: it must be a KinDEL screen file ({', '.join(REQUIRED)}, "
             "seq_matrix_1..3 or target_enrichment)"
         )
-    counts = [c for c in (*TARGET_COUNTS, *MATRIX_COUNTS) if c in names]
+    counts = [c for c in (*TARGET_COUNTS, *MATRIX_COUNTS, *LOAD_COUNTS) if c in names]
     extra = ["target_enrichment"] if "target_enrichment" in names else []
     table = pq.read_table(path, columns=[*SYNTHONS, *counts, *extra], read_dictionary=list(SYNTHONS))
     screen: dict[str, Any] = {"path": path, "n": table.num_rows}

@@ -1,0 +1,94 @@
+"""Negative evidence: a non-binder is a molecule sequenced deeply enough to have shown up had it bound.
+
+The count model. A molecule's reads in each sample are Poisson with a mean proportional to its share of the
+library, times the sample's depth, times (target sample only) its fold enrichment ``e``: target reads
+``K_t ~ Poisson(T_t f e)``, control reads ``K_c ~ Poisson(T_c f)`` where control = the matrix (no-target)
+selections plus the load (the library before selection), and ``T_t``, ``T_c`` are the samples' total reads.
+Given ``N = K_t + K_c`` reads in all, ``K_t ~ Binomial(N, p)`` with ``p = e T_t / (e T_t + T_c)`` whatever the
+molecule's unknown share ``f`` (the conditional test for two Poisson rates, Przyborowski & Wilenski 1940). An
+exact one-sided Clopper-Pearson upper bound of ``p`` is then an upper bound of ``e``:
+``e_upper = (T_c / T_t) * p_upper / (1 - p_upper)``.
+
+A pool member (candidate negative) needs ``e_upper < neg_max_fold`` at ``neg_confidence``. Fold 1 is the library
+average (the normalization makes a typical molecule 1), so the default 2 reads "the target kept it at most twice
+its library share". The same bound sets the minimum depth: with no target read, ``e_upper < e0`` needs
+``N > ln(1 / alpha) / ln(1 + e0 T_t / T_c)`` control reads (``neg_min_control_reads`` in stats.json); a
+molecule read once or never in the controls is no evidence, and no separate depth key could say more.
+
+Without control columns (a file with only target reads and ``target_enrichment``) every molecule is assumed
+present at the library's mean abundance, ``K_t ~ Poisson(m e)`` with ``m`` the mean target reads per molecule,
+and the exact Poisson upper bound gives ``e_upper``; stats.json says so (``neg_evidence``).
+
+The totals ``T`` and ``m`` are sums over training rows only: no count of a val/test row moves a training label.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig
+from scipy import stats
+
+from delbind.data.sources.kindel.screen import LOAD_COUNTS, MATRIX_COUNTS, TARGET_COUNTS
+
+
+def _sums(screen: dict[str, Any], columns: tuple[str, ...]) -> np.ndarray:
+    return np.column_stack([screen[c] for c in columns]).sum(axis=1).astype(np.int64)
+
+
+def _by_distinct(keys: np.ndarray, bound: Any) -> np.ndarray:
+    """``bound`` evaluated once per distinct key (counts are small integers), broadcast back to every row."""
+    values, index = np.unique(keys, return_inverse=True)
+    return bound(values)[index.ravel()]
+
+
+def fold_upper_bound(target: np.ndarray, control: np.ndarray, ratio: float, confidence: float) -> np.ndarray:
+    """Per row, the one-sided upper confidence bound of the fold enrichment from target and control reads.
+
+    ``ratio`` = total control reads / total target reads. Infinite where every read is a target read (no
+    control read bounds the rate), including a molecule never read at all.
+    """
+    n = target + control
+    width = np.int64(n.max(initial=0) + 1)
+
+    def bound(keys: np.ndarray) -> np.ndarray:
+        k, total = keys // width, keys % width
+        p_upper = np.ones(len(keys))
+        some = k < total
+        p_upper[some] = stats.beta.ppf(confidence, k[some] + 1, total[some] - k[some])
+        with np.errstate(divide="ignore"):
+            return np.where(p_upper < 1, ratio * p_upper / (1 - p_upper), np.inf)
+
+    return _by_distinct(target * width + n, bound)
+
+
+def rate_upper_bound(target: np.ndarray, mean_reads: float, confidence: float) -> np.ndarray:
+    """Per row, the upper bound of the fold from target reads alone: exact Poisson bound / the mean reads."""
+    return _by_distinct(target, lambda k: stats.chi2.ppf(confidence, 2 * k + 2) / 2 / mean_reads)
+
+
+def min_control_reads(ratio: float, max_fold: float, confidence: float) -> int:
+    """Control reads a molecule with no target read needs before its fold's upper bound falls below ``max_fold``."""
+    return int(np.floor(np.log(1 / (1 - confidence)) / np.log1p(max_fold / ratio))) + 1
+
+
+def measured_negative(screen: dict[str, Any], train: np.ndarray, cfg: DictConfig, st: dict[str, Any]) -> np.ndarray:
+    """Per row: is its fold enrichment's upper bound below ``data.neg_max_fold``? Totals from ``train`` rows."""
+    target = _sums(screen, TARGET_COUNTS)
+    control_cols = tuple(c for c in (*MATRIX_COUNTS, *LOAD_COUNTS) if c in screen)
+    confidence, max_fold = float(cfg.neg_confidence), float(cfg.neg_max_fold)
+    t_total = int(target[train].sum())
+    if control_cols:
+        control = _sums(screen, control_cols)
+        ratio = int(control[train].sum()) / max(t_total, 1)
+        upper = fold_upper_bound(target, control, ratio, confidence)
+        st["neg_evidence"] = f"target vs control reads ({', '.join(control_cols)})"
+        st["neg_control_to_target_reads"] = ratio
+        st["neg_min_control_reads"] = min_control_reads(ratio, max_fold, confidence)
+    else:
+        mean_reads = t_total / max(int(train.sum()), 1)
+        upper = rate_upper_bound(target, mean_reads, confidence)
+        st["neg_evidence"] = "target reads only: every molecule assumed at the library's mean abundance"
+        st["neg_mean_target_reads"] = mean_reads
+    return upper < max_fold
