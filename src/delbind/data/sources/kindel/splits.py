@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-from scipy import optimize
 from omegaconf import DictConfig
+from scipy import optimize
 
 from delbind.data.sampling import keyed_uniform
 from delbind.data.sources.kindel.files import kindel_file
