@@ -14,7 +14,7 @@ import pandas as pd
 from omegaconf import DictConfig
 from sklearn.model_selection import StratifiedGroupKFold
 
-from delbind.data.chem import scaffold
+from delbind.data.chem import max_tanimoto, scaffold
 from delbind.errors import ConfigError, DataError
 
 SPLITS = ("train", "val", "test")
@@ -100,3 +100,16 @@ def split_groups(smiles: pd.Series, how: str) -> pd.Series:
     if how == "random":
         return smiles.copy()
     raise DataError(f"data.split={how!r} is not available for this data source: use scaffold or random")
+
+
+def similarity_to_seen_binders(rows: pd.DataFrame, binders: pd.DataFrame) -> np.ndarray:
+    """Per row (``smiles``, ``split``), its highest ECFP4 Tanimoto to the binders its split may read: its own
+    split's and train's. A training row reads training binders only, so no val/test label moves a training kind;
+    a val/test row also reads train, known before it. 0 where a split reads no binder."""
+    sim = np.zeros(len(rows))
+    for split in SPLITS:
+        here = (rows["split"] == split).to_numpy()
+        seen = binders.loc[binders["split"].isin({"train", split}), "smiles"].tolist()
+        if here.any() and seen:
+            sim[here] = max_tanimoto(rows.loc[here, "smiles"].tolist(), seen)
+    return sim

@@ -98,3 +98,45 @@ def test_unreadable_or_missing_files_are_clear_errors(tmp_path):
         build_dataset(cfg_for(tmp_path / "missing.csv"), seed=0)
     with pytest.raises(DataError, match="needs data.path"):
         build_dataset(BASE, seed=0)
+
+
+def test_changing_test_labels_changes_nothing_that_trains(table, tmp_path):
+    """Kinds by similarity read a split's own binders and train's: changing test labels leaves every training row."""
+    # a test binder of its own chemotype and a training non-binder beside it: only the test binder makes it "hard"
+    pair = pd.DataFrame({"SMILES": ["O=P(O)(O)c1ccc(-c2ccc3ccccc3n2)cc1", "O=P(O)(O)c1ccc(-c2ccc3ccccc3n2)cc1F"],
+                         "active": [1, 0], "neg_kind": ["", "hard"], "fold": ["test", "train"]})  # fmt: skip
+    table = pd.concat([table, pair], ignore_index=True)
+    flipped = table.copy()
+    test_binders = flipped.index[(flipped["fold"] == "test") & (flipped["active"] == 1)]
+    flipped.loc[[*test_binders[::2], len(table) - 2], "active"] = 0  # test binders measured again as non-binders
+    settings = {"split_column": "fold", "easy_per_hard": None, "hard_min_similarity": 0.5}
+    (df, _), (other, _) = (
+        build_dataset(cfg_for(write(t, tmp_path / f"{name}.csv"), **settings), seed=0)
+        for name, t in (("table", table), ("flipped", flipped))
+    )
+    train, train_other = (d[d["split"] == "train"].reset_index(drop=True) for d in (df, other))
+    pd.testing.assert_frame_equal(train, train_other)
+    assert {"easy", "hard"} <= set(train["kind"]) and not df[df["split"] == "test"].equals(
+        other[other["split"] == "test"]
+    )
+
+
+def test_a_molecule_in_two_given_splits_keeps_its_training_row(table, tmp_path):
+    leak = table.iloc[[0]].assign(fold="test", active=0)  # a training-or-other binder copied into test as a non-binder
+    first = table.loc[0, "fold"]
+    df, st = build_dataset(cfg_for(write(pd.concat([table, leak]), tmp_path / "t.csv"), split_column="fold"), seed=0)
+    row = df[df["smiles"] == df.loc[df["label"] == 1, "smiles"].iloc[0]]
+    assert st["cross_split_duplicates_dropped"] == (first != "test")
+    assert df["smiles"].is_unique and (row["label"] == 1).all()
+
+
+def test_similarity_reads_own_split_and_training_binders_only():
+    from delbind.data.splits import similarity_to_seen_binders
+
+    a, b, c = "c1ccccc1CCO", "c1ccncc1CCN", "CCCCCCCCCC"
+    binders = pd.DataFrame({"smiles": [a, b], "split": ["val", "test"]})
+    rows = pd.DataFrame({"smiles": [a, a, b, b, c], "split": ["train", "val", "val", "test", "test"]})
+    sim = similarity_to_seen_binders(rows, binders)
+    assert sim[0] == 0.0  # a training row never reads a val/test binder
+    assert sim[1] == 1.0 and sim[3] == 1.0  # its own split's binder
+    assert sim[2] < 1.0 and sim[4] < 0.2  # val does not read test's binder

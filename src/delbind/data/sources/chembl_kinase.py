@@ -13,10 +13,10 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from delbind.assets import MOLECULEACE, list_members, read_member
-from delbind.data.chem import canonical_smiles, max_tanimoto
+from delbind.data.chem import canonical_smiles
 from delbind.data.sampling import sample_easy
 from delbind.data.sources.base import SOURCES, DataSource
-from delbind.data.splits import Folds, assign_splits, split_groups
+from delbind.data.splits import Folds, assign_splits, similarity_to_seen_binders, split_groups
 from delbind.errors import DataError
 
 MOLECULEACE_DIR = "MoleculeACE/Data/benchmark_data/"
@@ -88,7 +88,8 @@ def build_chembl_kinase(cfg: DictConfig, seed: int) -> tuple[pd.DataFrame, dict[
 
 
 def _easy_pool(files: dict[str, str], target: pd.DataFrame, cfg: DictConfig, seed: int, stats: dict) -> pd.DataFrame:
-    """Ligands of non-kinase targets, unlike every binder, sharing no scaffold group with the target set.
+    """Ligands of non-kinase targets sharing no scaffold group with the target set, dealt to splits by group, each
+    unlike every binder its split may read (its own split's and train's: no val/test binder moves a training row).
 
     Only a seeded random subset of ``easy_candidates_per_hard`` x (hard negatives) source rows goes
     through RDKit: the sets hold ~40k ligands and a few hundred are needed.
@@ -101,14 +102,15 @@ def _easy_pool(files: dict[str, str], target: pd.DataFrame, cfg: DictConfig, see
     pool = pool.sample(n=min(len(pool), max(n_candidates, 1)), random_state=seed)
     stats["easy_candidates"] = len(pool)
     pool = _canonicalize_frame(pool, stats, "easy").drop_duplicates("smiles")
-    pool = pool[~pool["smiles"].isin(target["smiles"])]
-    sim = max_tanimoto(pool["smiles"].tolist(), target.loc[target["label"] == 1, "smiles"].tolist())
-    stats["easy_similar_to_binder_dropped"] = int((sim >= cfg.easy_max_similarity).sum())
-    pool = pool[sim < cfg.easy_max_similarity].copy()
+    pool = pool[~pool["smiles"].isin(target["smiles"])].copy()
     pool["group"] = split_groups(pool["smiles"], cfg.split)
     overlap = pool["group"].isin(target["group"])
     stats["easy_shared_group_dropped"] = int(overlap.sum())
     pool = pool[~overlap]
+    pool = pool.assign(split=assign_splits(pool["group"], Folds.from_cfg(cfg), seed))  # label-free: by group only
+    sim = similarity_to_seen_binders(pool, target[target["label"] == 1])
+    stats["easy_similar_to_binder_dropped"] = int((sim >= cfg.easy_max_similarity).sum())
+    pool = pool[sim < cfg.easy_max_similarity]
     stats["easy_pool"] = len(pool)
     return pool.assign(label=0, kind="easy", value_nm=np.nan)  # never measured against the target
 

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from delbind.data.chem import canonical_smiles, max_tanimoto
+from delbind.data.chem import canonical_smiles
 from delbind.data.sources.base import SOURCES, DataSource
-from delbind.data.splits import SPLIT_NAMES, SPLITS, Folds, assign_splits, split_groups
+from delbind.data.splits import SPLIT_NAMES, SPLITS, Folds, assign_splits, similarity_to_seen_binders, split_groups
 from delbind.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,8 @@ def _labels(raw: pd.Series, column: str) -> pd.Series:
 
 
 def _kinds(df: pd.DataFrame, raw: pd.Series | None, cfg: DictConfig, st: dict[str, Any]) -> pd.Series:
-    """binder for label 1; easy/hard from the kind column, else by ECFP4 Tanimoto to the nearest binder."""
+    """binder for label 1; easy/hard from the kind column, else by ECFP4 Tanimoto to the nearest binder its split
+    may read (its own split's or train's: ``splits.similarity_to_seen_binders``)."""
     kind = pd.Series("binder", index=df.index, dtype=object)
     neg = df["label"] == 0
     if raw is not None:
@@ -70,9 +71,9 @@ def _kinds(df: pd.DataFrame, raw: pd.Series | None, cfg: DictConfig, st: dict[st
         kind[neg] = given[neg]
         st["kind_from"] = "column"
         return kind
-    sim = max_tanimoto(df.loc[neg, "smiles"].tolist(), df.loc[~neg, "smiles"].tolist())
+    sim = similarity_to_seen_binders(df[neg], df[~neg])
     kind[neg] = np.where(sim >= cfg.hard_min_similarity, "hard", "easy")
-    st["kind_from"] = f"nearest binder ECFP4 Tanimoto >= {cfg.hard_min_similarity}"
+    st["kind_from"] = f"nearest binder (own split or train) ECFP4 Tanimoto >= {cfg.hard_min_similarity}"
     return kind
 
 
@@ -91,6 +92,22 @@ def _balance(df: pd.DataFrame, cfg: DictConfig, seed: int, st: dict[str, Any]) -
         keep += [part[part["kind"] == "binder"], easy.sample(n=n_easy, random_state=seed)]
         keep.append(hard.sample(n=n_hard, random_state=seed))
     return pd.concat(keep)
+
+
+def _dedupe(df: pd.DataFrame, st: dict[str, Any]) -> pd.DataFrame:
+    """One row per molecule. With a split column, a molecule's first split (train, val, test) keeps it: a later
+    split's copy is a leak, dropped and counted, and never drops a training row. Then, within that split, repeated
+    rows merge when their labels agree and all go when they contradict each other."""
+    if "split" in df:
+        first = df["split"].map({s: i for i, s in enumerate(SPLITS)})
+        later = first > first.groupby(df["smiles"]).transform("min")
+        st["cross_split_duplicates_dropped"] = int(later.sum())
+        df = df[~later]
+    conflicting = df.groupby("smiles")["label"].transform("nunique") > 1
+    st["conflicting_duplicates_dropped"] = int(conflicting.sum())
+    deduped = df[~conflicting].drop_duplicates("smiles")
+    st["duplicates_merged"] = int((~conflicting).sum()) - len(deduped)
+    return deduped
 
 
 def build_table(cfg: DictConfig, seed: int) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -125,24 +142,18 @@ def build_table(cfg: DictConfig, seed: int) -> tuple[pd.DataFrame, dict[str, Any
         if bad.any():
             raise DataError(f"split column {cfg.split_column!r} must be train/val/test; not so in {_rows(bad)}")
     kind_raw = raw[cfg.kind_column] if cfg.kind_column else None
-    df = df[~invalid]
-    # Repeated molecules: one row if the labels agree, none if they contradict each other.
-    conflicting = df.groupby("smiles")["label"].transform("nunique") > 1
-    st["conflicting_duplicates_dropped"] = int(conflicting.sum())
-    deduped = df[~conflicting].drop_duplicates("smiles")
-    st["duplicates_merged"] = int((~conflicting).sum()) - len(deduped)
-    df = deduped
+    df = _dedupe(df[~invalid], st)
     if df["label"].nunique() < 2:
         only = "binders" if (df["label"] == 1).all() else "non-binders"
         raise DataError(f"{cfg.path} holds only {only} after cleaning ({len(df)} rows): a classifier needs both labels")
     if cfg.get("max_molecules"):  # debug subsets: stratified by label so both classes survive
         df = df.groupby("label", group_keys=False).sample(frac=min(1.0, cfg.max_molecules / len(df)), random_state=seed)
-    df["kind"] = _kinds(df, None if kind_raw is None else kind_raw.loc[df.index], cfg, st)
     if cfg.split_column:
         df["group"], st["cv"] = df["smiles"], "given"
     else:
         df["group"] = split_groups(df["smiles"], cfg.split)
         df["split"] = assign_splits(df["group"], Folds.from_cfg(cfg), seed, df["label"])
+    df["kind"] = _kinds(df, None if kind_raw is None else kind_raw.loc[df.index], cfg, st)
     df = _balance(df, cfg, seed, st)
     return df[["smiles", "label", "kind", "split", "group"]], st
 
