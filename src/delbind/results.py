@@ -50,16 +50,24 @@ def collect(
     for job in runs:
         write_text(out / f"run_{job}.md", run_summary(sweep_dir / job))
     run_commits = sorted({json.loads(f.read_text()).get("commit") or "?" for f in sweep_dir.glob("**/metrics.json")})
-    meta = {
-        "command": command,
-        "commit": commit(root),  # the code that rendered the tables
-        "run_commits": run_commits,  # the code that trained the runs ("?": made before runs recorded it)
-        "machine": machine(),
-        "date": dt.date.today().isoformat(),
-        "runs": str(sweep_dir),
-    }
-    write_json(out / "meta.json", meta)
+    # run_commits: the code that trained the runs ("?": made before runs recorded it); commit: the code that
+    # rendered the tables
+    write_json(out / "meta.json", {**provenance(command, root), "run_commits": run_commits, "runs": str(sweep_dir)})
     return out
+
+
+def provenance(command: str, root: Path | str = ".") -> dict[str, str]:
+    """How a result was made: the command, the commit, the machine and the date."""
+    return {"command": command, "commit": commit(root), "machine": machine(), "date": dt.date.today().isoformat()}
+
+
+def save(results_dir: Path | str, table: str, text: str, command: str, root: Path | str = ".") -> Path:
+    """A result a script printed (a benchmark's figures) as ``results_dir/<table>.md`` with its ``meta.json``."""
+    out = Path(results_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / f"{table}.md", text)
+    write_json(out / "meta.json", provenance(command, root))
+    return out / f"{table}.md"
 
 
 def block(results_root: Path, name: str) -> str:

@@ -52,3 +52,16 @@ def test_collect_keeps_a_jobs_printed_table_and_cost(tmp_path):
     text = (out / "run_5.md").read_text()
     assert "test_hard    0.900 [0.850, 0.950]   0.800 [0.750, 0.850]" in text
     assert "finetune on fold 0 of 5: 671 training molecules, trained 530 s on 2 threads" in text
+
+
+def test_a_saved_benchmark_table_renders_under_its_command(tmp_path):
+    from delbind.results import save
+
+    path = save(tmp_path / "results" / "bench" / "x", "build", "| stage | s |\n| read | 0.2 |\n", "python b.py", ROOT)
+    assert path.read_text().startswith("| stage |")
+    assert json.loads((path.parent / "meta.json").read_text())["command"] == "python b.py"
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- results:bench/x/build -->\n<!-- /results -->\n")
+    assert "`python b.py`" in render(readme, tmp_path / "results") and "| read | 0.2 |" in render(
+        readme, tmp_path / "results"
+    )
