@@ -24,11 +24,11 @@ from delbind.profiling import peak_rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 LABEL_COUNTS = ("binders_found", "binder_cut_ties_dropped", "top_low_reads_dropped", "neg_evidence",
-                "neg_control_to_target_reads", "neg_min_control_reads", "neg_pool", "neg_no_evidence_dropped",
-                "pool_hard", "pool_easy", "pool_enriched_block_dropped", "enriched_blocks_a", "enriched_blocks_b",
-                "enriched_blocks_c", "unplaced_rows", "disynthon_mixed_dropped", "disynthon_mixed_to_train",
-                "split_kept_fraction_binders", "split_kept_fraction_labelled_rows",
-                "duplicate_smiles_dropped")  # fmt: skip
+                "neg_control_to_target_reads", "binder_point_fold_median", "neg_min_control_reads", "neg_pool",
+                "neg_no_evidence_dropped", "pool_hard", "pool_easy", "pool_enriched_block_dropped",
+                "enriched_blocks_a", "enriched_blocks_b", "enriched_blocks_c", "unplaced_rows",
+                "disynthon_mixed_dropped", "disynthon_mixed_to_train", "split_kept_fraction_binders",
+                "split_kept_fraction_labelled_rows", "duplicate_smiles_dropped")  # fmt: skip
 
 
 class Stages(logging.Handler):

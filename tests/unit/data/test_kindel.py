@@ -518,14 +518,15 @@ def test_a_molecule_barely_read_is_no_negative_and_one_read_often_in_the_control
     matrix, load = [0, 0, 150, 150, 10, *[2] * 95], [0, 1, 0, 0, 10, *[6] * 95]
     screen = _count_screen(target, matrix, load)
     cfg, st = OmegaConf.create({"neg_max_fold": 2.0, "neg_confidence": 0.9}), {}
-    negative = measured_negative(screen, np.ones(100, dtype=bool), cfg, st)
+    negative = measured_negative(screen, np.ones(100, dtype=bool), np.arange(100) == 4, cfg, st)
     assert negative[:5].tolist() == [False, False, True, True, False]
     ratio = (sum(matrix) + sum(load)) / sum(target)
     assert st["neg_control_to_target_reads"] == pytest.approx(ratio) and "seq_load" in st["neg_evidence"]
+    assert st["binder_point_fold_median"] == pytest.approx(ratio * 20 / 20)  # row 4: 20 target over 20 control reads
     need = st["neg_min_control_reads"]
     assert need == min_control_reads(ratio, 2.0, 0.9)
     at_depth = measured_negative(_count_screen([0, 0, *target[2:]], [need - 1, need, *matrix[2:]], [0, 0, *load[2:]]),
-                                 np.ones(100, dtype=bool), cfg, {})  # fmt: skip
+                                 np.ones(100, dtype=bool), np.zeros(100, dtype=bool), cfg, {})  # fmt: skip
     assert at_depth[:2].tolist() == [False, True]  # the depth the bound implies, exactly
 
 
@@ -537,7 +538,7 @@ def test_without_control_reads_the_bound_assumes_mean_abundance_and_says_so():
         del screen[col]
     st: dict = {}
     cfg = OmegaConf.create({"neg_max_fold": 2.0, "neg_confidence": 0.9})
-    negative = measured_negative(screen, np.ones(100, dtype=bool), cfg, st)
+    negative = measured_negative(screen, np.ones(100, dtype=bool), np.zeros(100, dtype=bool), cfg, st)
     mean = (3 + 6 + 2 * 97) / 100
     upper = gammaincinv(np.array([1, 4, 7]), 0.9) / mean  # the exact Poisson upper bound of k reads, over the mean
     assert negative[:3].tolist() == (upper < 2.0).tolist() == [True, False, False]

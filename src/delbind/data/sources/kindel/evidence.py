@@ -73,8 +73,11 @@ def min_control_reads(ratio: float, max_fold: float, confidence: float) -> int:
     return int(np.floor(np.log(1 / (1 - confidence)) / np.log1p(max_fold / ratio))) + 1
 
 
-def measured_negative(screen: dict[str, Any], train: np.ndarray, cfg: DictConfig, st: dict[str, Any]) -> np.ndarray:
-    """Per row: is its fold enrichment's upper bound below ``data.neg_max_fold``? Totals from ``train`` rows."""
+def measured_negative(
+    screen: dict[str, Any], train: np.ndarray, binders: np.ndarray, cfg: DictConfig, st: dict[str, Any]
+) -> np.ndarray:
+    """Per row: is its fold enrichment's upper bound below ``data.neg_max_fold``? Totals from ``train`` rows; the
+    median point fold of the training ``binders`` goes into ``st`` (``binder_point_fold_median``) to set it against."""
     target = _sums(screen, TARGET_COUNTS)
     control_cols = tuple(c for c in (*MATRIX_COUNTS, *LOAD_COUNTS) if c in screen)
     confidence, max_fold = float(cfg.neg_confidence), float(cfg.neg_max_fold)
@@ -83,12 +86,15 @@ def measured_negative(screen: dict[str, Any], train: np.ndarray, cfg: DictConfig
         control = _sums(screen, control_cols)
         ratio = int(control[train].sum()) / max(t_total, 1)
         upper = fold_upper_bound(target, control, ratio, confidence)
+        point = ratio * target / np.maximum(control, 1)  # a binder with no control read: its target reads over one
         st["neg_evidence"] = f"target vs control reads ({', '.join(control_cols)})"
         st["neg_control_to_target_reads"] = ratio
         st["neg_min_control_reads"] = min_control_reads(ratio, max_fold, confidence)
     else:
         mean_reads = t_total / max(int(train.sum()), 1)
         upper = rate_upper_bound(target, mean_reads, confidence)
+        point = target / max(mean_reads, 1e-12)
         st["neg_evidence"] = "target reads only: every molecule assumed at the library's mean abundance"
         st["neg_mean_target_reads"] = mean_reads
+    st["binder_point_fold_median"] = float(np.median(point[binders])) if binders.any() else float("nan")
     return upper < max_fold

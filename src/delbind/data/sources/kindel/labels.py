@@ -117,7 +117,7 @@ def label_rules(
     placed, train = split_col != "", split_col == "train"
     st["missing_synthon_dropped"] = int((~has_blocks).sum())
     binder_any = _binders(screen, enrichment, has_blocks, train & has_blocks, cfg, st)
-    measured = measured_negative(screen, train & has_blocks, cfg, st) & has_blocks & ~binder_any
+    measured = measured_negative(screen, train & has_blocks, binder_any & train, cfg, st) & has_blocks & ~binder_any
     usable = has_blocks & placed
     binder, pool = binder_any & placed, measured & placed
     # what the split keeps: binders and labelled rows it can place (the rest are left out, counted)
