@@ -27,8 +27,9 @@ LABEL_COUNTS = ("binders_found", "binder_cut_ties_dropped", "top_low_reads_dropp
                 "neg_control_to_target_reads", "binder_point_fold_median", "neg_min_control_reads", "neg_pool",
                 "neg_no_evidence_dropped", "pool_hard", "pool_easy", "pool_enriched_block_dropped",
                 "enriched_blocks_a", "enriched_blocks_b", "enriched_blocks_c", "unplaced_rows",
-                "disynthon_mixed_dropped", "disynthon_mixed_to_train", "split_kept_fraction_binders",
-                "split_kept_fraction_labelled_rows", "duplicate_smiles_dropped")  # fmt: skip
+                "disynthon_pure_rows", "disynthon_mixed_dropped", "disynthon_mixed_to_train",
+                "split_kept_fraction_binders", "split_kept_fraction_labelled_rows",
+                "duplicate_smiles_dropped")  # fmt: skip
 
 
 class Stages(logging.Handler):

@@ -199,7 +199,7 @@ def test_computed_disynthon_split_is_leak_free_with_the_configured_fractions(kin
 
 def test_mixed_molecules_train_only_when_no_val_or_test_molecule_shares_a_disynthon(kindel_blocks_source):
     from delbind.data.sources.kindel.labels import pair_keys
-    from delbind.data.sources.kindel.splits import synthon_partition
+    from delbind.data.sources.kindel.splits import part_shares, placed_fractions, synthon_partition
 
     screen = kscreen.read_screen(kindel_blocks_source / "mapk14_1M.parquet")
     st: dict = {}
@@ -213,6 +213,9 @@ def test_mixed_molecules_train_only_when_no_val_or_test_molecule_shares_a_disynt
     # mixed rows train, so the part sizes are solved for: the placed rows split as the fractions ask
     shares = np.array([placed[name].sum() for name in ("train", "val", "test")]) / (split != "").sum()
     np.testing.assert_allclose(shares, (0.7, 0.1, 0.2), atol=0.02)
+    expected = placed_fractions(part_shares((0.7, 0.1, 0.2)))  # the share of rows placed, from the block shares
+    assert (split != "").mean() == pytest.approx(expected.sum(), abs=0.02)
+    assert st["disynthon_pure_rows"] < 0.5 * (split != "").sum()  # all-in-one-part only would keep under half
 
 
 def test_kindel_split_file_is_used_when_present(source):
