@@ -30,7 +30,8 @@ def run_task(task: Callable[..., T], *args: Any, in_sweep: bool = False) -> T:
 
 
 def run_dirs_task(task: Callable[..., T], config: str, conf_dir: Path, doc: str) -> T:
-    """The scripts that read run dirs (compare, report, ensemble): ``DIR... [--out DIR]`` into the config ``config``."""
+    """The scripts that read run dirs (compare, report, ensemble, blend): ``DIR... [--out DIR]`` into the config
+    ``config``."""
     from hydra import compose, initialize_config_dir
 
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -45,6 +46,11 @@ def run_dirs_task(task: Callable[..., T], config: str, conf_dir: Path, doc: str)
             "(default: the row with the highest val hard AU-PRC)",
         )
         parser.add_argument("--margin", type=float, default=cfg.margin, help="practical margin of the verdicts")
+    if "weight" in cfg:  # blend
+        parser.add_argument("--arms", nargs=2, metavar="ARM", help="the two rows to blend: arm names (ecfp_rf) or "
+                            "row labels (default: the only two rows found)")  # fmt: skip
+        parser.add_argument("--weight", default=cfg.weight, help="the first arm's weight in [0, 1], or 'val': "
+                            "chosen per fold on val hard AU-PRC (default: %(default)s)")  # fmt: skip
     parser.add_argument("--strict", action="store_true", help="an unreadable or unfinished run is an error "
                         "(default: left out, one line each, and counted under the table)")  # fmt: skip
     args = parser.parse_args()
@@ -52,6 +58,8 @@ def run_dirs_task(task: Callable[..., T], config: str, conf_dir: Path, doc: str)
     cfg.dirs, cfg.out = [str(d) for d in args.dirs], None if args.out is None else str(args.out)
     if "reference" in cfg:
         cfg.reference, cfg.margin = args.reference, args.margin
+    if "weight" in cfg:
+        cfg.arms, cfg.weight = args.arms, args.weight
     return run_task(task, cfg)
 
 

@@ -51,7 +51,7 @@ def find_members(paths: Iterable[Path | str], strict: bool = False) -> list[dict
     runs, _ = finished_runs(paths, strict)
     for metrics in runs:
         run_dir = Path(metrics.pop("run_dir"))
-        if "ensemble_size" in metrics:
+        if "ensemble_size" in metrics or "blend_of" in metrics:  # made from runs, not a run of its own
             continue
         if not (run_dir / "predictions.parquet").is_file():  # a pre-training run, or a run from before them
             log.info("not in an ensemble: %s (metrics.json but no predictions.parquet)", run_dir)
@@ -109,17 +109,21 @@ def group_members(members: list[dict[str, Any]]) -> tuple[list[list[dict[str, An
     return kept, left_out
 
 
-def mean_predictions(run_dirs: list[str]) -> pd.DataFrame:
-    """The members' predictions.parquet with ``score`` = the mean of their scores; the rows must be the same
-    molecules, labels and eval sets in the same order (the same split), else DataError."""
+def aligned_predictions(run_dirs: list[str], need: str) -> list[pd.DataFrame]:
+    """The runs' predictions.parquet, which must hold the same molecules, labels and eval sets in the same order
+    (the same split), else a DataError ending in ``need``."""
     frames = [pd.read_parquet(Path(d) / "predictions.parquet") for d in run_dirs]
     first = frames[0]
     for d, frame in zip(run_dirs[1:], frames[1:]):
         if len(frame) != len(first) or not frame[ROWS].reset_index(drop=True).equals(first[ROWS]):
-            raise DataError(
-                f"{d} scored other molecules than {run_dirs[0]}: members of an ensemble need the same split "
-                "(data_seed) and data config"
-            )
+            raise DataError(f"{d} scored other molecules than {run_dirs[0]}: {need}")
+    return frames
+
+
+def mean_predictions(run_dirs: list[str]) -> pd.DataFrame:
+    """The members' predictions.parquet with ``score`` = the mean of their scores (``aligned_predictions``)."""
+    frames = aligned_predictions(run_dirs, "members of an ensemble need the same split (data_seed) and data config")
+    first = frames[0]
     scores = np.stack([f["score"].to_numpy(float) for f in frames])
     return first[ROWS].assign(score=scores.mean(axis=0), score_sd=scores.std(axis=0))
 
@@ -145,16 +149,7 @@ def ensemble_metrics(
         "ensemble_member_models": {m["run_dir"]: manifest_digest(Path(m["run_dir"]) / "model") for m in group},
         "ensemble_config_key": first.get("config_key"),
     }
-    sets = {name: part for name, part in predictions.groupby("eval_set", sort=False)}
-    for name in VAL_SETS:
-        metrics |= {f"{name}_{k}": v for k, v in binary_metrics(sets[name]["label"], sets[name]["score"]).items()}
-    for name in TEST_SETS:
-        part = sets[name]
-        metrics[f"n_{name}"] = len(part)
-        metrics |= score_set(name, part["label"], part["score"], n_bootstrap, confidence, int(first["data_seed"]))
-    for name in [n for n in sets if n not in (*VAL_SETS, *TEST_SETS)]:
-        frame = _with_kd(Path(first["run_dir"]), name, sets[name])
-        metrics |= external_metrics(name, frame, frame["score"].to_numpy())
+    metrics |= score_predictions(predictions, Path(first["run_dir"]), n_bootstrap, confidence, int(first["data_seed"]))
     for key in SUMMED:
         values = [m.get(key) for m in group]
         metrics[key] = None if any(v is None for v in values) else float(sum(values))
@@ -164,6 +159,25 @@ def ensemble_metrics(
             metrics[key] -= repeated
     metrics["peak_memory_mb"] = max(m.get("peak_memory_mb") or 0.0 for m in group)  # members ran one by one
     metrics["forgetting"] = None  # a property of one trunk; see the members' metrics.json
+    return metrics
+
+
+def score_predictions(
+    predictions: pd.DataFrame, run_dir: Path, n_bootstrap: int, confidence: float, seed: int
+) -> dict[str, Any]:
+    """Val, test (with bootstrap CIs) and external-set metrics of a run made from other runs' predictions (an
+    ensemble, a blend), as train.py scores a run; ``run_dir``: a member whose dataset/ holds the external Kd."""
+    metrics: dict[str, Any] = {}
+    sets = {name: part for name, part in predictions.groupby("eval_set", sort=False)}
+    for name in VAL_SETS:
+        metrics |= {f"{name}_{k}": v for k, v in binary_metrics(sets[name]["label"], sets[name]["score"]).items()}
+    for name in TEST_SETS:
+        part = sets[name]
+        metrics[f"n_{name}"] = len(part)
+        metrics |= score_set(name, part["label"], part["score"], n_bootstrap, confidence, seed)
+    for name in [n for n in sets if n not in (*VAL_SETS, *TEST_SETS)]:
+        frame = _with_kd(run_dir, name, sets[name])
+        metrics |= external_metrics(name, frame, frame["score"].to_numpy())
     return metrics
 
 
