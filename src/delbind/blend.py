@@ -93,7 +93,10 @@ def blend_metrics(a: pd.Series, b: pd.Series, preds: pd.DataFrame, weight: float
         "mode": "blend",
         "model": f"{a['arm']} + {b['arm']}",
         "label": rule,
-        **{k: a.get(k) for k in (*SAME_MOLECULES, *FOLD_KEYS, "seed") if k != "label" and pd.notna(a.get(k))},
+        # which fold of which data, its training size (the corrected t reads it): the members'
+        **{
+            k: a.get(k) for k in (*SAME_MOLECULES, *FOLD_KEYS, "seed", "n_train") if k != "label" and pd.notna(a.get(k))
+        },
         "blend_of": [a["arm"], b["arm"]],
         "blend_members": [a["run_dir"], b["run_dir"]],
         "blend_weight": weight,
@@ -119,7 +122,8 @@ def write_blends(cfg: Any, out_dir: Path) -> list[Path]:
     written = []
     for a, b in pair_runs(runs, arms):
         preds, weight = blend_predictions(a["run_dir"], b["run_dir"], cfg.weight)
-        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"blend-{a['arm']}-{b['arm']}-d{a.get('data_seed')}-f{a.get('fold')}")
+        short = (row["arm"].split(" (", 1)[0] for row in (a, b))  # the arm names; the metrics keep the labels
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"blend-{'-'.join(short)}-d{a.get('data_seed')}-f{a.get('fold')}")
         run_dir = out_dir / name
         try:
             claim_run_dir(run_dir)

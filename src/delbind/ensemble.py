@@ -170,6 +170,7 @@ def score_predictions(
     metrics: dict[str, Any] = {}
     sets = {name: part for name, part in predictions.groupby("eval_set", sort=False)}
     for name in VAL_SETS:
+        metrics[f"n_{name}"] = len(sets[name])
         metrics |= {f"{name}_{k}": v for k, v in binary_metrics(sets[name]["label"], sets[name]["score"]).items()}
     for name in TEST_SETS:
         part = sets[name]

@@ -31,7 +31,8 @@ def _write_run(root: Path, name: str, arm: str, fold: int, scores: dict[str, np.
     )
     metrics = {"mode": arm, "arm": arm, "model": "m", "seed": 0, "data_seed": 0, "cv": "kfold", "folds": 5,
                "fold": fold, "data": "chembl_kinase", "target": "T", "split": "scaffold", "train_runtime_s": 10.0,
-               "peak_memory_mb": 100.0, "trainable_params": 5, "val_hard_auprc": 0.5, **extra}  # fmt: skip
+               "peak_memory_mb": 100.0, "trainable_params": 5, "val_hard_auprc": 0.5, "n_train": 600,
+               **extra}  # fmt: skip
     (d / "metrics.json").write_text(json.dumps(metrics))
     return d
 
@@ -86,14 +87,15 @@ def test_blends_are_one_run_per_fold_and_a_row_of_the_comparison(tmp_path):
     assert len(written) == 5
     m = json.loads((written[0] / "metrics.json").read_text())
     assert m["blend_of"] == ["lp_ft (m)", "ecfp_rf (m)"] and 0 <= m["blend_weight"] <= 1
-    assert m["train_runtime_s"] == 20.0 and m["trainable_params"] == 10 and m["cv"] == "kfold"
+    assert m["train_runtime_s"] == 20.0 and m["trainable_params"] == 10 and m["cv"] == "kfold" and m["n_train"] == 600
     preds, w = blend_predictions(*m["blend_members"], m["blend_weight"])
     test = preds[preds["eval_set"] == "test_hard"]
     assert m["test_hard_auroc"] == pytest.approx(binary_metrics(test["label"], test["score"])["auroc"])
     result = compare([sweep, tmp_path / "blends"], reference="ecfp_rf", n_bootstrap=200)
     row = "blend (lp_ft (m) + ecfp_rf (m), w chosen on val)"
     assert row in set(result.summary["arm"]) and result.summary.set_index("arm").loc[row, "ci"] == "pooled"
-    assert row in set(result.pairs["arm"])  # paired against the reference, molecule by molecule
+    pair = result.pairs.set_index("arm").loc[row]  # paired against the reference, molecule by molecule
+    assert np.isfinite(pair["val_hard_auprc_lo"])  # and on val over the folds (the corrected t reads n_train)
     # two independent noisy views of one signal: the blend ranks better than either on the pooled test set
     pooled = result.summary.set_index("arm")["test_hard_auroc"]
     assert pooled[row] > max(pooled["lp_ft (m)"], pooled["ecfp_rf (m)"])
