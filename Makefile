@@ -9,7 +9,7 @@ TORCH  ?= torch==2.13.0
 ARGS   ?=
 PYTEST_ARGS ?=
 
-.PHONY: install train test lint format assets clean
+.PHONY: install train test lint format assets docs docs-build clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,9 +35,20 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# The manual: docs/ + mkdocs.yml (the docs extra, installed on first use). --strict: a broken link or anchor fails.
+$(VENV)/.docs-stamp: pyproject.toml | $(VENV)/.install-stamp
+	$(BIN)/python -m pip install -q -e ".[docs]"
+	touch $@
+
+docs: $(VENV)/.docs-stamp
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
+
+docs-build: $(VENV)/.docs-stamp
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 # Fetch and convert the pinned offline assets (also done lazily by the first run).
 assets: install
 	$(BIN)/python -m delbind.models.rxnfp
 
 clean:
-	rm -rf $(VENV) outputs .pytest_cache .ruff_cache
+	rm -rf $(VENV) outputs site .pytest_cache .ruff_cache

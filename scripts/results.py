@@ -3,7 +3,7 @@
 python scripts/results.py collect <sweep dir> <results/name> --command "<the command that made the sweep>"
     copies the sweep's comparison / panel tables into results/<name>/ with meta.json (command, commit, machine, date)
 python scripts/results.py render
-    rewrites every `<!-- results:<name>/<table> -->` block of README.md from results/<name>/<table>.md
+    rewrites every `<!-- results:<name>/<table> -->` block of README.md and docs/*.md from results/<name>/<table>.md
 """
 
 import argparse
@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("DELBIND_ROOT", str(ROOT))
 
 from delbind.errors import DataError  # noqa: E402
-from delbind.results import collect, write_readme  # noqa: E402
+from delbind.results import collect, write_pages  # noqa: E402
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -25,14 +25,14 @@ if __name__ == "__main__":
     c.add_argument("out", type=Path)
     c.add_argument("--command", required=True, help="the command that made the sweep, as a reader would rerun it")
     c.add_argument("--run", action="append", default=[], help="a job of the sweep whose printed table to keep")
-    sub.add_parser("render", help="rewrite README.md's results blocks from results/")
+    sub.add_parser("render", help="rewrite the results blocks of README.md and docs/ from results/")
     args = parser.parse_args()
     try:
         if args.what == "collect":
             print(f"written: {collect(args.sweep_dir, args.out, args.command, ROOT, tuple(args.run))}")
         else:
-            write_readme(ROOT / "README.md", ROOT / "results")
-            print("README.md: results blocks rendered from results/")
+            changed = write_pages(ROOT, ROOT / "results")
+            print(f"results blocks rendered from results/; changed: {[str(p.relative_to(ROOT)) for p in changed]}")
     except DataError as e:
         print(f"DataError: {e}", file=sys.stderr)
         sys.exit(2)

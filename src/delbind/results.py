@@ -3,7 +3,8 @@ result blocks rendered from those files (never typed by hand).
 
 ``results/<name>/meta.json`` holds the command, commit, machine and date; ``results/<name>/<table>.md`` the tables
 the sweep wrote. In README.md a block between ``<!-- results:<name>/<table> -->`` and ``<!-- /results -->`` is
-the file's text under a provenance line; ``render`` rewrites every block, ``stale`` lists those out of date.
+the file's text under a provenance line; the same blocks render in docs/ pages. ``render`` rewrites every block,
+``stale`` lists those out of date.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 import shutil
 from pathlib import Path
 
+from delbind import confdoc
 from delbind.errors import DataError
 from delbind.io import write_json, write_text
 from delbind.provenance import commit, machine
@@ -70,31 +72,52 @@ def save(results_dir: Path | str, table: str, text: str, command: str, root: Pat
     return out / f"{table}.md"
 
 
-def block(results_root: Path, name: str) -> str:
-    """The README text of ``<name>`` = ``<dir>/<table>``: a provenance line, then the table file's markdown."""
+def block(results_root: Path, name: str, link: bool = True) -> str:
+    """The text of ``<name>`` = ``<dir>/<table>``: a provenance line, then the table file's markdown. ``link``: the
+    file is a relative link (README, at the repository root); else a plain path (docs pages, which mkdocs checks)."""
     path = results_root / f"{name}.md"
     meta_path = path.parent / "meta.json"
     if not path.is_file() or not meta_path.is_file():
-        raise DataError(f"README asks for results:{name}, but {path} or its meta.json is missing")
+        raise DataError(f"a page asks for results:{name}, but {path} or its meta.json is missing")
     meta = json.loads(meta_path.read_text())
+    where = f"[`results/{name}.md`](results/{name}.md)" if link else f"`results/{name}.md`"
     head = (
-        f"*Generated from [`results/{name}.md`](results/{name}.md) by `python scripts/results.py render`; made by "
+        f"*Generated from {where} by `python scripts/results.py render`; made by "
         f"`{meta['command']}` at commit {meta['commit']} on {meta['machine']}, {meta['date']}.*\n\n"
     )
     return head + path.read_text().rstrip("\n") + "\n"
 
 
-def render(readme: Path, results_root: Path) -> str:
-    """README's text with every results block rewritten from its file."""
-    text = readme.read_text()
-    return BLOCK.sub(lambda m: m.group(1) + block(results_root, m.group("name")) + m.group(4), text)
+def pages(root: Path) -> list[Path]:
+    """The files whose results blocks are rendered: README.md and every docs page."""
+    return [root / "README.md", *sorted((root / "docs").glob("**/*.md"))]
 
 
-def stale(readme: Path, results_root: Path) -> list[str]:
-    """The names of README blocks that differ from their files (empty: up to date)."""
-    text = readme.read_text()
-    return [m.group("name") for m in BLOCK.finditer(text) if m.group("body") != block(results_root, m.group("name"))]
+def render(page: Path, results_root: Path) -> str:
+    """``page``'s text with every results block rewritten from its file."""
+    link = page.name == "README.md"
+    return BLOCK.sub(lambda m: m.group(1) + block(results_root, m.group("name"), link) + m.group(4), page.read_text())
 
 
-def write_readme(readme: Path, results_root: Path) -> None:
-    write_text(readme, render(readme, results_root))
+def stale(page: Path, results_root: Path) -> list[str]:
+    """The names of ``page``'s blocks that differ from their files (empty: up to date)."""
+    link = page.name == "README.md"
+    return [
+        m.group("name")
+        for m in BLOCK.finditer(page.read_text())
+        if m.group("body") != block(results_root, m.group("name"), link)
+    ]
+
+
+def write_pages(root: Path, results_root: Path) -> list[Path]:
+    """Render every page's results blocks (``pages``) and the configuration reference (``confdoc``); returns the
+    pages that changed."""
+    changed = []
+    for page in pages(root):
+        text = render(page, results_root)
+        if confdoc.BLOCK.search(text):
+            text = confdoc.BLOCK.sub(lambda m: m.group(1) + confdoc.reference(root / "conf") + m.group(3), text)
+        if text != page.read_text():
+            write_text(page, text)
+            changed.append(page)
+    return changed

@@ -3,12 +3,13 @@ import json
 import pytest
 
 from delbind.errors import DataError
-from delbind.results import collect, render, stale
+from delbind.results import collect, pages, render, stale
 from tests.helpers import ROOT
 
 
-def test_readme_results_blocks_are_rendered_from_the_committed_files():
-    assert stale(ROOT / "README.md", ROOT / "results") == []  # else: python scripts/results.py render
+def test_readme_and_docs_results_blocks_are_rendered_from_the_committed_files():
+    for page in pages(ROOT):
+        assert stale(page, ROOT / "results") == [], page  # else: python scripts/results.py render
 
 
 def test_collect_then_render_puts_the_file_and_its_provenance_in_the_readme(tmp_path):
