@@ -195,6 +195,10 @@ def test_computed_disynthon_split_is_leak_free_with_the_configured_fractions(kin
     assert df.groupby("split")["kind"].nunique().eq(3).all()
     assert max(_prevalences(st)) - min(_prevalences(st)) < 0.03
     assert st["disynthon_mixed_to_train"] > 0 and 0 < st["split_kept_fraction_binders"] < 1
+    # every rule's count adds up over the placed rows, the left-out ones apart
+    assert st["top_fraction_rows"] == st["binders_found"] + st["top_low_reads_dropped"]
+    labelled = st["binders_found"] + st["neg_pool"] + st["neg_no_evidence_dropped"]
+    assert st["rows_read"] == st["missing_synthon_dropped"] + st["unplaced_rows"] + labelled
 
 
 def test_mixed_molecules_train_only_when_no_val_or_test_molecule_shares_a_disynthon(kindel_blocks_source):

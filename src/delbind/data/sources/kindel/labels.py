@@ -41,7 +41,8 @@ def enriched_blocks(code: np.ndarray, binder: np.ndarray, usable: np.ndarray, al
 def _binders(
     screen: dict[str, Any], enrichment: np.ndarray, usable: np.ndarray, train: np.ndarray, cfg: DictConfig, st: dict
 ) -> np.ndarray:
-    """Rows above the training rows' top ``pos_fraction`` by enrichment, with at least ``min_target_count`` reads.
+    """Rows of ``usable`` above the training rows' top ``pos_fraction`` by enrichment, with at least
+    ``min_target_count`` reads; the counts in ``st`` are over ``usable``.
 
     The cut is a quantile of training rows only and applies to every row, as a standardization fit on training
     data would: no val/test count can move it. Enrichment from small integer counts ties in large groups. When
@@ -116,7 +117,10 @@ def label_rules(
     has_blocks = np.logical_and.reduce([c >= 0 for c in codes])
     placed, train = split_col != "", split_col == "train"
     st["missing_synthon_dropped"] = int((~has_blocks).sum())
-    binder_any = _binders(screen, enrichment, has_blocks, train & has_blocks, cfg, st)
+    # the training cut applied to every row with blocks (what an unplaced row would have been: the kept fractions),
+    # its counts taken over the placed rows, the ones that can be labelled
+    binder_any = _binders(screen, enrichment, has_blocks, train & has_blocks, cfg, {})
+    _binders(screen, enrichment, has_blocks & placed, train & has_blocks, cfg, st)
     measured = measured_negative(screen, train & has_blocks, binder_any & train, cfg, st) & has_blocks & ~binder_any
     usable = has_blocks & placed
     binder, pool = binder_any & placed, measured & placed
