@@ -26,6 +26,7 @@ from transformers import DataCollatorWithPadding, EarlyStoppingCallback, PreTrai
 from delbind import artifacts, distributed
 from delbind.arms.base import ARM_FAMILIES, VAL_SETS, ArmInputs, ArmResult
 from delbind.data.corpus import carry_corpus, heldout_smiles
+from delbind.errors import ConfigError
 from delbind.evaluation import binary_metrics, compute_metrics, plot_loss_curve
 from delbind.models import BinderClassifier
 from delbind.models.augment import Augment, InputSpace
@@ -90,7 +91,8 @@ class Fit:
 def load(inputs: ArmInputs) -> tuple[PreTrainedTokenizerBase, BinderClassifier, datasets.Dataset]:
     """The tokenizer, the classifier with its pretrained trunk, and every row of ``inputs.df`` tokenized once."""
     tokenizer, model = load_tokenizer_and_model(inputs.cfg.model)
-    return tokenizer, model, tokenize(inputs.df, tokenizer, max_length(inputs.cfg.model, model))
+    bits = model.config.fingerprint_bits  # a head that reads ECFP4: each row carries its bits
+    return tokenizer, model, tokenize(inputs.df, tokenizer, max_length(inputs.cfg.model, model), bits)
 
 
 def fit(
@@ -106,6 +108,11 @@ def fit(
     """Apply the mode's policy and train with early stopping on the val sets; the trainer ends on the best model."""
     cfg, df = inputs.cfg, inputs.df
     augment = Augment.from_cfg(cfg)
+    if model.config.fingerprint_bits and (augment.train_n or augment.test_n):
+        raise ConfigError(
+            "model.fingerprint=ecfp4 with SMILES augmentation is not supported: a random SMILES view would need its "
+            "molecule's bits; set augment.train_n=0 augment.test_n=0"
+        )
     apply_policy(model, mode_cfg)
     trainable, total = count_parameters(model)
     log.info("params: %d trainable / %d total (%d frozen)", trainable, total, total - trainable)
@@ -130,7 +137,8 @@ def fit(
         model.set_standardization(train_vectors.mean(0), train_vectors.std(0))
         facts["standardize_s"] = time.perf_counter() - start
     if frozen and cache:
-        features = embedding_dataset(vectors, df["label"].to_numpy())
+        bits = tokens["fingerprint"] if model.config.fingerprint_bits else None
+        features = embedding_dataset(vectors, df["label"].to_numpy(), bits)
         train_model, collator = CachedHead(model), default_data_collator
     else:
         features = tokens

@@ -1,4 +1,5 @@
-"""The binder classifier: a pretrained trunk, pooling, (optional) standardization, dropout and a one-logit head."""
+"""The binder classifier: a pretrained trunk, pooling, (optional) standardization, dropout and a one-logit head,
+which may also read the molecule's ECFP4 bits beside the pooled embedding (``fingerprint_bits``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ class BinderConfig(PreTrainedConfig):
     pooling: str = "cls"  # "cls" or "mean" (attention-masked)
     head_dropout: float = 0.1
     feature_norm: bool = False  # standardize the pooled embedding with fixed per-feature statistics
+    fingerprint_bits: int = (
+        0  # > 0: the head also reads this many ECFP4 bits (``fingerprint`` input), beside the pooled
+    )
 
 
 class Standardize(nn.Module):
@@ -45,7 +49,7 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, how: str) -> torch.
 
 
 class BinderClassifier(PreTrainedModel):
-    """Trunk + pooling + dropout + Linear(hidden, 1). Returns logits of P(binder)."""
+    """Trunk + pooling + dropout + Linear(hidden [+ fingerprint bits], 1). Returns logits of P(binder)."""
 
     config_class = BinderConfig
     base_model_prefix = "binder"
@@ -59,7 +63,7 @@ class BinderClassifier(PreTrainedModel):
         size = trunk_config.hidden_size
         self.standardize = Standardize(size) if config.feature_norm else nn.Identity()
         self.dropout = nn.Dropout(config.head_dropout)
-        self.head = nn.Linear(size, 1)
+        self.head = nn.Linear(size + config.fingerprint_bits, 1)
         self.frozen_modules: list[str] = []  # set by models/policies.py: kept in eval mode while training
         self.post_init()
 
@@ -79,14 +83,26 @@ class BinderClassifier(PreTrainedModel):
         hidden = self.trunk(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         return pool(hidden, attention_mask, self.config.pooling)
 
-    def head_logits(self, pooled: torch.Tensor) -> torch.Tensor:
-        """Pooled embeddings -> one logit each (CachedHead calls this on cached embeddings too)."""
-        return self.head(self.dropout(self.standardize(pooled))).squeeze(-1)
+    def head_logits(self, pooled: torch.Tensor, fingerprint: torch.Tensor | None = None) -> torch.Tensor:
+        """Pooled embeddings (and, for a head that reads them, ECFP4 bits) -> one logit each (CachedHead calls this
+        on cached embeddings too)."""
+        features = self.standardize(pooled)
+        if self.config.fingerprint_bits:
+            if fingerprint is None or fingerprint.shape[-1] != self.config.fingerprint_bits:
+                got = None if fingerprint is None else tuple(fingerprint.shape)
+                raise ValueError(f"this head reads {self.config.fingerprint_bits} ECFP4 bits per molecule; got {got}")
+            features = torch.cat([features, fingerprint.to(features.dtype)], dim=-1)
+        return self.head(self.dropout(features)).squeeze(-1)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> SequenceClassifierOutput:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        fingerprint: torch.Tensor | None = None,
+    ) -> SequenceClassifierOutput:
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        return SequenceClassifierOutput(logits=self.head_logits(self.embed(input_ids, attention_mask)))
+        return SequenceClassifierOutput(logits=self.head_logits(self.embed(input_ids, attention_mask), fingerprint))
 
     def set_standardization(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Standardize the head's input with these per-feature statistics from now on (and in the saved model)."""

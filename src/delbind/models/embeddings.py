@@ -158,8 +158,12 @@ def _read_entry(path: Path, record: Path, n_rows: int) -> tuple[np.ndarray | Non
     return None, {}
 
 
-def embedding_dataset(vectors: np.ndarray, labels: np.ndarray) -> datasets.Dataset:
-    return datasets.Dataset.from_dict({"embeddings": vectors, "labels": labels.astype(np.float32)})
+def embedding_dataset(vectors: np.ndarray, labels: np.ndarray, fingerprints: Any = None) -> datasets.Dataset:
+    """Cached embeddings and labels, with the molecules' ECFP4 bits for a head that reads them."""
+    columns = {"embeddings": vectors, "labels": labels.astype(np.float32)}
+    if fingerprints is not None:
+        columns["fingerprint"] = fingerprints
+    return datasets.Dataset.from_dict(columns)
 
 
 class CachedHead(nn.Module):
@@ -167,7 +171,9 @@ class CachedHead(nn.Module):
 
     def __init__(self, model: BinderClassifier):
         super().__init__()
+        self.config = model.config
         self.standardize, self.dropout, self.head = model.standardize, model.dropout, model.head
 
-    def forward(self, embeddings: torch.Tensor) -> SequenceClassifierOutput:
-        return SequenceClassifierOutput(logits=BinderClassifier.head_logits(self, embeddings))  # the same function
+    def forward(self, embeddings: torch.Tensor, fingerprint: torch.Tensor | None = None) -> SequenceClassifierOutput:
+        logits = BinderClassifier.head_logits(self, embeddings, fingerprint)  # the same function
+        return SequenceClassifierOutput(logits=logits)

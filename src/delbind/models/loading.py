@@ -99,12 +99,24 @@ def load_tokenizer_and_model(model_cfg: DictConfig) -> tuple[PreTrainedTokenizer
         trunk_config, trunk_state = pretrained.config, pretrained.state_dict()
         del pretrained
     trunk_state = _keep_layers(trunk_config, trunk_state, model_cfg.get("trunk_layers"))
-    config = BinderConfig(trunk=trunk_config.to_dict(), pooling=model_cfg.pooling, head_dropout=model_cfg.head_dropout)
+    config = BinderConfig(trunk=trunk_config.to_dict(), pooling=model_cfg.pooling, head_dropout=model_cfg.head_dropout,
+                          fingerprint_bits=fingerprint_bits(model_cfg.get("fingerprint")))  # fmt: skip
     model = BinderClassifier(config)
     if trunk_state is not None:
         trunk_state = {k: v for k, v in trunk_state.items() if not k.startswith("pooler.")}
         model.trunk.load_state_dict(trunk_state, strict=True)
     return tokenizer, model
+
+
+def fingerprint_bits(fingerprint: str | None) -> int:
+    """``model.fingerprint``: ``ecfp4`` (the head also reads the molecule's ECFP4 bits) or null (it does not)."""
+    from delbind.data.chem import ECFP_BITS
+
+    if fingerprint in (None, "none"):
+        return 0
+    if fingerprint == "ecfp4":
+        return ECFP_BITS
+    raise ConfigError(f"model.fingerprint={fingerprint!r}: use ecfp4, or null for a head without a fingerprint")
 
 
 def _keep_layers(trunk_config: Any, trunk_state: dict[str, Any] | None, layers: int | None) -> dict[str, Any] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datasets
+import numpy as np
 import pandas as pd
 from tokenizers import Regex, Tokenizer, models, pre_tokenizers, processors
 from transformers import BatchEncoding, PreTrainedTokenizerBase, PreTrainedTokenizerFast
@@ -45,12 +46,17 @@ def encode(tokenizer: PreTrainedTokenizerBase, smiles: str | list[str], max_leng
     return tokenizer(smiles, truncation=True, max_length=max_length)
 
 
-def tokenize(df: pd.DataFrame, tokenizer: PreTrainedTokenizerBase, max_length: int) -> datasets.Dataset:
+def tokenize(
+    df: pd.DataFrame, tokenizer: PreTrainedTokenizerBase, max_length: int, fingerprint_bits: int = 0
+) -> datasets.Dataset:
     """Tokenize every molecule once (truncated to ``max_length``); row order matches ``df``; ``labels`` from a
-    ``label`` column when there is one (pre-training corpora have none)."""
+    ``label`` column when there is one (pre-training corpora have none); ``fingerprint`` (ECFP4 bits) for a head
+    that reads them (``fingerprint_bits``)."""
     columns = {"smiles": df["smiles"].tolist()}
     if "label" in df:
         columns["labels"] = df["label"].astype("float32").tolist()
+    if fingerprint_bits:
+        columns["fingerprint"] = list(fingerprints(df["smiles"].tolist(), fingerprint_bits))
     ds = datasets.Dataset.from_dict(columns)
     return ds.map(
         lambda batch: encode(tokenizer, batch["smiles"], max_length),
@@ -58,3 +64,12 @@ def tokenize(df: pd.DataFrame, tokenizer: PreTrainedTokenizerBase, max_length: i
         remove_columns=["smiles"],
         desc="tokenizing",
     )
+
+
+def fingerprints(smiles: list[str], bits: int) -> np.ndarray:
+    """ECFP4 bits (uint8 rows) of valid SMILES, for a head that reads them; ``bits`` must be the one ECFP4 width."""
+    from delbind.data.chem import ECFP_BITS, ecfp4_matrix
+
+    if bits != ECFP_BITS:
+        raise ValueError(f"a head reading {bits} fingerprint bits: delbind's ECFP4 has {ECFP_BITS}")
+    return ecfp4_matrix(smiles)

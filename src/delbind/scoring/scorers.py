@@ -132,6 +132,7 @@ def _transformer_scorer(
 
     import delbind.models  # noqa: F401  (registers the classifier with the Auto classes)
     from delbind.models.loading import quiet_transformers
+    from delbind.models.tokenizers import fingerprints
 
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize={quantize!r}: choose one of {QUANTIZATIONS}")
@@ -154,7 +155,9 @@ def _transformer_scorer(
     def score(smiles: list[str]) -> np.ndarray:
         ids = tokenizer(smiles, truncation=True, max_length=max_length)["input_ids"]
         vectors = embed_ids(model, ids, tokenizer.pad_token_id, precision, device, max_tokens, progress=False)
-        logits = model.head_logits(torch.from_numpy(vectors).to(device))
+        bits = model.config.fingerprint_bits  # a head that reads ECFP4 gets each molecule's bits
+        fingerprint = torch.from_numpy(fingerprints(smiles, bits)).to(device) if bits else None
+        logits = model.head_logits(torch.from_numpy(vectors).to(device), fingerprint)
         return expit(logits.float().cpu().numpy().astype(np.float64))
 
     facts = {"max_length": max_length, "quantize": quantize, "precision": precision, "device": str(device)}
