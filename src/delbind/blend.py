@@ -117,7 +117,7 @@ def write_blends(cfg: Any, out_dir: Path) -> list[Path]:
     labels = runs[["arm"]].drop_duplicates()
     arms = [resolve_arm(labels, name) for name in cfg.arms] if cfg.arms else list(labels["arm"])
     if len(arms) != 2:
-        raise ConfigError(f"a blend takes two arms; found {len(arms)}: name them, arms=[A,B], of {list(labels['arm'])}")
+        raise ConfigError(f"a blend takes two arms; found {len(arms)}: name two (--arms A B) of {list(labels['arm'])}")
     rule = "w chosen on val" if cfg.weight == "val" else f"w={float(cfg.weight):g}"
     written = []
     for a, b in pair_runs(runs, arms):
