@@ -93,20 +93,21 @@ def pages(root: Path) -> list[Path]:
     return [root / "README.md", *sorted((root / "docs").glob("**/*.md"))]
 
 
+def _page_block(page: Path, results_root: Path, name: str) -> str:
+    """``block`` as ``page`` shows it: linked from README (at the repository root), a plain path in docs pages."""
+    return block(results_root, name, link=page.name == "README.md")
+
+
 def render(page: Path, results_root: Path) -> str:
     """``page``'s text with every results block rewritten from its file."""
-    link = page.name == "README.md"
-    return BLOCK.sub(lambda m: m.group(1) + block(results_root, m.group("name"), link) + m.group(4), page.read_text())
+    return BLOCK.sub(lambda m: m.group(1) + _page_block(page, results_root, m.group("name")) + m.group(4),
+                     page.read_text())  # fmt: skip
 
 
 def stale(page: Path, results_root: Path) -> list[str]:
     """The names of ``page``'s blocks that differ from their files (empty: up to date)."""
-    link = page.name == "README.md"
-    return [
-        m.group("name")
-        for m in BLOCK.finditer(page.read_text())
-        if m.group("body") != block(results_root, m.group("name"), link)
-    ]
+    blocks = BLOCK.finditer(page.read_text())
+    return [m.group("name") for m in blocks if m.group("body") != _page_block(page, results_root, m.group("name"))]
 
 
 def write_pages(root: Path, results_root: Path) -> list[Path]:

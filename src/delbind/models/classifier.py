@@ -15,9 +15,8 @@ class BinderConfig(PreTrainedConfig):
     pooling: str = "cls"  # "cls" or "mean" (attention-masked)
     head_dropout: float = 0.1
     feature_norm: bool = False  # standardize the pooled embedding with fixed per-feature statistics
-    fingerprint_bits: int = (
-        0  # > 0: the head also reads this many ECFP4 bits (``fingerprint`` input), beside the pooled
-    )
+    # > 0: the head also reads this many ECFP4 bits (the ``fingerprint`` input) beside the pooled embedding
+    fingerprint_bits: int = 0
 
 
 class Standardize(nn.Module):

@@ -434,7 +434,7 @@ def test_a_tie_group_straddling_the_binder_cut_stays_out_whole_in_any_row_order(
             screen, enrichment = _tie_screen(groups, order)
             st: dict = {}
             every = np.ones(1000, dtype=bool)
-            found = _binders(screen, enrichment, every, every, cfg, st)
+            found = _binders(screen, enrichment, every, every, every, cfg, st)
             assert found.sum() == binders and (enrichment[found] == 9.0).all()
             assert st["binder_cut_ties_dropped"] == dropped and st["binder_cut_enrichment"] in (9.0, 5.0)
 

@@ -32,10 +32,9 @@ def _draw_seed(seed: int, what: str) -> int:
     return int(np.random.SeedSequence([seed, *what.encode()]).generate_state(1)[0])
 
 
-def _short(what: str, split: str | None, have: int, want: int, fix: str) -> DataError:
-    """A shortfall of one kind of negative, overall or in one split, with the keys that change it."""
-    where = f"split {split}" if split else "the screen"
-    return DataError(f"only {have} {what} in {where}, {want} wanted: {fix}")
+def _short(what: str, split: str, have: int, want: int, fix: str) -> DataError:
+    """A shortfall of one kind of negative in one split, with the keys that change it."""
+    return DataError(f"only {have} {what} in split {split}, {want} wanted: {fix}")
 
 
 def choose_rows(

@@ -39,10 +39,16 @@ def enriched_blocks(code: np.ndarray, binder: np.ndarray, usable: np.ndarray, al
 
 
 def _binders(
-    screen: dict[str, Any], enrichment: np.ndarray, usable: np.ndarray, train: np.ndarray, cfg: DictConfig, st: dict
+    screen: dict[str, Any],
+    enrichment: np.ndarray,
+    usable: np.ndarray,
+    train: np.ndarray,
+    counted: np.ndarray,
+    cfg: DictConfig,
+    st: dict,
 ) -> np.ndarray:
     """Rows of ``usable`` above the training rows' top ``pos_fraction`` by enrichment, with at least
-    ``min_target_count`` reads; the counts in ``st`` are over ``usable``.
+    ``min_target_count`` reads; the counts in ``st`` are over the ``counted`` rows among them.
 
     The cut is a quantile of training rows only and applies to every row, as a standardization fit on training
     data would: no val/test count can move it. Enrichment from small integer counts ties in large groups. When
@@ -59,11 +65,11 @@ def _binders(
     cut = ranked[n_top - 1]
     straddles = n_top < len(ranked) and ranked[n_top] == cut
     top = (enrichment > cut if straddles else enrichment >= cut) & usable
-    st["binder_cut_enrichment"] = float(cut)
-    st["binder_cut_ties_dropped"] = int(((enrichment == cut) & usable).sum()) if straddles else 0
     binder = top & (reads >= cfg.min_target_count)
-    st["top_fraction_rows"] = int(top.sum())
-    st["top_low_reads_dropped"] = int((top & (reads < cfg.min_target_count)).sum())
+    st["binder_cut_enrichment"] = float(cut)
+    st["binder_cut_ties_dropped"] = int(((enrichment == cut) & usable & counted).sum()) if straddles else 0
+    st["top_fraction_rows"] = int((top & counted).sum())
+    st["top_low_reads_dropped"] = int((top & counted & ~binder).sum())
     if not (binder & train).any():
         raise DataError(
             f"no binders: none of the top {cfg.pos_fraction:.3%} of training rows by enrichment has >= "
@@ -119,8 +125,7 @@ def label_rules(
     st["missing_synthon_dropped"] = int((~has_blocks).sum())
     # the training cut applied to every row with blocks (what an unplaced row would have been: the kept fractions),
     # its counts taken over the placed rows, the ones that can be labelled
-    binder_any = _binders(screen, enrichment, has_blocks, train & has_blocks, cfg, {})
-    _binders(screen, enrichment, has_blocks & placed, train & has_blocks, cfg, st)
+    binder_any = _binders(screen, enrichment, has_blocks, train & has_blocks, placed, cfg, st)
     measured = measured_negative(screen, train & has_blocks, binder_any & train, cfg, st) & has_blocks & ~binder_any
     usable = has_blocks & placed
     binder, pool = binder_any & placed, measured & placed
