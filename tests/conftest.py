@@ -22,3 +22,20 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
         return compose_cfg(tmp_path / run, [*SMOKE, *overrides])
 
     return make
+
+
+@pytest.fixture
+def initial_weights(monkeypatch):
+    """The model's weights as built, before any training step."""
+    from delbind.arms import transformer
+
+    captured = {}
+    real = transformer.load_tokenizer_and_model
+
+    def capture(cfg):
+        tok, model = real(cfg)
+        captured.update({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return tok, model
+
+    monkeypatch.setattr(transformer, "load_tokenizer_and_model", capture)
+    return captured

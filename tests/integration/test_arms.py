@@ -114,10 +114,11 @@ def test_frozen_vs_finetune_experiment_compares_every_arm(tmp_path):
         [sys.executable, str(ROOT / "scripts" / "train.py"), "experiment=frozen_vs_finetune", "model=tiny",
          "debug=smoke", "logger=none", "data.folds=2", "data.fold=0,1", f"hydra.sweep.dir={sweep}",
          f"paths.outputs_root={tmp_path}"],
-        capture_output=True, text=True, timeout=1500, env={**os.environ, "WANDB_MODE": "offline"},  # 18 jobs
+        capture_output=True, text=True, timeout=1500, env={**os.environ, "WANDB_MODE": "offline"},  # 22 jobs
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    arms = ["frozen", "finetune", "partial", "lora", "lp_ft", "embeddings_logreg", "ecfp_rf", "ecfp_xgb"]
+    arms = ["frozen", "finetune", "partial", "lora", "lp_ft", "lp_ft_ecfp", "contrastive", "embeddings_logreg",
+            "ecfp_rf", "ecfp_xgb"]  # fmt: skip
     lp_ft = tiny_arm_label("lp_ft", tmp_path)  # lp_ft_ensemble: one job, three lp_ft members on the split
     ensemble_rows = [lp_ft.replace(")", ", ensemble of 3)"), lp_ft.replace(")", ", ensemble member)")]
     table = pd.read_csv(sweep / "comparison.csv")

@@ -9,28 +9,12 @@ import torch
 from transformers import AutoModel
 
 from delbind import profiling
-from delbind.arms import transformer
 from delbind.data import build_dataset
 from delbind.data.corpus import CORPUS_FILE, check_trunk_corpus
 from delbind.errors import DataError
 from delbind.tasks import train
 from delbind.training import BinderTrainer
 from tests.helpers import assert_saved_model_scores_as_the_run, check_run_dir, compose_cfg
-
-
-@pytest.fixture
-def initial_weights(monkeypatch):
-    """The model's weights as built, before any training step."""
-    captured = {}
-    real = transformer.load_tokenizer_and_model
-
-    def capture(cfg):
-        tok, model = real(cfg)
-        captured.update({k: v.detach().clone() for k, v in model.state_dict().items()})
-        return tok, model
-
-    monkeypatch.setattr(transformer, "load_tokenizer_and_model", capture)
-    return captured
 
 
 def _trunk_changed(before: dict, model_dir: Path) -> list[bool]:

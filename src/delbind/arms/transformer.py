@@ -35,7 +35,7 @@ from delbind.models.loading import load_tokenizer_and_model, max_length
 from delbind.models.mlm import mlm_loss, save_mlm_head
 from delbind.models.policies import apply_policy, count_parameters, learning_rates, merge_adapters, trunk_frozen
 from delbind.models.tokenizers import tokenize
-from delbind.training import BinderTrainer, training_arguments
+from delbind.training import BinderTrainer, contrastive, training_arguments
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,9 @@ def fit(
     args = training_arguments(trainer_cfg, output_dir, inputs.precision, inputs.report_to, cfg.seed, cfg.run_name)
     if cfg.early_stopping.patience:
         callbacks.append(EarlyStoppingCallback(cfg.early_stopping.patience, cfg.early_stopping.threshold))
-    trainer = BinderTrainer(
+    trainer_cls, loss_args, loss_facts = contrastive.trainer_for(cfg, df.iloc[inputs.train_rows], frozen)
+    facts |= loss_facts
+    trainer = trainer_cls(
         model=train_model,
         args=args,
         train_dataset=train_set,
@@ -162,6 +164,7 @@ def fit(
         callbacks=callbacks,
         pos_weight=cfg.loss.pos_weight,
         group_lrs=learning_rates(model, mode_cfg, trainer_cfg.learning_rate),
+        **loss_args,
     )
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=resume_from)
@@ -239,6 +242,11 @@ def finish(
 def run_transformer(inputs: ArmInputs) -> ArmResult:
     tokenizer, model, tokens = load(inputs)
     cfg = inputs.cfg
+    if cfg.loss.contrastive.weight and trunk_frozen(model, cfg.mode):
+        raise ConfigError(
+            f"loss.contrastive acts on the trunk's embedding, and mode={cfg.mode.name} trains no trunk weight: use "
+            "mode=contrastive (lp_ft with the term), finetune, partial or lora, or loss.contrastive.weight=0"
+        )
     probe = ForgettingProbe.measure(inputs, tokenizer, model)
     stage = fit(
         inputs, tokenizer, model, tokens, cfg.mode, cfg.trainer, inputs.run_dir / "checkpoints", inputs.resume_from

@@ -98,10 +98,15 @@ class BinderClassifier(PreTrainedModel):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         fingerprint: torch.Tensor | None = None,
+        return_pooled: bool = False,
     ) -> SequenceClassifierOutput:
+        """Logits; with ``return_pooled`` also the pooled embeddings, as ``hidden_states[0]`` (the contrastive
+        term's input, training/contrastive.py)."""
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        return SequenceClassifierOutput(logits=self.head_logits(self.embed(input_ids, attention_mask), fingerprint))
+        pooled = self.embed(input_ids, attention_mask)
+        logits = self.head_logits(pooled, fingerprint)
+        return SequenceClassifierOutput(logits=logits, hidden_states=(pooled,) if return_pooled else None)
 
     def set_standardization(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Standardize the head's input with these per-feature statistics from now on (and in the saved model)."""

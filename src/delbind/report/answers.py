@@ -3,13 +3,15 @@ difference, its CI, the p and the verdict word), or says plainly that it is not 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from delbind.comparison import LABELS, SELECTION, reference_row
 from delbind.comparison.verdicts import resolvable_difference
 from delbind.report.data import Report
-from delbind.report.paired import Paired, claim, from_pairs, p_text, paired
+from delbind.report.paired import Paired, claim, p_text, paired
 
 QUESTIONS = (
     "Did fine-tuning improve AUROC and AU-PRC, and by how much?",
@@ -141,6 +143,14 @@ def _gain(test: Paired | None, ft: pd.Series, fz: pd.Series, metric: str) -> tup
 
 
 def easy_or_hard(ft: pd.Series, fz: pd.Series, tests: dict[str, Paired | None]) -> str:
+    return "\n".join(_moves(ft, fz, tests)) + (
+        "\n\nEach change is tested against zero; the gap between the easy and the hard change is not itself tested "
+        "(different molecules). The two AU-PRCs share one prevalence (as many easy as hard negatives per split)."
+    )
+
+
+def _moves(ft: pd.Series, fz: pd.Series, tests: dict[str, Paired | None]) -> list[str]:
+    """Per metric, the change (``ft`` minus ``fz``) on easy and on hard negatives, and which one its tests settle."""
     lines = []
     for metric in ("auroc", "auprc"):
         easy, hard = (f"test_{k}_{metric}" for k in ("easy", "hard"))
@@ -162,10 +172,7 @@ def easy_or_hard(ft: pd.Series, fz: pd.Series, tests: dict[str, Paired | None]) 
             f"- {name}: {g_easy:+.3f} on easy ({v_easy}), {g_hard:+.3f} on hard negatives ({v_hard}): {which} "
             f"(by {abs(g_hard - g_easy):.3f}); {caveat}."
         )
-    return "\n".join(lines) + (
-        "\n\nEach change is tested against zero; the gap between the easy and the hard change is not itself tested "
-        "(different molecules). The two AU-PRCs share one prevalence (as many easy as hard negatives per split)."
-    )
+    return lines
 
 
 def forgetting(summary: pd.DataFrame, runs: pd.DataFrame) -> str:
@@ -190,16 +197,41 @@ def forgetting(summary: pd.DataFrame, runs: pd.DataFrame) -> str:
     )
 
 
-def contrastive(report: Report, ft: pd.Series, fz: pd.Series | None) -> str:
-    rival = next((r for _, r in report.summary.iterrows() if r["arm"].startswith("contrastive")), None)
-    if rival is not None:
-        pairs = report.pairs_against(ft["arm"])
-        lines = [f"Measured: {rival['arm']} minus fine-tuning ({ft['arm']}), paired against fine-tuning:"]
-        for m in ("test_hard_auroc", "test_hard_auprc"):
-            test = from_pairs(pairs, rival["arm"], m)
-            basis = claim(test) if test is not None else unpaired(rival, ft, m)
-            lines.append(f"- {LABELS[m]}: {cell(rival, m)} vs {cell(ft, m)}; {basis}.")
-        return "\n".join(lines)
+@dataclass(frozen=True)
+class TermEffect:
+    """The contrastive row against its twin without the term (lp_ft, else finetune), on the four test metrics."""
+
+    rival: pd.Series
+    base: pd.Series
+    tests: dict[str, Paired | None]
+
+    @classmethod
+    def of(cls, report: Report) -> TermEffect | None:
+        rival = next((r for _, r in report.summary.iterrows() if r["arm"].startswith("contrastive")), None)
+        base = next((r for name in ("lp_ft", "finetune") if (r := arm_row(report.summary, name)) is not None), None)
+        if rival is None or base is None:
+            return None
+        pairs = report.pairs_against(base["arm"])
+        return cls(rival, base, {m: paired(report, pairs, rival["arm"], base["arm"], m) for m in QUALITY_ORDER})
+
+    def moves(self) -> str:
+        return f"The contrastive term ({self.rival['arm']} minus {self.base['arm']}):\n" + "\n".join(
+            _moves(self.rival, self.base, self.tests)
+        )
+
+
+def contrastive(effect: TermEffect | None, ft: pd.Series | None, fz: pd.Series | None) -> str:
+    """The contrastive row's paired verdicts against its twin; without one, what the fine-tuned row's easy-hard gap
+    says about the room for it (``ft`` may be None only when there is an effect)."""
+    if effect is not None:
+        rival, base = effect.rival, effect.base
+        twin = "lp_ft, the same recipe without the term" if base["arm"].startswith("lp_ft") else "fine-tuning"
+        lines = [f"Measured: {rival['arm']} minus {twin} ({base['arm']}), paired against it:"]
+        for m in QUALITY_ORDER:
+            test = effect.tests[m]
+            basis = claim(test) if test is not None else unpaired(rival, base, m)
+            lines.append(f"- {LABELS[m]}: {cell(rival, m)} vs {cell(base, m)}; {basis}.")
+        return "\n".join(lines) + "\n\n" + effect.moves()
     gap = ft["test_easy_auroc"] - ft["test_hard_auroc"]
     split = ft["test_easy_auroc_lo"] > ft["test_hard_auroc_hi"]
     text = (
@@ -228,18 +260,19 @@ def answers(report: Report) -> list[tuple[str, str]]:
     """(question, answer in markdown) for the five questions; an answer says what is missing when an arm is."""
     summary = report.summary
     ft, fz = arm_row(summary, "finetune"), arm_row(summary, "frozen")
+    effect = TermEffect.of(report)
     if ft is None or fz is None:
         missing = " and ".join(n for n, r in (("finetune", ft), ("frozen", fz)) if r is None)
         text = f"These runs have no {missing} arm, so fine-tuning cannot be compared with the frozen trunk."
         return [(q, text) for q in QUESTIONS[:3]] + [
             (QUESTIONS[3], forgetting(summary, report.runs)),
-            (QUESTIONS[4], text if ft is None else contrastive(report, ft, fz)),
+            (QUESTIONS[4], text if effect is None and ft is None else contrastive(effect, ft, fz)),
         ]
     tests = _tests(report, ft, fz)
     return [
         (QUESTIONS[0], improvement(report, ft, fz, tests) + "\n\n" + best_arm(report)),
         (QUESTIONS[1], cost(report, ft, fz, tests["test_hard_auroc"])),
-        (QUESTIONS[2], easy_or_hard(ft, fz, tests)),
+        (QUESTIONS[2], easy_or_hard(ft, fz, tests) + ("" if effect is None else "\n\n" + effect.moves())),
         (QUESTIONS[3], forgetting(summary, report.runs)),
-        (QUESTIONS[4], contrastive(report, ft, fz)),
+        (QUESTIONS[4], contrastive(effect, ft, fz)),
     ]

@@ -84,8 +84,28 @@ def test_a_contrastive_row_is_paired_against_finetuning(tmp_path):
     write_arm(tmp_path, "finetune", hard=1.0, val=0.7)
     write_arm(tmp_path, "contrastive", hard=3.0, val=0.8)
     a = _answers(tmp_path)[QUESTIONS[4]]
-    assert a.startswith("Measured: contrastive (m) minus fine-tuning (finetune (m)), paired against fine-tuning:")
+    assert a.startswith("Measured: contrastive (m) minus fine-tuning (finetune (m)), paired against it:")
     assert "(DeLong, pooled out-of-fold over 3 folds): **better**" in a and "Holm p" in a
+
+
+def test_the_contrastive_term_is_judged_against_its_twin_and_where_it_moved(tmp_path):
+    """With lp_ft in the runs the term's row pairs against lp_ft (the same recipe without it), and the third answer
+    says whether the term moved the hard set more than the easy one."""
+    write_arm(tmp_path, "frozen", hard=0.5, easy=2.0, val=0.6)
+    write_arm(tmp_path, "finetune", hard=1.0, easy=2.5, val=0.7)
+    write_arm(tmp_path, "lp_ft", hard=1.0, easy=2.5, val=0.7, noise="finetune")
+    write_arm(tmp_path, "contrastive", hard=3.0, easy=2.5, val=0.8, noise="finetune")  # the term moves hard only
+    a = _answers(tmp_path)
+    fifth, third = a[QUESTIONS[4]], a[QUESTIONS[2]]
+    assert fifth.startswith("Measured: contrastive (m) minus lp_ft, the same recipe without the term (lp_ft (m))")
+    hard = next(line for line in fifth.splitlines() if line.startswith("- hard AUROC"))
+    assert "**better**" in hard and "Holm p" in hard
+    easy = next(line for line in fifth.splitlines() if line.startswith("- easy AUROC"))
+    assert "+0.000 [+0.000, +0.000]" in easy and "**equivalent**" in easy  # the same easy scores as its twin
+    moved = third[third.index("The contrastive term (contrastive (m) minus lp_ft (m)):") :]
+    auroc = moved.splitlines()[1]
+    assert auroc.startswith("- AUROC: +0.000 on easy (paired: **equivalent**)") and "it helped more on hard" in auroc
+    assert moved in fifth  # the same figures in both answers
 
 
 def test_without_contrastive_the_gap_is_labelled_not_paired(tmp_path):
