@@ -47,7 +47,11 @@ MOLECULEACE = Asset(
     "c2028c9a75281eab53d3b3e7dc11cbc8ac970d008bac4a0d3927f11ac2024bdc",
     "MIT; data from ChEMBL, CC BY-SA 3.0",
 )
-ASSETS = {a.name.lower(): a for a in (RXNFP, MOLECULEACE)}
+# MOSES (Polykovskiy et al. 2020): ~1.6M drug-like molecules from ZINC's clean leads, in moses/dataset/data/train.csv.gz
+MOSES = Asset(
+    "molsets", "0.3.1", "7f4450e3ebecebe79c3a2a55950c93daddee071120daf64a163d03481e811d34", "MIT; data from ZINC"
+)
+ASSETS = {a.name.lower(): a for a in (RXNFP, MOLECULEACE, MOSES)}
 
 PIP_TIMEOUT_S = 120
 

@@ -31,11 +31,16 @@ def test_the_head_reads_the_bits_beside_the_pooled_embedding():
         model(ids)
 
 
-def test_lp_ft_ecfp_trains_saves_and_predicts_with_the_bits(make_cfg, tmp_path):
-    cfg = make_cfg("arm=lp_ft_ecfp")
+@pytest.mark.parametrize("arm", ["lp_ft_ecfp", "frozen_ecfp"])
+def test_a_fingerprint_arm_trains_saves_and_predicts_with_the_bits(make_cfg, tmp_path, arm):
+    cfg = make_cfg(f"arm={arm}")
     metrics = train.run(cfg)
-    assert metrics["arm"] == "lp_ft_ecfp" and np.isfinite(metrics["test_hard_auroc"])
-    assert metrics["trainable_params"] > ECFP_BITS  # the head's weights over the bits train with the rest
+    assert metrics["arm"] == arm and np.isfinite(metrics["test_hard_auroc"])
+    hidden = cfg.model.config.hidden_size
+    if arm == "frozen_ecfp":  # the head alone trains: one weight per embedding feature and per bit, and a bias
+        assert metrics["trainable_params"] == hidden + ECFP_BITS + 1
+    else:  # the head's weights over the bits train with the rest
+        assert metrics["trainable_params"] == metrics["total_params"] > ECFP_BITS
     run_dir = cfg.paths.output_dir
     preds = pd.read_parquet(f"{run_dir}/predictions.parquet").query("eval_set == 'test_hard'")
     scorer = load_scorer(run_dir, precision="fp32", device=torch.device("cpu"))

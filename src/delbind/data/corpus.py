@@ -4,14 +4,17 @@ from every val / test molecule, and the fixed held-out set on which forgetting i
 from __future__ import annotations
 
 import gzip
+import io
 import logging
 from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from delbind.assets import MOSES, read_member
 from delbind.data.chem import canonical_smiles
 from delbind.data.dataset import build_dataset
 from delbind.data.sources.chembl_kinase import KINASE_TARGETS, _moleculeace_files, _read_moleculeace
@@ -25,6 +28,7 @@ LINE_FILES = (".smi", ".smiles", ".txt")  # one SMILES a line (a .smi line may g
 HELDOUT_MOLECULES = 256
 HELDOUT_SEED = 0
 CORPUS_FILE = "pretrain_corpus.smi"  # in a pre-trained model/ dir: the canonical SMILES it was pre-trained on
+MOSES_TRAIN = "moses/dataset/data/train.csv.gz"  # in the molsets wheel: one SMILES column, 1,584,663 rows
 MOLECULEACE_CORPORA = {"kinases": lambda chembl: chembl in KINASE_TARGETS, "all": lambda chembl: True}
 
 
@@ -54,7 +58,8 @@ def _canonical_unique(raw: list[str], stats: dict[str, Any]) -> list[str]:
 
 
 def read_corpus(corpus_cfg: DictConfig, data_cfg: DictConfig | None, seed: int) -> tuple[list[str], dict[str, Any]]:
-    """Canonical, unique SMILES of ``corpus.path``, of MoleculeACE sets (``corpus.moleculeace``), else of the data
+    """Canonical, unique SMILES of ``corpus.path``, of MoleculeACE sets (``corpus.moleculeace``), of a sample of MOSES
+    (``corpus.moses``), else of the data
     source's ``corpus.splits`` (train only by default); minus every val / test molecule of the data source under
     each of ``corpus.exclude_eval_seeds``: val / test molecules in the trunk, even unlabelled, would leak the test
     distribution into every arm built on it, and a split depends on its seed."""
@@ -65,6 +70,8 @@ def read_corpus(corpus_cfg: DictConfig, data_cfg: DictConfig | None, seed: int) 
         smiles = _canonical_unique(raw, stats)
     elif corpus_cfg.get("moleculeace"):
         smiles, stats = _moleculeace_corpus(str(corpus_cfg.moleculeace), data_cfg)
+    elif corpus_cfg.get("moses"):
+        smiles, stats = _moses_corpus(int(corpus_cfg.moses), seed)
     else:
         splits = list(corpus_cfg.splits)
         if set(splits) - {"train"}:
@@ -97,9 +104,27 @@ def _moleculeace_corpus(which: str, data_cfg: DictConfig | None) -> tuple[list[s
     raw = pd.concat([_read_moleculeace(files[c])["smiles"] for c in sets]).tolist()
     stats: dict[str, Any] = {"corpus": f"moleculeace={which}", "corpus_sets": sets, "corpus_rows": len(raw)}
     smiles = _canonical_unique(raw, stats)
+    return _without_heldout(smiles, stats), stats
+
+
+def _moses_corpus(n: int, seed: int) -> tuple[list[str], dict[str, Any]]:
+    """A seeded sample of ``n`` molecules of MOSES's training set (drug-like ZINC molecules: a trunk that has read
+    molecules, not reactions), canonical and unique; minus the fixed held-out set forgetting is measured on."""
+    table = pd.read_csv(io.BytesIO(read_member(MOSES, MOSES_TRAIN)), compression="gzip")
+    if n <= 0 or n > len(table):
+        raise DataError(f"corpus.moses={n}: choose 1..{len(table):,} molecules of MOSES's training set")
+    rows = np.sort(np.random.default_rng(seed).choice(len(table), n, replace=False))
+    raw = table.iloc[rows, 0].astype(str).tolist()
+    stats: dict[str, Any] = {"corpus": f"moses={n}", "corpus_seed": seed, "corpus_rows": len(raw)}
+    smiles = _canonical_unique(raw, stats)
+    return _without_heldout(smiles, stats), stats
+
+
+def _without_heldout(smiles: list[str], stats: dict[str, Any]) -> list[str]:
+    """``smiles`` minus the fixed held-out set forgetting is measured on (counted)."""
     heldout = set(heldout_smiles())
     stats["corpus_forgetting_heldout_dropped"] = sum(s in heldout for s in smiles)
-    return [s for s in smiles if s not in heldout], stats
+    return [s for s in smiles if s not in heldout]
 
 
 def corpus_groups(smiles: Iterable[str], split: str | None) -> list[str]:

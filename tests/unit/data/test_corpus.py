@@ -1,13 +1,20 @@
 """Pre-training corpora and the held-out SMILES forgetting is measured on."""
 
+import dataclasses
+import gzip
+import zipfile
+
 import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
+from delbind.assets import MOSES
 from delbind.data import build_dataset
+from delbind.data import corpus as corpus_module
 from delbind.data.chem import canonical_smiles, scaffold
 from delbind.data.corpus import (
     CORPUS_FILE,
+    MOSES_TRAIN,
     carry_corpus,
     check_trunk_corpus,
     heldout_smiles,
@@ -15,6 +22,7 @@ from delbind.data.corpus import (
     write_corpus,
 )
 from delbind.errors import DataError
+from delbind.integrity import sha256_of
 from tests.helpers import compose_cfg
 
 
@@ -123,3 +131,33 @@ def test_heldout_smiles_are_a_fixed_canonical_sample_outside_the_run():
     without = heldout_smiles(20, seed=0, exclude=set(first[:5]))
     assert not set(without) & set(first[:5])
     assert without[:15] == first[5:]  # one seeded order: excluding molecules only swaps those out
+
+
+def _moses_wheel(tmp_path, smiles, monkeypatch):
+    """A molsets wheel of ``smiles`` in MOSES's layout, pinned as the MOSES asset (sha256 and all)."""
+    table = pd.DataFrame({"SMILES": smiles}).to_csv(index=False).encode()
+    wheel = tmp_path / f"{MOSES.wheel_name}"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr(MOSES_TRAIN, gzip.compress(table))
+    monkeypatch.setattr(corpus_module, "MOSES", dataclasses.replace(MOSES, sha256=sha256_of(wheel)))
+    monkeypatch.setenv(MOSES.env_var, str(wheel))
+
+
+def test_a_moses_corpus_is_a_seeded_sample_minus_eval_scaffolds_and_heldout(tmp_path, monkeypatch):
+    cfg = compose_cfg(tmp_path / "run", ["model=tiny", "logger=none", "data.folds=3"], config_name="pretrain")
+    data, _ = build_dataset(cfg.data, 0)
+    drug_like = heldout_smiles(300, seed=7)  # MoleculeACE ligands stand in for ZINC's drug-like molecules
+    heldout = heldout_smiles()[:20]
+    raw = [*data["smiles"].iloc[:40], *heldout, "C1CC", *drug_like]  # 40 of the data's, forgetting's, one invalid
+    _moses_wheel(tmp_path, raw, monkeypatch)
+    every = OmegaConf.merge(cfg.corpus, {"moses": len(raw)})
+    smiles, stats = read_corpus(every, cfg.data, 0)
+    assert stats["corpus"] == f"moses={len(raw)}" and stats["corpus_invalid_smiles_dropped"] == 1
+    assert not set(smiles) & set(heldout_smiles()) and stats["corpus_forgetting_heldout_dropped"] >= 20
+    assert not {scaffold(s) for s in smiles} & _data_scaffolds(cfg.data, 0)  # the data's folds tile it: all out
+    assert stats["corpus_eval_groups_dropped"] >= 40 and canonical_smiles(smiles[:20]) == smiles[:20]
+    sample = OmegaConf.merge(cfg.corpus, {"moses": 100})
+    a, b, c = (read_corpus(sample, cfg.data, seed)[0] for seed in (0, 0, 1))
+    assert a == b != c and len(a) <= 100  # seeded by the run's seed
+    with pytest.raises(DataError, match=f"corpus.moses=100000: choose 1..{len(raw)} molecules"):
+        read_corpus(OmegaConf.merge(cfg.corpus, {"moses": 100_000}), cfg.data, 0)
