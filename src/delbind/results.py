@@ -20,7 +20,15 @@ from delbind.errors import DataError
 from delbind.io import write_json, write_text
 from delbind.provenance import commit, machine
 
-TABLES = ("comparison.md", "comparison.csv", "comparison_paired.csv", "panel.md", "panel.csv", "panel_tally.csv")
+TABLES = (
+    "comparison.md",
+    "comparison.csv",
+    "comparison_paired.csv",
+    "panel.md",
+    "panel.csv",
+    "panel_tally.csv",
+    "answers.md",
+)  # answers.md: the course report's five answers (scripts/report.py --out <the same dir>)
 BLOCK = re.compile(r"(<!-- results:(?P<name>[\w./-]+) -->\n)(?P<body>.*?)(<!-- /results -->)", re.S)
 
 

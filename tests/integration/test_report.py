@@ -58,6 +58,9 @@ def test_html_is_self_contained_and_carries_the_runs_numbers(sweep):
     # one fold of each arm: the paired tests run on that fold's molecules, and the answers say so
     assert "DeLong on the one fold both ran" in html and "no paired test on hard AUROC" not in html
     assert "No run measured forgetting" in html and "No held-out Kd sets" in html
+    answers = (sweep / "answers.md").read_text()  # the five answers alone, as markdown
+    assert answers.startswith("**1. Did fine-tuning improve AUROC and AU-PRC") and "**5. Will contrastive" in answers
+    assert f"hard AUROC: {_cell(ft, 'test_hard_auroc')} fine-tuned vs {_cell(fz, 'test_hard_auroc')} frozen" in answers
 
 
 def test_figures_are_drawn_from_the_run_files(sweep):
