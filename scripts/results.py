@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("DELBIND_ROOT", str(ROOT))
 
 from delbind.errors import DataError  # noqa: E402
-from delbind.results import collect, write_pages  # noqa: E402
+from delbind.results import collect, pretrain_summary, save, write_pages  # noqa: E402
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -25,11 +25,17 @@ if __name__ == "__main__":
     c.add_argument("out", type=Path)
     c.add_argument("--command", required=True, help="the command that made the sweep, as a reader would rerun it")
     c.add_argument("--run", action="append", default=[], help="a job of the sweep whose printed table to keep")
+    pt = sub.add_parser("pretrain", help="a pre-training run's corpus, cost and MLM loss as results/<name>/pretrain.md")
+    pt.add_argument("run_dir", type=Path)
+    pt.add_argument("out", type=Path)
+    pt.add_argument("--command", required=True, help="the scripts/pretrain.py command that made the run")
     sub.add_parser("render", help="rewrite the results blocks of README.md and docs/ from results/")
     args = parser.parse_args()
     try:
         if args.what == "collect":
             print(f"written: {collect(args.sweep_dir, args.out, args.command, ROOT, tuple(args.run))}")
+        elif args.what == "pretrain":
+            print(f"written: {save(args.out, 'pretrain', pretrain_summary(args.run_dir), args.command, ROOT)}")
         else:
             changed = write_pages(ROOT, ROOT / "results")
             print(f"results blocks rendered from results/; changed: {[str(p.relative_to(ROOT)) for p in changed]}")

@@ -45,6 +45,27 @@ def run_summary(run_dir: Path) -> str:
     return f"```\n{summary_table(m)}\n```\n\n{cost}.\n"
 
 
+def pretrain_summary(run_dir: Path | str) -> str:
+    """A pre-training run (scripts/pretrain.py) as a table: its corpus and what was dropped, its cost, and the
+    held-out masked-LM loss before and after."""
+    run_dir = Path(run_dir)
+    m = json.loads((run_dir / "metrics.json").read_text())
+    c = json.loads((run_dir / "corpus.json").read_text())
+    rows = [
+        ("corpus", c["corpus"]),
+        ("molecules drawn", f"{c['corpus_rows']:,}"),
+        ("dropped: invalid / duplicate / forgetting held-out", f"{c.get('corpus_invalid_smiles_dropped', 0):,} / "
+         f"{c.get('corpus_duplicates_dropped', 0):,} / {c.get('corpus_forgetting_heldout_dropped', 0):,}"),
+        ("dropped: a val / test group of the data, any fold", f"{c.get('corpus_eval_groups_dropped', 0):,}"),
+        ("molecules pre-trained on", f"{m['n_molecules']:,}"),
+        ("epochs, steps", f"{m['epochs']:g}, {m['global_step']:,}"),
+        ("train time (s), molecules/s", f"{m['train_runtime_s']:,.0f}, {m['train_samples_per_s']:,.1f}"),
+        ("peak memory (MB)", f"{m['peak_memory_mb']:,.0f}"),
+        ("held-out MLM loss before -> after", f"{m['mlm_loss_before']:.3f} -> {m['mlm_loss_after']:.3f}"),
+    ]  # fmt: skip
+    return "| | |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows) + "\n"
+
+
 def collect(
     sweep_dir: Path | str, results_dir: Path | str, command: str, root: Path | str = ".", runs: tuple[str, ...] = ()
 ) -> Path:

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from delbind.errors import DataError
-from delbind.results import collect, pages, render, stale
+from delbind.results import collect, pages, pretrain_summary, render, stale
 from tests.helpers import ROOT
 
 
@@ -66,3 +66,21 @@ def test_a_saved_benchmark_table_renders_under_its_command(tmp_path):
     assert "`python b.py`" in render(readme, tmp_path / "results") and "| read | 0.2 |" in render(
         readme, tmp_path / "results"
     )
+
+
+def test_a_pretraining_run_becomes_a_table_of_its_corpus_cost_and_loss(tmp_path):
+    metrics = {"n_molecules": 18623, "epochs": 1.0, "global_step": 582, "train_runtime_s": 375.7,
+               "train_samples_per_s": 49.56, "peak_memory_mb": 1369.6, "mlm_loss_before": 0.6307,
+               "mlm_loss_after": 0.5372}  # fmt: skip
+    corpus = {"corpus": "moses=20000", "corpus_rows": 20000, "corpus_invalid_smiles_dropped": 0,
+              "corpus_duplicates_dropped": 2, "corpus_forgetting_heldout_dropped": 1,
+              "corpus_eval_groups_dropped": 1377}  # fmt: skip
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    (tmp_path / "corpus.json").write_text(json.dumps(corpus))
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in pretrain_summary(tmp_path).splitlines()[2:]]
+    rows = dict(cells)
+    assert rows["corpus"] == "moses=20000" and rows["molecules pre-trained on"] == "18,623"
+    assert rows["dropped: invalid / duplicate / forgetting held-out"] == "0 / 2 / 1"
+    assert rows["dropped: a val / test group of the data, any fold"] == "1,377"
+    assert rows["train time (s), molecules/s"] == "376, 49.6"
+    assert rows["held-out MLM loss before -> after"] == "0.631 -> 0.537"
