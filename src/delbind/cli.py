@@ -57,7 +57,8 @@ def run_dirs_task(task: Callable[..., T], config: str, conf_dir: Path, doc: str)
     cfg.strict = args.strict or cfg.strict
     cfg.dirs, cfg.out = [str(d) for d in args.dirs], None if args.out is None else str(args.out)
     if "reference" in cfg:
-        cfg.reference, cfg.margin = args.reference, args.margin
+        # the config's reference stays unless one is given (panel.yaml's is ecfp_rf; compare's null: the val-best)
+        cfg.reference, cfg.margin = args.reference or cfg.reference, args.margin
     if "weight" in cfg:
         cfg.arms, cfg.weight = args.arms, args.weight
     return run_task(task, cfg)

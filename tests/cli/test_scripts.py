@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import ROOT, check_run_dir
+from tests.helpers import ROOT, check_run_dir, write_cv_sweep
 
 
 def _cli(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
@@ -65,6 +65,25 @@ def test_compare_cli_writes_the_table_and_a_bad_dir_is_one_line(tmp_path):
     )  # fmt: skip
     assert typo.returncode == 2 and "Traceback" not in typo.stderr
     assert "ConfigError: reference 'ecfp' matches no row; give one of: frozen (tiny)" in typo.stderr
+
+
+def test_panel_cli_combines_sweeps_against_its_configured_reference(tmp_path):
+    """Two sweeps (the cheap arms, then one arm added later) make one panel, paired against panel.yaml's ecfp_rf
+    when no --reference is given; an unfinished run is left out, or refused with --strict."""
+    for seed, target in enumerate(["CHEMBL262", "T1"]):
+        write_cv_sweep(tmp_path / "first" / target, {"ecfp_rf": (1.0, 0.7)}, n=80, seed=seed, target=target)
+        write_cv_sweep(tmp_path / "added" / target, {"strong": (3.0, 0.8)}, n=80, seed=seed, target=target)
+    (tmp_path / "added" / "T1" / "unfinished").mkdir()
+    (tmp_path / "added" / "T1" / "unfinished" / "metrics.json").write_text("{")
+    script, out = str(ROOT / "scripts" / "panel.py"), tmp_path / "panel"
+    ok = subprocess.run([sys.executable, script, str(tmp_path / "first"), str(tmp_path / "added"), "--out", str(out)],
+                        capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    md = (out / "panel.md").read_text()
+    assert "the verdict against **ecfp_rf**" in md and "| T1 | reporting | strong (m) |" in md
+    strict = subprocess.run([sys.executable, script, str(tmp_path / "added"), "--strict"], capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    assert strict.returncode == 2 and "Traceback" not in strict.stderr and "unfinished" in strict.stderr
 
 
 def test_pretrain_cli_missing_corpus_is_one_line(tmp_path):

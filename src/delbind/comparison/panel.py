@@ -24,12 +24,18 @@ VERDICTS = ("better", "equivalent", "worse", "can't tell")
 
 
 def panel(
-    paths: Iterable[Path | str], development: str, reference: str, margin: float = 0.02, alpha: float = 0.05
+    paths: Iterable[Path | str],
+    development: str,
+    reference: str,
+    margin: float = 0.02,
+    alpha: float = 0.05,
+    strict: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(per target x arm rows, tally per arm over the reporting targets) for the runs below ``paths``."""
+    """(per target x arm rows, tally per arm over the reporting targets) for the runs below ``paths``; ``strict``:
+    an unreadable or unfinished run is an error (else left out, one line each)."""
     from delbind.comparison import compare  # the package's entry point; this module is one of its parts
 
-    runs = load_runs(paths, per_target=False)  # rows are split by target below
+    runs = load_runs(paths, per_target=False, strict=strict)  # rows are split by target below
     if "target" not in runs or runs["target"].isna().all():
         raise NoRunsError(f"no run below {[str(p) for p in paths]} records a data.target: not a panel")
     rows = []
@@ -117,11 +123,16 @@ def panel_markdown(table: pd.DataFrame, counts: pd.DataFrame, margin: float) -> 
 
 
 def write_panel(
-    paths: Iterable[Path | str], out_dir: Path | str, development: str, reference: str, margin: float = 0.02
+    paths: Iterable[Path | str],
+    out_dir: Path | str,
+    development: str,
+    reference: str,
+    margin: float = 0.02,
+    strict: bool = False,
 ) -> pd.DataFrame:
     """panel.md, panel.csv and panel_tally.csv in ``out_dir``; returns the per target x arm table."""
     out_dir = Path(out_dir)
-    table, counts = panel(paths, development, reference, margin)
+    table, counts = panel(paths, development, reference, margin, strict=strict)
     write_text(out_dir / "panel.md", panel_markdown(table, counts, margin))
     for name, frame in (("panel.csv", table), ("panel_tally.csv", counts)):
         with atomic_write(out_dir / name) as tmp:
