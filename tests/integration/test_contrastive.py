@@ -27,7 +27,7 @@ def test_contrastive_mode_adds_the_term_to_fine_tuning_only(make_cfg, monkeypatc
     metrics = train.run(cfg)
     run_dir = Path(cfg.paths.output_dir)
     check_run_dir(run_dir, metrics)
-    assert metrics["arm"] == "contrastive" and metrics["contrastive_weight"] == 0.1
+    assert metrics["arm"] == "contrastive" and metrics["contrastive_weight"] == 1.0
     assert metrics["contrastive_mining"] == "tanimoto" and metrics["contrastive_nearest_hard_similarity_median"] > 0
     # stage 2 only: one term per fine-tuning step (the probe's steps on cached embeddings have none)
     assert len(terms) == metrics["global_step"]
