@@ -11,26 +11,27 @@ import torch
 from scipy.special import expit
 from transformers import AutoModel, AutoTokenizer
 
-from delbind.arms import transformer
 from delbind.data.chem import canonical_smiles
 from delbind.errors import ConfigError
 from delbind.evaluation import binary_metrics
 from delbind.models import augment
 from delbind.tasks import train
+from delbind.training import BinderTrainer
 from tests.helpers import check_run_dir
 
 
 @pytest.fixture
 def trainers(monkeypatch):
-    """Every BinderTrainer the arms build, as built (their train_dataset is what training draws from)."""
+    """Every BinderTrainer the arms build (subclasses too), as built (their train_dataset is what training draws
+    from)."""
     built = []
+    real = BinderTrainer.__init__
 
-    class Recording(transformer.BinderTrainer):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            built.append(self)
+    def recording(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        built.append(self)
 
-    monkeypatch.setattr(transformer, "BinderTrainer", Recording)
+    monkeypatch.setattr(BinderTrainer, "__init__", recording)
     return built
 
 
