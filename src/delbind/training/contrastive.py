@@ -165,7 +165,8 @@ class ContrastiveTrainer(BinderTrainer):
 
     def __init__(self, *args: Any, contrastive: Contrastive, **kwargs: Any):
         self.contrastive = contrastive
-        self._term_sum, self._term_n = 0.0, 0
+        self._term_sum: torch.Tensor | float = 0.0
+        self._term_n = 0
         super().__init__(*args, **kwargs)
 
     def compute_loss(
@@ -180,13 +181,14 @@ class ContrastiveTrainer(BinderTrainer):
         features = {k: v for k, v in inputs.items() if k != "labels"}
         outputs = model(**features, return_pooled=True)
         term = supcon_loss(outputs.hidden_states[0], inputs["labels"], self.contrastive.temperature)
-        self._term_sum, self._term_n = self._term_sum + float(term.detach()), self._term_n + 1
+        # summed on the device, read at the next log: no extra host sync per step
+        self._term_sum, self._term_n = self._term_sum + term.detach(), self._term_n + 1
         loss = bce_loss(outputs.logits, inputs["labels"], self.pos_weight) + self.contrastive.weight * term
         return (loss, outputs) if return_outputs else loss
 
     def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
         if "loss" in logs and self._term_n:
-            logs["contrastive_loss"] = self._term_sum / self._term_n
+            logs["contrastive_loss"] = float(self._term_sum) / self._term_n
             self._term_sum, self._term_n = 0.0, 0
         super().log(logs, *args, **kwargs)
 
