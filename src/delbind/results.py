@@ -80,10 +80,15 @@ def collect(
         shutil.copyfile(path, out / path.name)
     for job in runs:
         write_text(out / f"run_{job}.md", run_summary(sweep_dir / job))
-    run_commits = sorted({json.loads(f.read_text()).get("commit") or "?" for f in sweep_dir.glob("**/metrics.json")})
+    # The runs behind the tables: the sweep's own, and the fold runs committed beside the tables (results/*/runs/,
+    # for a comparison drawn from them rather than from one sweep)
+    sources = [d for d in (sweep_dir, out / "runs") if any(d.glob("**/metrics.json"))] or [sweep_dir]
+    files = {f.resolve() for d in sources for f in d.glob("**/metrics.json")}
+    run_commits = sorted({json.loads(f.read_text()).get("commit") or "?" for f in files})
     # run_commits: the code that trained the runs ("?": made before runs recorded it); commit: the code that
     # rendered the tables
-    write_json(out / "meta.json", {**provenance(command, root), "run_commits": run_commits, "runs": str(sweep_dir)})
+    runs = ", ".join(str(d) for d in sources)
+    write_json(out / "meta.json", {**provenance(command, root), "run_commits": run_commits, "runs": runs})
     return out
 
 

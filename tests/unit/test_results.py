@@ -55,6 +55,18 @@ def test_collect_keeps_a_jobs_printed_table_and_cost(tmp_path):
     assert "finetune on fold 0 of 5: 671 training molecules, trained 530 s on 2 threads" in text
 
 
+def test_collect_names_the_code_of_the_committed_fold_runs_a_comparison_was_drawn_from(tmp_path):
+    tables = tmp_path / "comparison"  # compare.py --out: tables only, no runs below it
+    tables.mkdir()
+    (tables / "comparison.md").write_text("| arm |\n")
+    results = tmp_path / "results" / "demo"
+    for row, commit in (("a", "abc1234"), ("b", "def5678+dirty")):
+        (results / "runs" / row / "fold0").mkdir(parents=True)
+        (results / "runs" / row / "fold0" / "metrics.json").write_text(json.dumps({"commit": commit}))
+    meta = json.loads((collect(tables, results, "cmd", root=ROOT) / "meta.json").read_text())
+    assert meta["run_commits"] == ["abc1234", "def5678+dirty"] and meta["runs"] == str(results / "runs")
+
+
 def test_a_saved_benchmark_table_renders_under_its_command(tmp_path):
     from delbind.results import save
 
