@@ -79,8 +79,8 @@ def test_mean_pooling_ignores_padding():
     [
         (["mode=finetune"], "mean"),  # chosen on val for finetune and frozen
         (["mode=lp_ft"], "mean"),  # chosen on val too
-        (["mode=partial", "model=tiny"], "cls"),
-        (["mode=lora"], "mean"),  # chosen on val too; partial kept [CLS] on val
+        (["mode=partial", "model=tiny"], "mean"),  # chosen on CV val over [CLS]
+        (["mode=lora"], "mean"),  # chosen on val too
         (["mode=frozen"], "mean"),  # the frozen-trunk arms pool by mean, whatever the model
         (["arm=frozen", "model=chemberta_77m_mlm"], "mean"),
         (["baseline=embeddings_logreg"], "mean"),
