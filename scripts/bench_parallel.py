@@ -31,6 +31,7 @@ os.environ.setdefault("DELBIND_ROOT", str(ROOT))
 import pandas as pd  # noqa: E402
 
 from delbind.results import save  # noqa: E402
+from delbind.rundirs import metrics_files  # noqa: E402
 
 WAYS = {"one at a time": [], "side by side": ["hydra/launcher=local_parallel", "hydra.launcher.n_jobs=2"]}
 
@@ -45,7 +46,7 @@ def sweep(way: str, arm: str, extra: list[str], out: Path) -> dict[str, Any]:
     wall = time.perf_counter() - start
     if done.returncode:
         raise SystemExit(f"{way}: the sweep failed ({shlex.join(command)}):\n{done.stderr[-3000:]}")
-    jobs = [json.loads(f.read_text()) for f in sorted(sweep_dir.glob("*/metrics.json"))]
+    jobs = [json.loads(f.read_text()) for f in metrics_files([sweep_dir])]
     return {"wall_s": wall, "jobs": [{k: j[k] for k in ("fold", "threads", "train_runtime_s", "peak_memory_mb")}
                                      for j in jobs]}  # fmt: skip
 

@@ -19,6 +19,7 @@ from delbind import confdoc
 from delbind.errors import DataError
 from delbind.io import write_json, write_text
 from delbind.provenance import commit, machine
+from delbind.rundirs import metrics_files
 
 TABLES = (
     "comparison.md",
@@ -82,9 +83,9 @@ def collect(
         write_text(out / f"run_{job}.md", run_summary(sweep_dir / job))
     # The runs behind the tables: the sweep's own, and the fold runs committed beside the tables (results/*/runs/,
     # for a comparison drawn from them rather than from one sweep)
-    sources = [d for d in (sweep_dir, out / "runs") if any(d.glob("**/metrics.json"))] or [sweep_dir]
-    files = {f.resolve() for d in sources for f in d.glob("**/metrics.json")}
-    run_commits = sorted({json.loads(f.read_text()).get("commit") or "?" for f in files})
+    run_files = {d: metrics_files([d]) for d in (sweep_dir, out / "runs")}
+    sources = [d for d, files in run_files.items() if files] or [sweep_dir]
+    run_commits = sorted({json.loads(f.read_text()).get("commit") or "?" for d in sources for f in run_files[d]})
     # run_commits: the code that trained the runs ("?": made before runs recorded it); commit: the code that
     # rendered the tables
     runs = ", ".join(str(d) for d in sources)
