@@ -147,6 +147,7 @@ def test_files_written_carry_the_verdicts(tmp_path):
     md = (tmp_path / "comparison.md").read_text()
     assert "Paired against **frozen (m)** (the reference asked for)" in md and "**better**" in md
     assert "| finetune (m) | k-fold CV: 5 x 1 |" in md and "found with 80% power" in md
+    assert "Holm-adjusted over the 1 row (Holm changes nothing)" in md
     table = pd.read_csv(tmp_path / "comparison_paired.csv")
     assert list(table["arm"]) == ["finetune (m)"] and table["test_hard_auroc_verdict"].iloc[0] == "better"
     assert {m for m in QUALITY} <= set(pd.read_csv(tmp_path / "comparison.csv").columns)

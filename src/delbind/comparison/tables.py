@@ -104,9 +104,10 @@ def paired_markdown(pairs: pd.DataFrame, chosen: bool, margin: float, alpha: flo
         cells.append(_diff(r, SELECTION))
         lines.append("| " + " | ".join(cells) + " |")
     resolves = "n/a" if np.isnan(resolvable) else f"{resolvable:.3f}"
+    rows = "the 1 row (Holm changes nothing)" if len(pairs) == 1 else f"the {len(pairs)} rows"
     lines += [
         "",
-        f"Cells: difference [{1 - alpha:.0%} CI]; p: two-sided, Holm-adjusted over the {len(pairs)} rows. Verdict: "
+        f"Cells: difference [{1 - alpha:.0%} CI]; p: two-sided, Holm-adjusted over {rows}. Verdict: "
         f"*equivalent* when two one-sided tests put the difference within +-{margin} (Holm-adjusted p < {alpha}); "
         f"else *better* / *worse* when the adjusted p < {alpha}; else *can't tell* at this size. At this size a "
         f"hard-AUROC difference of {resolves} is found with 80% power (from the median standard error above). "
