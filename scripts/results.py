@@ -2,6 +2,9 @@
 
 python scripts/results.py collect <sweep dir> <results/name> --command "<the command that made the sweep>"
     copies the sweep's comparison / panel tables into results/<name>/ with meta.json (command, commit, machine, date)
+python scripts/results.py keep <sweep dir> [<sweep dir> ...] results/<name>/runs[/<row>]
+    copies every fold run's metrics.json and predictions.parquet to .../[<target>/<arm>/...]fold<k>, so a comparison or
+    panel can be redrawn from committed files (python scripts/compare.py results/<name>/runs)
 python scripts/results.py render
     rewrites every `<!-- results:<name>/<table> -->` block of README.md and docs/*.md from results/<name>/<table>.md
 """
@@ -14,8 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("DELBIND_ROOT", str(ROOT))
 
-from delbind.errors import DataError  # noqa: E402
-from delbind.results import collect, pretrain_summary, save, write_pages  # noqa: E402
+from delbind.errors import DataError, NoRunsError, UnreadableRunError  # noqa: E402
+from delbind.results import collect, keep, pretrain_summary, save, write_pages  # noqa: E402
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -29,16 +32,23 @@ if __name__ == "__main__":
     pt.add_argument("run_dir", type=Path)
     pt.add_argument("out", type=Path)
     pt.add_argument("--command", required=True, help="the scripts/pretrain.py command that made the run")
+    k = sub.add_parser("keep", help="copy a sweep's fold runs (metrics + predictions) under results/<name>/runs/")
+    k.add_argument("sweep_dirs", type=Path, nargs="+")
+    k.add_argument("dest", type=Path)
     sub.add_parser("render", help="rewrite the results blocks of README.md and docs/ from results/")
     args = parser.parse_args()
     try:
         if args.what == "collect":
             print(f"written: {collect(args.sweep_dir, args.out, args.command, ROOT, tuple(args.run))}")
+        elif args.what == "keep":
+            kept = keep(args.sweep_dirs, args.dest)
+            where = ", ".join(str(p.relative_to(args.dest)) for p in kept[:3]) + (", ..." if len(kept) > 3 else "")
+            print(f"kept {len(kept)} fold runs under {args.dest}: {where}")
         elif args.what == "pretrain":
             print(f"written: {save(args.out, 'pretrain', pretrain_summary(args.run_dir), args.command, ROOT)}")
         else:
             changed = write_pages(ROOT, ROOT / "results")
             print(f"results blocks rendered from results/; changed: {[str(p.relative_to(ROOT)) for p in changed]}")
-    except DataError as e:
-        print(f"DataError: {e}", file=sys.stderr)
+    except (DataError, NoRunsError, UnreadableRunError) as e:
+        print(f"{type(e).__name__}: {e}", file=sys.stderr)
         sys.exit(2)

@@ -4,7 +4,8 @@ result blocks rendered from those files (never typed by hand).
 ``results/<name>/meta.json`` holds the command, commit, machine and date; ``results/<name>/<table>.md`` the tables
 the sweep wrote. In README.md a block between ``<!-- results:<name>/<table> -->`` and ``<!-- /results -->`` is
 the file's text under a provenance line; the same blocks render in docs/ pages. ``render`` rewrites every block,
-``stale`` lists those out of date.
+``stale`` lists those out of date. ``keep`` copies a sweep's fold runs under ``results/<name>/runs/`` so a table
+can be redrawn from committed files.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from delbind import confdoc
 from delbind.errors import DataError
 from delbind.io import write_json, write_text
 from delbind.provenance import commit, machine
-from delbind.rundirs import metrics_files
+from delbind.rundirs import finished_runs, metrics_files
 
 TABLES = (
     "comparison.md",
@@ -30,6 +31,8 @@ TABLES = (
     "panel_tally.csv",
     "answers.md",
 )  # answers.md: the course report's five answers (scripts/report.py --out <the same dir>)
+KEPT = ("metrics.json", "predictions.parquet")  # what a comparison or panel is redrawn from
+LEVELS = ("target", "arm", "label", "data_seed")  # what may tell a sweep's fold runs apart, as sub-dirs of keep's dest
 BLOCK = re.compile(r"(<!-- results:(?P<name>[\w./-]+) -->\n)(?P<body>.*?)(<!-- /results -->)", re.S)
 
 
@@ -91,6 +94,37 @@ def collect(
     runs = ", ".join(str(d) for d in sources)
     write_json(out / "meta.json", {**provenance(command, root), "run_commits": run_commits, "runs": runs})
     return out
+
+
+def keep(sweep_dirs: list[Path | str], dest: Path | str) -> list[Path]:
+    """Copy every fold run of ``sweep_dirs`` (its metrics.json and predictions.parquet) to ``dest/.../fold<k>``, a
+    directory per value of each of ``LEVELS`` the runs differ in (target/arm/fold<k> for a panel, fold<k> for one
+    recipe), so its tables can be redrawn from committed files. Nothing is copied unless every run is a finished
+    fold run with predictions, no two runs land in one place, and no kept run would be overwritten."""
+    runs, _ = finished_runs(sweep_dirs, strict=True)
+    for r in runs:
+        r["arm"] = r.get("arm") or r.get("mode")
+        if r.get("fold") is None or not (Path(r["run_dir"]) / "predictions.parquet").is_file():
+            raise DataError(
+                f"{r['run_dir']} is not a fold run with predictions.parquet: keep copies cross-validated runs"
+            )
+    varying = [k for k in LEVELS if len({str(r.get(k)) for r in runs}) > 1]
+    places: dict[Path, str] = {}
+    for r in runs:
+        place = Path(dest, *(f"{k}{r[k]}" if k == "data_seed" else str(r[k]) for k in varying), f"fold{r['fold']}")
+        if place in places:
+            raise DataError(f"{r['run_dir']} and {places[place]} would both be {place} (they differ in none of "
+                            f"{', '.join(LEVELS)}): keep one recipe's runs per call")  # fmt: skip
+        places[place] = r["run_dir"]
+    taken = [p for p in places if p.exists()]
+    if taken:
+        raise DataError(f"{taken[0]} exists ({len(taken)} of {len(places)} places taken): keep never overwrites a "
+                        "kept run; remove it or name another dest")  # fmt: skip
+    for place, run_dir in places.items():
+        place.mkdir(parents=True)
+        for name in KEPT:
+            shutil.copyfile(Path(run_dir) / name, place / name)
+    return sorted(places, key=str)
 
 
 def provenance(command: str, root: Path | str = ".") -> dict[str, str]:

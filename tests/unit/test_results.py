@@ -2,9 +2,10 @@ import json
 
 import pytest
 
+from delbind.comparison import load_runs, summarize
 from delbind.errors import DataError
-from delbind.results import collect, pages, pretrain_summary, render, stale
-from tests.helpers import ROOT
+from delbind.results import collect, keep, pages, pretrain_summary, render, stale
+from tests.helpers import ROOT, write_cv_sweep
 
 
 def test_readme_and_docs_results_blocks_are_rendered_from_the_committed_files():
@@ -96,3 +97,32 @@ def test_a_pretraining_run_becomes_a_table_of_its_corpus_cost_and_loss(tmp_path)
     assert rows["dropped: a val / test group of the data, any fold"] == "1,377"
     assert rows["train time (s), molecules/s"] == "376, 49.6"
     assert rows["held-out MLM loss before -> after"] == "0.631 -> 0.537"
+
+
+def test_keep_copies_each_fold_run_once_by_what_tells_the_runs_apart_and_never_overwrites(tmp_path):
+    sweep = tmp_path / "sweep"
+    write_cv_sweep(sweep, {"frozen": (1.0, 0.7), "finetune": (2.5, 0.8)}, folds=3)
+    kept = keep([sweep], tmp_path / "runs")
+    assert [str(p.relative_to(tmp_path / "runs")) for p in kept] == [
+        f"{arm}/fold{k}" for arm in ("finetune", "frozen") for k in range(3)
+    ]  # the arm differs between runs, so it is a level; the target, label and data_seed do not
+    for place in kept:
+        assert sorted(f.name for f in place.iterdir()) == ["metrics.json", "predictions.parquet"]
+    # the kept runs redraw the same pooled comparison as the sweep
+    pooled = [summarize(load_runs([d])).set_index("arm")["test_hard_auroc"] for d in (sweep, tmp_path / "runs")]
+    assert pooled[0].to_dict() == pooled[1].to_dict()
+    with pytest.raises(DataError, match="never overwrites"):
+        keep([sweep / "0"], tmp_path / "runs" / "frozen")  # fold0 of that row is kept already
+    assert len(list((tmp_path / "runs").rglob("metrics.json"))) == 6
+
+
+def test_keep_refuses_runs_it_cannot_place_apart_or_redraw(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_cv_sweep(a, {"frozen": (1.0, 0.7)}, folds=2)
+    write_cv_sweep(b, {"frozen": (1.0, 0.7)}, folds=2, seed=1)  # the same recipe and folds again
+    with pytest.raises(DataError, match="would both be"):
+        keep([a, b], tmp_path / "runs")
+    (a / "1" / "predictions.parquet").unlink()
+    with pytest.raises(DataError, match="not a fold run with predictions"):
+        keep([a], tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()  # nothing copied when any run is refused
