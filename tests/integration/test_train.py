@@ -35,6 +35,20 @@ def test_frozen_smoke_trains_only_the_head(make_cfg, initial_weights):
     assert not (run_dir / "model" / CORPUS_FILE).exists()  # its trunk saw no molecule of the run
 
 
+def test_a_run_records_the_commit_it_started_on_not_head_when_it_ended(make_cfg, monkeypatch):
+    head = {"now": "aaa1111"}
+    monkeypatch.setattr(train, "commit", lambda: head["now"])
+    build = train.build_dataset
+
+    def build_then_commit(*args, **kwargs):  # someone commits while the run trains
+        built = build(*args, **kwargs)
+        head["now"] = "bbb2222"
+        return built
+
+    monkeypatch.setattr(train, "build_dataset", build_then_commit)
+    assert train.run(make_cfg("mode=frozen"))["commit"] == "aaa1111"
+
+
 def test_finetune_smoke_trains_the_trunk(make_cfg, initial_weights):
     cfg = make_cfg("logger=tensorboard")
     metrics = train.run(cfg)

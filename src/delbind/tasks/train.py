@@ -26,6 +26,7 @@ from delbind.training import resolve_precision, resolve_resume
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Train and evaluate the configured arm; write the run dir; return the metrics (also in metrics.json)."""
+    code = commit()  # now: HEAD may move while a run (or a sweep in this process) trains; it runs what it loaded
     run_dir = claim_run_dir(Path(cfg.paths.output_dir))
     threads = set_threads(cfg.threads)
     set_seed(cfg.seed)
@@ -48,7 +49,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     with tracking.job(cfg, run_dir) as report_to:
         inputs = ArmInputs(cfg, df, frames, run_dir, precision, report_to, resume_from)
         result = ARM_FAMILIES.get(cfg.arm_family)(inputs)
-        metrics = _metrics(cfg, inputs, result, list(external)) | _cv(data_stats, cfg) | counts
+        metrics = _metrics(cfg, inputs, result, list(external)) | {"commit": code} | _cv(data_stats, cfg) | counts
         metrics |= peak_memory(window_reset) | {"threads": threads}
         predictions = pd.concat(
             [
@@ -79,7 +80,6 @@ def _metrics(cfg: DictConfig, inputs: ArmInputs, result: ArmResult, external: li
         "seed": cfg.seed,
         "data_seed": cfg.data_seed,  # the split's seed (= seed unless set apart for a seed ensemble)
         "precision": inputs.precision,
-        "commit": commit(),  # the code that made this run
         "n_train": len(inputs.train_rows),
         **{f"n_{name}": len(frames[name]) for name in (*VAL_SETS, *TEST_SETS)},
     }
