@@ -28,6 +28,9 @@ if __name__ == "__main__":
     c.add_argument("out", type=Path)
     c.add_argument("--command", required=True, help="the command that made the sweep, as a reader would rerun it")
     c.add_argument("--run", action="append", default=[], help="a job of the sweep whose printed table to keep")
+    c.add_argument(
+        "--runs", action="append", default=[], type=Path, help="a dir of the runs the tables were drawn from"
+    )
     pt = sub.add_parser("pretrain", help="a pre-training run's corpus, cost and MLM loss as results/<name>/pretrain.md")
     pt.add_argument("run_dir", type=Path)
     pt.add_argument("out", type=Path)
@@ -39,7 +42,9 @@ if __name__ == "__main__":
     args = parser.parse_args()
     try:
         if args.what == "collect":
-            print(f"written: {collect(args.sweep_dir, args.out, args.command, ROOT, tuple(args.run))}")
+            print(
+                f"written: {collect(args.sweep_dir, args.out, args.command, ROOT, tuple(args.run), tuple(args.runs))}"
+            )
         elif args.what == "keep":
             kept = keep(args.sweep_dirs, args.dest)
             where = ", ".join(str(p.relative_to(args.dest)) for p in kept[:3]) + (", ..." if len(kept) > 3 else "")

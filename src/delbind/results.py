@@ -71,10 +71,17 @@ def pretrain_summary(run_dir: Path | str) -> str:
 
 
 def collect(
-    sweep_dir: Path | str, results_dir: Path | str, command: str, root: Path | str = ".", runs: tuple[str, ...] = ()
+    sweep_dir: Path | str,
+    results_dir: Path | str,
+    command: str,
+    root: Path | str = ".",
+    runs: tuple[str, ...] = (),
+    run_dirs: tuple[Path | str, ...] = (),
 ) -> Path:
     """Copy the sweep's tables into ``results_dir`` with ``meta.json`` (command, commit, machine, date); each job
-    in ``runs`` (a sub-dir of the sweep) also gives ``run_<job>.md``, its printed test table and cost."""
+    in ``runs`` (a sub-dir of the sweep) also gives ``run_<job>.md``, its printed test table and cost. ``run_dirs``:
+    the runs the tables were drawn from, when neither the sweep nor ``results_dir/runs`` holds them (a comparison
+    of runs kept under other results)."""
     sweep_dir, out = Path(sweep_dir), Path(results_dir)
     found = [sweep_dir / t for t in TABLES if (sweep_dir / t).is_file()]
     if not found:
@@ -84,9 +91,11 @@ def collect(
         shutil.copyfile(path, out / path.name)
     for job in runs:
         write_text(out / f"run_{job}.md", run_summary(sweep_dir / job))
-    # The runs behind the tables: the sweep's own, and the fold runs committed beside the tables (results/*/runs/,
-    # for a comparison drawn from them rather than from one sweep)
-    run_files = {d: metrics_files([d]) for d in (sweep_dir, out / "runs")}
+    # The runs behind the tables: those named, the sweep's own, and the fold runs committed beside the tables
+    # (results/*/runs/, for a comparison drawn from them rather than from one sweep)
+    run_files = {Path(d): metrics_files([d]) for d in (*run_dirs, sweep_dir, out / "runs")}
+    if empty := [str(d) for d in run_dirs if not run_files[Path(d)]]:
+        raise DataError(f"no metrics.json under {empty[0]}: name the dirs of the runs the tables were drawn from")
     sources = [d for d, files in run_files.items() if files] or [sweep_dir]
     run_commits = sorted({json.loads(f.read_text()).get("commit") or "?" for d in sources for f in run_files[d]})
     # run_commits: the code that trained the runs ("?": made before runs recorded it); commit: the code that

@@ -66,6 +66,14 @@ def test_collect_names_the_code_of_the_committed_fold_runs_a_comparison_was_draw
         (results / "runs" / row / "fold0" / "metrics.json").write_text(json.dumps({"commit": commit}))
     meta = json.loads((collect(tables, results, "cmd", root=ROOT) / "meta.json").read_text())
     assert meta["run_commits"] == ["abc1234", "def5678+dirty"] and meta["runs"] == str(results / "runs")
+    # tables drawn from runs kept under other results: named, they are the ones recorded
+    other = tmp_path / "results" / "other"
+    meta = json.loads(
+        (collect(tables, other, "cmd", root=ROOT, run_dirs=(results / "runs" / "a",)) / "meta.json").read_text()
+    )
+    assert meta["run_commits"] == ["abc1234"] and meta["runs"] == str(results / "runs" / "a")
+    with pytest.raises(DataError, match="no metrics.json under"):
+        collect(tables, other, "cmd", root=ROOT, run_dirs=(tmp_path / "typo",))
 
 
 def test_a_saved_benchmark_table_renders_under_its_command(tmp_path):
