@@ -11,12 +11,13 @@ from pathlib import Path
 
 @functools.cache
 def commit(root: Path | str | None = None) -> str:
-    """The short git commit of the code (``+dirty`` with uncommitted changes); ``unknown`` outside a checkout."""
+    """The short git commit of the code (``+dirty`` with uncommitted changes outside ``results/``, the committed
+    figures, which a study writes one table after another); ``unknown`` outside a checkout."""
     root = Path(root) if root else Path(__file__).resolve().parents[2]
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True)  # fmt: skip
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"],
+                               cwd=root, capture_output=True, text=True)  # fmt: skip
     except OSError:
         return "unknown"
     if head.returncode != 0:
