@@ -42,9 +42,8 @@ if __name__ == "__main__":
     args = parser.parse_args()
     try:
         if args.what == "collect":
-            print(
-                f"written: {collect(args.sweep_dir, args.out, args.command, ROOT, tuple(args.run), tuple(args.runs))}"
-            )
+            out = collect(args.sweep_dir, args.out, args.command, ROOT, tuple(args.run), tuple(args.runs))
+            print(f"written: {out}")
         elif args.what == "keep":
             kept = keep(args.sweep_dirs, args.dest)
             where = ", ".join(str(p.relative_to(args.dest)) for p in kept[:3]) + (", ..." if len(kept) > 3 else "")

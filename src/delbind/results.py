@@ -120,7 +120,8 @@ def keep(sweep_dirs: list[Path | str], dest: Path | str) -> list[Path]:
     varying = [k for k in LEVELS if len({str(r.get(k)) for r in runs}) > 1]
     places: dict[Path, str] = {}
     for r in runs:
-        place = Path(dest, *(f"{k}{r[k]}" if k == "data_seed" else str(r[k]) for k in varying), f"fold{r['fold']}")
+        levels = (f"{k}{r.get(k)}" if k == "data_seed" else str(r.get(k)) for k in varying)
+        place = Path(dest, *levels, f"fold{r['fold']}")
         if place in places:
             raise DataError(f"{r['run_dir']} and {places[place]} would both be {place} (they differ in none of "
                             f"{', '.join(LEVELS)}): keep one recipe's runs per call")  # fmt: skip
