@@ -67,6 +67,25 @@ def test_compare_cli_writes_the_table_and_a_bad_dir_is_one_line(tmp_path):
     assert "ConfigError: reference 'ecfp' matches no row; give one of: frozen (tiny)" in typo.stderr
 
 
+def test_results_keep_cli_copies_the_fold_runs_and_a_second_keep_is_one_line(tmp_path):
+    write_cv_sweep(tmp_path / "sweep", {"frozen": (1.0, 0.7)}, folds=2)
+    keep = [
+        sys.executable,
+        str(ROOT / "scripts" / "results.py"),
+        "keep",
+        str(tmp_path / "sweep"),
+        str(tmp_path / "kept"),
+    ]
+    ok = subprocess.run(keep, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert f"kept 2 fold runs under {tmp_path / 'kept'}: fold0, fold1" in ok.stdout
+    again = subprocess.run(keep, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and "Traceback" not in again.stderr and "never overwrites" in again.stderr
+    nothing = subprocess.run([*keep[:3], str(tmp_path / "nothing"), keep[-1]], capture_output=True, text=True,
+                             timeout=120)  # fmt: skip
+    assert nothing.returncode == 2 and nothing.stderr.startswith("NoRunsError: no metrics.json under")
+
+
 def test_panel_cli_combines_sweeps_against_its_configured_reference(tmp_path):
     """Two sweeps (the cheap arms, then one arm added later) make one panel, paired against panel.yaml's ecfp_rf
     when no --reference is given; an unfinished run is left out, or refused with --strict."""
