@@ -47,7 +47,7 @@ if __name__ == "__main__":
         elif args.what == "keep":
             kept = keep(args.sweep_dirs, args.dest)
             where = ", ".join(str(p.relative_to(args.dest)) for p in kept[:3]) + (", ..." if len(kept) > 3 else "")
-            print(f"kept {len(kept)} fold runs under {args.dest}: {where}")
+            print(f"kept {len(kept)} fold run{'s' * (len(kept) != 1)} under {args.dest}: {where}")
         elif args.what == "pretrain":
             print(f"written: {save(args.out, 'pretrain', pretrain_summary(args.run_dir), args.command, ROOT)}")
         else:
