@@ -32,7 +32,9 @@ TABLES = (
     "answers.md",
 )  # answers.md: the course report's five answers (scripts/report.py --out <the same dir>)
 KEPT = ("metrics.json", "predictions.parquet")  # what a comparison or panel is redrawn from
-LEVELS = ("target", "arm", "label", "data_seed")  # what may tell a sweep's fold runs apart, as sub-dirs of keep's dest
+# What may tell fold runs apart (the keys of a comparison's rows and repeats), as sub-dirs of keep's dest
+LEVELS = ("target", "arm", "model", "pooling", "label", "data_seed", "seed")
+SEEDS = ("data_seed", "seed")  # numbers: their dir is named with the key (seed1), the others by value alone
 BLOCK = re.compile(r"(<!-- results:(?P<name>[\w./-]+) -->\n)(?P<body>.*?)(<!-- /results -->)", re.S)
 
 
@@ -107,9 +109,10 @@ def collect(
 
 def keep(sweep_dirs: list[Path | str], dest: Path | str) -> list[Path]:
     """Copy every fold run of ``sweep_dirs`` (its metrics.json and predictions.parquet) to ``dest/.../fold<k>``, a
-    directory per value of each of ``LEVELS`` the runs differ in (target/arm/fold<k> for a panel, fold<k> for one
-    recipe), so its tables can be redrawn from committed files. Nothing is copied unless every run is a finished
-    fold run with predictions, no two runs land in one place, and no kept run would be overwritten."""
+    directory per value of each of ``LEVELS`` in which runs alike in the levels before it differ (target/arm/fold<k>
+    for a panel, fold<k> for one recipe), so its tables can be redrawn from committed files. Nothing is copied
+    unless every run is a finished fold run with predictions, no two runs land in one place, and no kept run would
+    be overwritten."""
     runs, _ = finished_runs(sweep_dirs, strict=True)
     for r in runs:
         r["arm"] = r.get("arm") or r.get("mode")
@@ -117,10 +120,16 @@ def keep(sweep_dirs: list[Path | str], dest: Path | str) -> list[Path]:
             raise DataError(
                 f"{r['run_dir']} is not a fold run with predictions.parquet: keep copies cross-validated runs"
             )
-    varying = [k for k in LEVELS if len({str(r.get(k)) for r in runs}) > 1]
+    varying: list[str] = []  # a key is a level where runs alike in the levels before it differ in it
+    for key in LEVELS:
+        values: dict[tuple[str, ...], set[str]] = {}
+        for r in runs:
+            values.setdefault(tuple(str(r.get(k)) for k in varying), set()).add(str(r.get(key)))
+        if any(len(v) > 1 for v in values.values()):
+            varying.append(key)
     places: dict[Path, str] = {}
     for r in runs:
-        levels = (f"{k}{r.get(k)}" if k == "data_seed" else str(r.get(k)) for k in varying)
+        levels = (f"{k}{r.get(k)}" if k in SEEDS else str(r.get(k)) for k in varying)
         place = Path(dest, *levels, f"fold{r['fold']}")
         if place in places:
             raise DataError(f"{r['run_dir']} and {places[place]} would both be {place} (they differ in none of "

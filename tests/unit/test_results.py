@@ -134,3 +134,14 @@ def test_keep_refuses_runs_it_cannot_place_apart_or_redraw(tmp_path):
     with pytest.raises(DataError, match="not a fold run with predictions"):
         keep([a], tmp_path / "runs")
     assert not (tmp_path / "runs").exists()  # nothing copied when any run is refused
+
+
+def test_keep_tells_recipes_apart_by_the_keys_a_comparison_rows_them_by(tmp_path):
+    for pooling, seed in (("mean", 0), ("cls", 0), ("cls", 1)):  # one arm: two poolings, and cls on two init seeds
+        write_cv_sweep(tmp_path / f"{pooling}{seed}", {"lora": (1.0, 0.7)}, folds=2, seed=seed, pooling=pooling)
+        for run in (tmp_path / f"{pooling}{seed}").glob("*/metrics.json"):
+            run.write_text(json.dumps(json.loads(run.read_text()) | {"seed": seed}))
+    kept = keep([tmp_path / d for d in ("mean0", "cls0", "cls1")], tmp_path / "runs")
+    assert sorted(str(p.relative_to(tmp_path / "runs")) for p in kept) == [
+        f"{pooling}/seed{seed}/fold{k}" for pooling, seed in (("cls", 0), ("cls", 1), ("mean", 0)) for k in range(2)
+    ]
