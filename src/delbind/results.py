@@ -20,7 +20,7 @@ from delbind import confdoc
 from delbind.errors import DataError
 from delbind.io import write_json, write_text
 from delbind.provenance import commit, machine
-from delbind.rundirs import finished_runs, metrics_files
+from delbind.rundirs import finished_runs, metrics_files, natural
 
 TABLES = (
     "comparison.md",
@@ -143,7 +143,7 @@ def keep(sweep_dirs: list[Path | str], dest: Path | str) -> list[Path]:
         place.mkdir(parents=True)
         for name in KEPT:
             shutil.copyfile(Path(run_dir) / name, place / name)
-    return sorted(places, key=str)
+    return sorted(places, key=natural)
 
 
 def provenance(command: str, root: Path | str = ".") -> dict[str, str]:

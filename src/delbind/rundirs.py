@@ -100,16 +100,16 @@ class Skipped:
         return f"{self.path}: {self.reason}"
 
 
-def _natural(path: Path) -> list[Any]:
-    """Sort key that puts sweep job 2 before job 10, so runs follow the sweep's order."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
+def natural(text: Path | str) -> list[Any]:
+    """Sort key that puts sweep job 2 before job 10 (fold2 before fold10, repeat 2/0 before 10/0)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(text))]
 
 
 def metrics_files(paths: Iterable[Path | str]) -> list[Path]:
     """Every metrics.json at or below each path (a run dir, a sweep dir, or the file itself), in sweep order."""
     files = []
     for path in map(Path, paths):
-        files += [path] if path.name == "metrics.json" else sorted(path.glob("**/metrics.json"), key=_natural)
+        files += [path] if path.name == "metrics.json" else sorted(path.glob("**/metrics.json"), key=natural)
     return files
 
 
@@ -121,7 +121,7 @@ def _unfinished(paths: Iterable[Path | str]) -> list[Path]:
             continue
         found |= {path for name in STARTED if (path / name).exists()}
         found |= {p.parent for p in path.rglob(".*") if p.name in STARTED}  # one walk for both names
-    return sorted((d for d in found if not (d / "metrics.json").exists()), key=_natural)
+    return sorted((d for d in found if not (d / "metrics.json").exists()), key=natural)
 
 
 def _problem(metrics_file: Path) -> tuple[dict[str, Any] | None, str | None]:

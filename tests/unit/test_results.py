@@ -124,6 +124,12 @@ def test_keep_copies_each_fold_run_once_by_what_tells_the_runs_apart_and_never_o
     assert len(list((tmp_path / "runs").rglob("metrics.json"))) == 6
 
 
+def test_keep_lists_the_kept_folds_in_fold_order(tmp_path):
+    write_cv_sweep(tmp_path / "sweep", {"frozen": (1.0, 0.7)}, folds=11, n=110)
+    kept = keep([tmp_path / "sweep"], tmp_path / "runs")
+    assert [p.name for p in kept] == [f"fold{k}" for k in range(11)]  # fold2 before fold10, as the folds ran
+
+
 def test_keep_refuses_runs_it_cannot_place_apart_or_redraw(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     write_cv_sweep(a, {"frozen": (1.0, 0.7)}, folds=2)

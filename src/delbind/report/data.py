@@ -13,11 +13,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from delbind.comparison import Comparison, compare, paired_verdicts
-
-
-def _natural(text: str) -> list[Any]:
-    """Sort key that puts fold 2 before fold 10 (and repeat 2/0 before 10/0)."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(text))]
+from delbind.rundirs import natural
 
 
 @dataclass
@@ -67,7 +63,7 @@ class Report:
         """The first (repeat, unit), in natural order, that every arm ran; None when no unit is shared by all."""
         units = [set(zip(g["repeat"], g["unit"])) for _, g in self.runs.groupby("arm", sort=False)]
         shared = set.intersection(*units) if units else set()
-        return min(shared, key=lambda u: (_natural(u[0]), _natural(u[1]))) if shared else None
+        return min(shared, key=lambda u: (natural(u[0]), natural(u[1]))) if shared else None
 
     def first_runs(self) -> pd.DataFrame:
         """One run per arm, the one whose curves are drawn; arms in the table's order.
@@ -82,7 +78,7 @@ class Report:
         if match is not None:
             runs = runs[(runs["repeat"] == match[0]) & (runs["unit"] == match[1])]
         order = sorted(
-            runs.index, key=lambda i: (_natural(runs.at[i, "repeat"]), _natural(runs.at[i, "unit"]), runs.at[i, "seed"])
+            runs.index, key=lambda i: (natural(runs.at[i, "repeat"]), natural(runs.at[i, "unit"]), runs.at[i, "seed"])
         )
         first = runs.loc[order].groupby("arm", sort=False).head(1).set_index("arm")
         return first.loc[self.summary["arm"]]
