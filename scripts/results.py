@@ -5,6 +5,8 @@ python scripts/results.py collect <sweep dir> <results/name> --command "<the com
 python scripts/results.py keep <sweep dir> [<sweep dir> ...] results/<name>/runs[/<row>]
     copies every fold run's metrics.json and predictions.parquet to .../[<target>/<arm>/...]fold<k>, so a comparison or
     panel can be redrawn from committed files (python scripts/compare.py results/<name>/runs)
+python scripts/results.py run <run dir> results/<name> --command "make train"
+    one run's printed test table and cost as results/<name>/run.md (with its metrics.json and meta.json)
 python scripts/results.py render
     rewrites every `<!-- results:<name>/<table> -->` block of README.md and docs/*.md from results/<name>/<table>.md
 """
@@ -18,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("DELBIND_ROOT", str(ROOT))
 
 from delbind.errors import DataError, NoRunsError, UnreadableRunError  # noqa: E402
-from delbind.results import collect, keep, pretrain_summary, save, write_pages  # noqa: E402
+from delbind.results import collect, keep, pretrain_summary, save, save_run, write_pages  # noqa: E402
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -38,6 +40,10 @@ if __name__ == "__main__":
     k = sub.add_parser("keep", help="copy a sweep's fold runs (metrics + predictions) under results/<name>/runs/")
     k.add_argument("sweep_dirs", type=Path, nargs="+")
     k.add_argument("dest", type=Path)
+    r = sub.add_parser("run", help="one run's printed test table and cost as results/<name>/run.md")
+    r.add_argument("run_dir", type=Path)
+    r.add_argument("out", type=Path)
+    r.add_argument("--command", required=True, help="the command that made the run")
     sub.add_parser("render", help="rewrite the results blocks of README.md and docs/ from results/")
     args = parser.parse_args()
     try:
@@ -48,6 +54,8 @@ if __name__ == "__main__":
             kept = keep(args.sweep_dirs, args.dest)
             where = ", ".join(str(p.relative_to(args.dest)) for p in kept[:3]) + (", ..." if len(kept) > 3 else "")
             print(f"kept {len(kept)} fold run{'s' * (len(kept) != 1)} under {args.dest}: {where}")
+        elif args.what == "run":
+            print(f"written: {save_run(args.run_dir, args.out, args.command, ROOT)}")
         elif args.what == "pretrain":
             print(f"written: {save(args.out, 'pretrain', pretrain_summary(args.run_dir), args.command, ROOT)}")
         else:

@@ -151,13 +151,26 @@ def provenance(command: str, root: Path | str = ".") -> dict[str, str]:
     return {"command": command, "commit": commit(root), "machine": machine(), "date": dt.date.today().isoformat()}
 
 
-def save(results_dir: Path | str, table: str, text: str, command: str, root: Path | str = ".") -> Path:
-    """A result a script printed (a benchmark's figures) as ``results_dir/<table>.md`` with its ``meta.json``."""
+def save(results_dir: Path | str, table: str, text: str, command: str, root: Path | str = ".", **meta: object) -> Path:
+    """A result a script printed (a benchmark's figures) as ``results_dir/<table>.md`` with its ``meta.json``
+    (``meta``: more of how it was made)."""
     out = Path(results_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / f"{table}.md", text)
-    write_json(out / "meta.json", provenance(command, root))
+    write_json(out / "meta.json", {**provenance(command, root), **meta})
     return out / f"{table}.md"
+
+
+def save_run(run_dir: Path | str, results_dir: Path | str, command: str, root: Path | str = ".") -> Path:
+    """One run's printed test table and cost as ``results_dir/run.md`` (a sample output for the docs), its
+    metrics.json beside it so the figures can be checked, and meta.json naming the commit the run trained on."""
+    source = Path(run_dir) / "metrics.json"
+    if not source.is_file():
+        raise DataError(f"no metrics.json in {run_dir}: give a finished run dir")
+    code = json.loads(source.read_text()).get("commit") or "?"
+    path = save(results_dir, "run", run_summary(Path(run_dir)), command, root, run_commits=[code], runs=str(run_dir))
+    shutil.copyfile(source, path.parent / "metrics.json")
+    return path
 
 
 def block(results_root: Path, name: str, link: bool = True) -> str:

@@ -1,10 +1,11 @@
 import json
+from pathlib import Path
 
 import pytest
 
 from delbind.comparison import load_runs, summarize
 from delbind.errors import DataError
-from delbind.results import collect, keep, pages, pretrain_summary, render, stale
+from delbind.results import collect, keep, pages, pretrain_summary, render, save_run, stale
 from tests.helpers import ROOT, write_cv_sweep
 
 
@@ -40,20 +41,38 @@ def test_an_empty_sweep_dir_and_a_missing_results_file_are_clear_errors(tmp_path
         render(readme, tmp_path / "results")
 
 
-def test_collect_keeps_a_jobs_printed_table_and_cost(tmp_path):
-    sweep = tmp_path / "sweep"
-    (sweep / "5").mkdir(parents=True)
-    (sweep / "comparison.md").write_text("| arm |\n")
+def write_run_metrics(run_dir: Path, **extra) -> dict:
+    """A finished run's metrics.json: its test figures and cost."""
     metrics = {"arm": "finetune", "fold": 0, "folds": 5, "n_train": 671, "train_runtime_s": 530.2, "threads": 2,
-               "peak_memory_mb": 4449.1, "trainable_params": 6608897}  # fmt: skip
+               "peak_memory_mb": 4449.1, "trainable_params": 6608897, **extra}  # fmt: skip
     for name in ("test_easy", "test_hard"):
         for metric, value in (("auroc", 0.9), ("auprc", 0.8)):
             metrics |= {f"{name}_{metric}": value, f"{name}_{metric}_ci95": [value - 0.05, value + 0.05]}
-    (sweep / "5" / "metrics.json").write_text(json.dumps(metrics))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    return metrics
+
+
+def test_collect_keeps_a_jobs_printed_table_and_cost(tmp_path):
+    sweep = tmp_path / "sweep"
+    write_run_metrics(sweep / "5")
+    (sweep / "comparison.md").write_text("| arm |\n")
     out = collect(sweep, tmp_path / "results" / "demo", "cmd", root=ROOT, runs=("5",))
     text = (out / "run_5.md").read_text()
     assert "test_hard    0.900 [0.850, 0.950]   0.800 [0.750, 0.850]" in text
     assert "finetune on fold 0 of 5: 671 training molecules, trained 530 s on 2 threads" in text
+
+
+def test_save_run_keeps_one_runs_printed_table_its_metrics_and_the_commit_it_trained_on(tmp_path):
+    metrics = write_run_metrics(tmp_path / "run", commit="abc1234")
+    path = save_run(tmp_path / "run", tmp_path / "results" / "make_train", "make train", root=ROOT)
+    assert path == tmp_path / "results" / "make_train" / "run.md"
+    assert "test_easy    0.900 [0.850, 0.950]   0.800 [0.750, 0.850]" in path.read_text()
+    assert json.loads((path.parent / "metrics.json").read_text()) == metrics  # the figures, to check the table by
+    meta = json.loads((path.parent / "meta.json").read_text())
+    assert meta["command"] == "make train" and meta["run_commits"] == ["abc1234"]
+    with pytest.raises(DataError, match="no metrics.json in"):
+        save_run(tmp_path / "nothing", tmp_path / "results" / "other", "make train", root=ROOT)
 
 
 def test_collect_names_the_code_of_the_committed_fold_runs_a_comparison_was_drawn_from(tmp_path):
