@@ -3,7 +3,10 @@
 The same molecules are scored by both arms, so their errors are correlated; tests that treat the arms as
 independent overstate the noise and miss real differences. Every test here is paired. References: DeLong et al.
 1988 (correlated AUROCs) in the fast midrank form of Sun & Xu 2014; Nadeau & Bengio 2003 / Bouckaert & Frank 2004
-(corrected resampled t-test); Holm 1979; Schuirmann 1987 (TOST); Ash et al. 2025 JCIM (practical significance).
+(corrected resampled t-test); Holm 1979; Schuirmann 1987 (TOST); Ash et al. 2025 JCIM (practical significance);
+Satterthwaite 1946 and Hsu 1938 (df of a sum of variance components). A verdict about arms (recipes) must also count
+training noise: ``repeated_paired_test`` adds the spread of the paired difference over repeats (retrained models) to
+the molecule-level variance that DeLong and the bootstrap measure for one pair of fitted models.
 """
 
 from __future__ import annotations
@@ -153,6 +156,47 @@ def corrected_ttest(
     return PairedTest(estimates[0], estimates[1], diff, se, _two_sided_p(diff, se, df), "corrected_ttest", df)
 
 
+def repeated_paired_test(
+    diffs: ArrayLike,
+    variances: ArrayLike,
+    *,
+    a: ArrayLike | None = None,
+    b: ArrayLike | None = None,
+    method: str = "repeats",
+) -> PairedTest:
+    """Paired difference of two recipes over K >= 2 repeats scored on the same molecules, training noise counted.
+
+    ``diffs[k]`` is repeat k's a - b (one pair of fitted models, e.g. DeLong on its pooled out-of-fold predictions)
+    and ``variances[k]`` that test's squared se: the molecule-sampling variance given those models. The repeats
+    score the same molecules, so that part is shared and does not shrink with K (its mean is used: an upper bound
+    of the variance of the mean of correlated estimates), while the training noise (init seed, fold deal) is
+    independent between repeats and is estimated by the spread of the diffs:
+    se^2 = mean(variances) + var(diffs) / K, referred to Student t with K - 1 df: the smallest df Satterthwaite's
+    formula can give (Hsu's conservative choice). Satterthwaite's own df called 7% of simulated A/A pairs different
+    at K = 3 and r = 4 (docs/evaluation.md); K - 1 keeps the rate under alpha. ``a`` / ``b``: per-repeat estimates
+    of each arm, for the record.
+    """
+    d = np.asarray(diffs, dtype=float).ravel()
+    v = np.asarray(variances, dtype=float).ravel()
+    if len(d) < 2:
+        raise ValueError(f"repeated_paired_test needs at least 2 repeats, got {len(d)}")
+    if len(v) != len(d) or not (np.isfinite(d).all() and np.isfinite(v).all()) or (v < 0).any():
+        raise ValueError("diffs and variances must be finite, one per repeat, variances >= 0")
+    k = len(d)
+    se = float(np.sqrt(v.mean() + d.var(ddof=1) / k))
+    estimates = [float("nan") if x is None else float(np.mean(np.asarray(x, dtype=float))) for x in (a, b)]
+    diff = float(d.mean())
+    return PairedTest(estimates[0], estimates[1], diff, se, _two_sided_p(diff, se, k - 1), method, k - 1)
+
+
+def satterthwaite_df(diffs: ArrayLike, variances: ArrayLike) -> float:
+    """Satterthwaite's df of ``repeated_paired_test``'s se (molecule term taken as known): se^4 (K - 1) / (var(diffs)
+    / K)^2, at least K - 1 (inf when the repeats agree exactly). Kept to show why the test uses K - 1 instead."""
+    d, v = np.asarray(diffs, dtype=float).ravel(), np.asarray(variances, dtype=float).ravel()
+    k, between = len(d), float(np.var(d, ddof=1)) / len(d)
+    return float("inf") if between == 0 else float((v.mean() + between) ** 2 * (k - 1) / between**2)
+
+
 def holm(pvalues: ArrayLike) -> np.ndarray:
     """Holm step-down adjusted p-values (family-wise error control, valid under any dependence).
 
@@ -203,12 +247,19 @@ def verdict(diff: float, p_adj: float, p_equiv_adj: float, alpha: float = 0.05) 
     return "can't tell"
 
 
-def min_detectable_difference(se: float, power: float = 0.8, alpha: float = 0.05) -> float:
-    """Smallest true difference a two-sided test at alpha detects with this power: (z_{1-a/2} + z_power) se.
+def min_detectable_difference(
+    se: float, power: float = 0.8, alpha: float = 0.05, df: float | None = None, tests: int = 1
+) -> float:
+    """Smallest true difference a two-sided test at alpha detects with this power: (q_{1-a/(2 m)} + q_power) se.
 
-    Reported beside a "can't tell" to say how large a difference the comparison could have seen.
+    q: Student t quantiles with ``df`` (the test's own; None: normal); m = ``tests``, the Holm family's size, whose
+    first step compares the smallest p with alpha / m (the bound for any row of the family). Reported beside a
+    "can't tell" to say how large a difference the comparison could have seen.
     """
-    return float((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) * se)
+    if tests < 1:
+        raise ValueError("tests must be at least 1")
+    dist = stats.norm if df is None else stats.t(df)
+    return float((dist.ppf(1 - alpha / (2 * tests)) + dist.ppf(power)) * se)
 
 
 def confidence_interval(test: PairedTest, confidence: float = 0.95, df: float | None = None) -> tuple[float, float]:

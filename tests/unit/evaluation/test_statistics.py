@@ -13,6 +13,8 @@ from delbind.evaluation.statistics import (
     holm,
     min_detectable_difference,
     paired_bootstrap,
+    repeated_paired_test,
+    satterthwaite_df,
     tost_p,
     verdict,
 )
@@ -192,3 +194,46 @@ def test_min_detectable_difference_and_confidence_interval():
     assert (lo_t, hi_t) == pytest.approx((0.1 - stats.t.ppf(0.975, 4) * 0.02, 0.1 + stats.t.ppf(0.975, 4) * 0.02))
     corrected = corrected_ttest([0.02, 0.05, -0.01, 0.03, 0.04], 800, 200)
     assert confidence_interval(corrected) == pytest.approx(confidence_interval(corrected, df=4))  # own df used
+
+
+# --- repeats: training noise counted ----------------------------------------------------------------------------------
+
+
+def test_repeated_paired_test_adds_the_between_repeat_spread_to_the_molecule_variance():
+    diffs, variances = np.array([0.03, 0.01, 0.05]), np.array([1e-4, 2e-4, 1.5e-4])
+    test = repeated_paired_test(diffs, variances, a=[0.8, 0.79, 0.81], b=[0.77, 0.78, 0.76])
+    between = diffs.var(ddof=1) / 3
+    assert test.diff == pytest.approx(0.03) and test.estimate_a == pytest.approx(0.8)
+    assert test.se == pytest.approx(math.sqrt(1.5e-4 + between))
+    assert test.df == 2 and test.p == pytest.approx(2 * stats.t.sf(0.03 / test.se, 2))
+    assert satterthwaite_df(diffs, variances) == pytest.approx(test.se**4 * 2 / between**2)
+    assert satterthwaite_df(diffs, variances) > test.df
+    # repeats that agree exactly: no training noise measured, the molecule variance alone
+    same = repeated_paired_test([0.02, 0.02], [1e-4, 1e-4])
+    assert same.se == pytest.approx(0.01) and same.p == pytest.approx(2 * stats.t.sf(2, 1))
+    assert satterthwaite_df([0.02, 0.02], [1e-4, 1e-4]) == math.inf
+    with pytest.raises(ValueError, match="at least 2 repeats"):
+        repeated_paired_test([0.01], [1e-4])
+    with pytest.raises(ValueError, match="one per repeat"):
+        repeated_paired_test([0.01, 0.02], [1e-4])
+
+
+def test_min_detectable_difference_grows_with_holm_and_few_degrees_of_freedom():
+    base = min_detectable_difference(0.01)
+    holm5 = min_detectable_difference(0.01, tests=5)
+    assert holm5 == pytest.approx((stats.norm.ppf(1 - 0.05 / 10) + stats.norm.ppf(0.8)) * 0.01)
+    t4 = min_detectable_difference(0.01, df=4, tests=5)
+    assert t4 == pytest.approx((stats.t.ppf(1 - 0.005, 4) + stats.t.ppf(0.8, 4)) * 0.01)
+    assert base < holm5 < t4
+
+
+@pytest.mark.parametrize("repeats", [3, 5])
+def test_an_aa_study_on_simulated_fits_keeps_false_verdicts_at_or_under_alpha(repeats):
+    """Two groups of fits of one recipe: the repeats test calls them different at most 5% of the time; one repeat's
+    DeLong, which knows no training noise, far more often (r about 4 here, as measured for lp_ft)."""
+    from bench_aa_test import false_rates  # scripts/: the simulation, also run as a benchmark
+
+    found = false_rates(repeats, fit_sd=0.25, n=300)
+    assert found["K - 1 df"] <= 0.05  # the test delbind uses
+    assert found["one repeat"] > 0.2  # the design the repeats fix: same recipe, "different"
+    assert 3 < found["r"] < 6
