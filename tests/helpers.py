@@ -81,6 +81,9 @@ def check_run_dir(run_dir: Path, metrics: dict) -> None:
             lo, hi = on_disk[f"{key}_ci95"]
             assert 0.0 <= lo <= on_disk[key] <= hi <= 1.0, key
     assert on_disk["n_test_easy"] == on_disk["n_test_hard"]  # balanced: one prevalence for both
+    # how much signal the checkpoint choice had: evaluations of the val metric, at its ceiling, tied with the best
+    assert on_disk["val_evals"] >= on_disk["val_best_ties"] >= 1
+    assert 0 <= on_disk["val_saturated_evals"] <= on_disk["val_evals"]
     preds = pd.read_parquet(run_dir / "predictions.parquet")
     assert list(preds.columns) == ["smiles", "label", "kind", "eval_set", "score"]
     assert preds["score"].between(0, 1).all()
@@ -127,6 +130,20 @@ def write_fake_run(root, name, mode, seed, auroc, cost=10.0, **extra):
     return d
 
 
+def _write_folds(root, dir_of, arm, seed, labels, scores, fold_of, skip=(), **extra):
+    """One fold run per fold of ``fold_of`` (in ``root / dir_of(fold)``): metrics.json and its test predictions."""
+    folds = int(fold_of.max()) + 1
+    for fold in range(folds):
+        if fold in skip:
+            continue
+        here = fold_of == fold
+        preds = pd.DataFrame({"smiles": [f"m{i}" for i in np.flatnonzero(here)], "label": labels[here]})
+        preds = preds.assign(kind=np.where(preds["label"] == 1, "binder", "hard"), score=scores[here])
+        frames = [preds.assign(eval_set=s) for s in ("test_easy", "test_hard")]
+        d = write_fake_run(root, dir_of(fold), arm, seed, 0.5, cv="kfold", folds=folds, fold=fold, **extra)
+        pd.concat(frames)[["smiles", "label", "kind", "eval_set", "score"]].to_parquet(d / "predictions.parquet")
+
+
 def write_cv_sweep(root, arms, folds=5, n=60, skip=(), seed=0, **extra_metrics):
     """Runs of k-fold CV: every arm scores the same molecules, each in exactly one test fold. ``arms``: name ->
     (signal strength, val hard AU-PRC); scores = label x signal + shared noise + own noise."""
@@ -136,21 +153,23 @@ def write_cv_sweep(root, arms, folds=5, n=60, skip=(), seed=0, **extra_metrics):
     shared = rng.normal(size=len(labels))
     for job, (arm, (signal, val)) in enumerate(arms.items()):
         scores = 1 / (1 + np.exp(-(labels * signal + shared + 0.3 * rng.normal(size=len(labels)))))
-        for fold in range(folds):
-            if (arm, fold) in skip:
-                continue
-            here = fold_of == fold
-            preds = pd.DataFrame({"smiles": [f"m{i}" for i in np.flatnonzero(here)], "label": labels[here]})
-            preds = preds.assign(kind=np.where(preds["label"] == 1, "binder", "hard"), score=scores[here])
-            frames = [preds.assign(eval_set=s) for s in ("test_easy", "test_hard")]
-            extra = {
-                "cv": "kfold",
-                "folds": folds,
-                "fold": fold,
-                "data_seed": 0,
-                "val_hard_auprc": val,
-                **extra_metrics,
-            }
-            d = write_fake_run(root, f"{job * folds + fold}", arm, 0, 0.5, **extra)
-            pd.concat(frames)[["smiles", "label", "kind", "eval_set", "score"]].to_parquet(d / "predictions.parquet")
+        own_skip = {f for (a, f) in skip if a == arm}
+        _write_folds(root, lambda f, job=job: f"{job * folds + f}", arm, 0, labels, scores, fold_of, own_skip,
+                     data_seed=0, val_hard_auprc=val, **extra_metrics)  # fmt: skip
     return labels, fold_of
+
+
+def write_seed_runs(root, arm, seeds, signal=1.0, fit_sd=0.1, data_seed=0, folds=5, n=60, val=0.8, **extra):
+    """k-fold runs of one recipe trained with each init seed of ``seeds`` on the folds ``data_seed`` deals: the
+    molecules (and their difficulty) are the same for every arm and seed; each fit has its own signal strength and
+    learned direction (training noise, sd ``fit_sd``). Run dirs ``<arm>-d<data_seed>-s<seed>-<fold>``."""
+    rng = np.random.default_rng(2024)
+    labels = np.tile([1, 0], n)
+    shared, z = rng.normal(size=labels.size), rng.normal(size=labels.size)
+    fold_of = np.random.default_rng(data_seed).permutation(labels.size) % folds
+    for seed in seeds:
+        fit = np.random.default_rng([seed, data_seed, sum(map(ord, arm))])
+        strength, weight = signal + fit.normal(0, fit_sd), fit.normal(0, fit_sd)
+        scores = 1 / (1 + np.exp(-(labels * strength + shared + weight * z + 0.3 * fit.normal(size=labels.size))))
+        _write_folds(root, lambda f, s=seed: f"{arm}-d{data_seed}-s{s}-{f}", arm, seed, labels, scores, fold_of,
+                     data_seed=data_seed, val_hard_auprc=val, **extra)  # fmt: skip

@@ -10,6 +10,7 @@ from delbind.errors import ConfigError
 from delbind.evaluation import statistics as st
 from tests.helpers import write_cv_sweep as _cv_sweep
 from tests.helpers import write_fake_run as _write_run
+from tests.helpers import write_seed_runs
 
 # --- old runs: seeds that re-split (no `cv` key) -------------------------------------------------------------------
 
@@ -196,3 +197,70 @@ def test_runs_of_two_targets_are_rows_apart(tmp_path):
     _write_run(tmp_path, "b", "frozen", 0, 0.9, target="CHEMBL2147")
     rows = summarize(load_runs([tmp_path])).set_index("arm")["test_hard_auroc"]
     assert rows.to_dict() == {"frozen (m) @ CHEMBL262": 0.7, "frozen (m) @ CHEMBL2147": 0.9}
+
+
+# --- repeats: verdicts about arms ------------------------------------------------------------------------------------
+
+
+def _hard(root, pattern):
+    preds = pd.concat(pd.read_parquet(p) for p in sorted(root.glob(f"{pattern}/predictions.parquet")))
+    return preds.query("eval_set == 'test_hard'").sort_values("smiles")
+
+
+def test_two_seeds_of_one_recipe_are_paired_on_their_molecules_as_these_models(tmp_path):
+    write_seed_runs(tmp_path, "frozen", [0], label="s0")
+    write_seed_runs(tmp_path, "frozen", [1], label="s1")
+    row = compare([tmp_path], reference="frozen (m, s0)").pairs.iloc[0]
+    a, b = _hard(tmp_path, "frozen-d0-s1-*"), _hard(tmp_path, "frozen-d0-s0-*")
+    expected = st.delong(a["label"].to_numpy(), a["score"].to_numpy(), b["score"].to_numpy())
+    assert row["method"].startswith("pooled out-of-fold") and (row["n_units"], row["n_repeats"]) == (5, 1)
+    assert row["test_hard_auroc_diff"] == pytest.approx(expected.diff)  # was "corrected t, 0 units, n/a"
+    assert row["scope"] == "these models"
+    assert "(these models)" in compare([tmp_path], reference="frozen (m, s0)").markdown()
+
+
+def test_repeats_pair_on_the_deal_of_the_folds_and_count_the_spread_between_them(tmp_path):
+    for data_seed in (0, 1, 2):  # repeat r: data_seed r, init seed r
+        write_seed_runs(tmp_path, "finetune", [data_seed], signal=2.0, data_seed=data_seed, val=0.9)
+        write_seed_runs(tmp_path, "frozen", [data_seed], signal=1.0, data_seed=data_seed, val=0.7)
+    result = compare([tmp_path], reference="frozen")
+    row = result.pairs.iloc[0]
+    each = []
+    for r in (0, 1, 2):
+        a, b = _hard(tmp_path, f"finetune-d{r}-s{r}-*"), _hard(tmp_path, f"frozen-d{r}-s{r}-*")
+        each.append(st.delong(a["label"].to_numpy(), a["score"].to_numpy(), b["score"].to_numpy()))
+    diffs = np.array([t.diff for t in each])
+    assert row["method"].startswith("repeats") and (row["n_units"], row["n_repeats"]) == (5, 3)
+    assert row["scope"] == "arms" and row["test_hard_auroc_df"] == 2
+    assert row["test_hard_auroc_diff"] == pytest.approx(diffs.mean())
+    se = np.sqrt(np.mean([t.se**2 for t in each]) + diffs.var(ddof=1) / 3)
+    assert row["test_hard_auroc_se"] == pytest.approx(se)
+    assert row["test_hard_auroc_verdict"] == "better"
+    assert "| repeats | 3 x 5 |" in result.markdown() and "(these models)" not in result.markdown()
+
+
+def test_two_groups_of_seeds_of_one_recipe_are_never_called_different(tmp_path):
+    """The A/A invariant: seeds 0-4 and 5-9 of one noisy recipe, labelled as two rows, on the same folds."""
+    write_seed_runs(tmp_path, "lp_ft", range(5), fit_sd=0.4, label="a")
+    write_seed_runs(tmp_path, "lp_ft", range(5, 10), fit_sd=0.4, label="b")
+    row = compare([tmp_path], reference="lp_ft (m, a)").pairs.iloc[0]
+    assert row["method"].startswith("repeats") and row["n_repeats"] == 5
+    assert row["test_hard_auroc_verdict"] not in ("better", "worse")
+    assert row["test_hard_auprc_verdict"] not in ("better", "worse")
+
+
+def test_a_real_difference_inside_the_margin_is_shown_as_both(tmp_path):
+    from delbind.comparison.tables import verdict_cell
+
+    row = pd.Series({"test_hard_auroc_verdict": "equivalent", "test_hard_auroc_significant": True,
+                     "test_hard_auroc_diff": 0.008, "scope": "arms"})  # fmt: skip
+    assert verdict_cell(row, "test_hard_auroc", 0.02) == "**equivalent**, higher but inside +-0.02"
+    assert verdict_cell(pd.Series({**row, "scope": "these models"}), "test_hard_auroc", 0.02).endswith("(these models)")
+
+
+def test_nadeau_bengio_compares_every_test_molecule_with_every_training_row(tmp_path):
+    from delbind.comparison.verdicts import _train_test_sizes
+
+    own = pd.DataFrame({"n_train": [800], "n_test_easy": [120], "n_test_hard": [124], "n_test_hard_binders": [60]})
+    assert _train_test_sizes(own) == (800, 184)  # binders once, easy and hard negatives
+    assert _train_test_sizes(own[["n_train", "n_test_hard"]]) == (800, 124)  # older runs: the hard set alone

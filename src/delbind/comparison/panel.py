@@ -52,6 +52,7 @@ def panel(
             if r["arm"] in pairs.index:
                 p = pairs.loc[r["arm"]]
                 row |= {k: p[f"test_hard_auroc_{k}"] for k in ("diff", "lo", "hi", "se", "p_holm", "verdict")}
+                row |= {"scope": p["scope"], "n_repeats": p["n_repeats"]}
             rows.append(row)
     table = pd.DataFrame(rows)
     return table, tally(table, alpha)
@@ -65,6 +66,7 @@ def tally(table: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     for arm, group in reporting.groupby("arm", sort=False):
         row: dict[str, Any] = {"arm": arm, "targets": len(group)}
         row |= {v: int((group["verdict"] == v).sum()) for v in VERDICTS}
+        row["scope"] = "arms" if (group.get("scope", pd.Series("these models")) == "arms").all() else "these models"
         mean, se = group["diff"].mean(), np.sqrt((group["se"] ** 2).sum()) / len(group)
         z = stats.norm.ppf(1 - alpha / 2)
         row |= {"mean_diff": mean, "lo": mean - z * se, "hi": mean + z * se}
@@ -99,14 +101,22 @@ def panel_markdown(table: pd.DataFrame, counts: pd.DataFrame, margin: float) -> 
             diff, p, verdict = "reference", "", ""
         else:
             diff = f"{r['diff']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}]"
-            p, verdict = ("<0.001" if r["p_holm"] < 0.001 else f"{r['p_holm']:.3f}"), f"**{r['verdict']}**"
+            p = "<0.001" if r["p_holm"] < 0.001 else f"{r['p_holm']:.3f}"
+            verdict = f"**{r['verdict']}**" + (" (these models)" if r.get("scope") == "these models" else "")
         cells = [r["target"], r["role"], r["arm"], size, auroc, f"{r['test_hard_auprc']:.3f}", diff, p, verdict,
                  f"{r['resolvable']:.3f}"]  # fmt: skip
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-    lines += ["", "resolves: the hard-AUROC difference this target's pooled set finds with 80% power.", ""]
+    lines += [
+        "",
+        "resolves: the hard-AUROC difference this target's comparison finds with 80% power (its tests' own se and df, "
+        "Holm over the target's arms). (these models): a verdict from one repeat, about those fitted models; with "
+        "repeats the verdict counts training noise and speaks of the arms.",
+        "",
+    ]
     if not counts.empty:
+        about = "arms" if (counts["scope"] == "arms").all() else "one repeat's fitted models, not the arms"
         lines += [
-            f"Across the reporting targets, each arm against {ref}:",
+            f"Across the reporting targets, each arm against {ref} (verdicts about {about}):",
             "",
             "| arm | targets | better | equivalent | worse | can't tell | mean hard AUROC - ref [95% CI] |",
             "|---|---|---|---|---|---|---|",

@@ -53,7 +53,7 @@ def read_runs(
     rows, skipped = finished_runs(paths, strict)
     runs = pd.DataFrame(rows)
     name = runs["arm"].fillna(runs["mode"]) if "arm" in runs else runs["mode"]  # files before `arm` have `mode`
-    runs["arm"] = runs.assign(arm=name).apply(_label, axis=1)
+    runs["arm"] = runs.assign(arm=name).apply(row_label, axis=1)
     if per_target and "target" in runs and runs["target"].nunique() > 1:  # one arm on two targets: two rows
         runs["arm"] = runs["arm"] + " @ " + runs["target"].astype(str)
     return runs.assign(**_units(runs)), skipped
@@ -75,7 +75,7 @@ def _units(runs: pd.DataFrame) -> dict[str, pd.Series]:
     return {"design": design, "repeat": pd.Series(repeat, runs.index), "unit": pd.Series(unit, runs.index)}
 
 
-def _label(run: pd.Series) -> str:
+def row_label(run: pd.Series) -> str:
     """A run's row: ``arm (model[, pooling][, ensemble of n])``. [CLS] and mean pooling are different recipes of
     one arm, and a seed ensemble is not its members: never averaged together (older runs lack the keys)."""
     parts = [run["model"]]

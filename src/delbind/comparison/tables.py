@@ -12,6 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from delbind.comparison.runs import COST, LABELS, QUALITY, SELECTION, VERDICT  # noqa: E402
+from delbind.comparison.verdicts import METHODS  # noqa: E402
 from delbind.io import atomic_write  # noqa: E402
 
 CI_NOTE = {
@@ -81,13 +82,35 @@ def _p(value: float) -> str:
     return "n/a" if pd.isna(value) else "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
+# The paired table's "test" cell: which test a row's verdicts come from (the legend under the table says more).
+TEST_CELL = {"repeats": "repeats", "pooled": "pooled, 1 repeat", "one_fold": "one fold", "corrected_t": "corrected t"}
+TEST_NOTE = {
+    "repeats": "*repeats*: DeLong (AUROC) / paired bootstrap (AU-PRC) on each repeat's pooled out-of-fold molecules, "
+    "plus the spread of that difference between repeats (retrained models), so the verdict is about the arms",
+    "pooled": "*pooled, 1 repeat*: DeLong / paired bootstrap on the one repeat's pooled out-of-fold molecules; it "
+    "counts molecule sampling only, so its verdict is about these fitted models, not the arms (another init seed "
+    "can move it by more than its interval)",
+    "one_fold": "*one fold*: DeLong / paired bootstrap on one shared fold's molecules, about these fitted models",
+    "corrected_t": "*corrected t*: Nadeau-Bengio corrected resampled t over the shared folds or splits",
+}
+
+
+def verdict_cell(r: pd.Series, metric: str, margin: float) -> str:
+    """``**better**``, with "(these models)" when it judges one pair of fitted models, and a real difference inside
+    the margin said as such (``**equivalent**, higher but inside +-0.02``)."""
+    cell = f"**{r[f'{metric}_verdict']}**"
+    if r[f"{metric}_verdict"] == "equivalent" and bool(r.get(f"{metric}_significant", False)):
+        cell += f", {'higher' if r[f'{metric}_diff'] > 0 else 'lower'} but inside +-{margin}"
+    return cell + (" (these models)" if r.get("scope") == "these models" else "")
+
+
 def paired_markdown(pairs: pd.DataFrame, chosen: bool, margin: float, alpha: float, resolvable: float) -> str:
     """The verdict table under the main one; ``chosen``: the reference was the val-best row, not given."""
     if pairs.empty:
         return ""
     reference = pairs["reference"].iloc[0]
     why = "the row with the highest mean val hard AU-PRC" if chosen else "the reference asked for"
-    header = ["arm", "test", "units"]
+    header = ["arm", "test", "repeats x units"]
     for m in VERDICT:
         header += [f"{LABELS[m]} - ref", "p (Holm)", "verdict"]
     header.append(f"{LABELS[SELECTION]} - ref")
@@ -97,20 +120,24 @@ def paired_markdown(pairs: pd.DataFrame, chosen: bool, margin: float, alpha: flo
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
     ]
+    methods = {text: key for key, text in METHODS.items()}
     for _, r in pairs.iterrows():
-        cells = [r["arm"], r["method"], str(int(r["n_units"]))]
+        repeats = int(r["n_repeats"]) if pd.notna(r.get("n_repeats")) else 1
+        cells = [r["arm"], TEST_CELL[methods[r["method"]]], f"{repeats} x {int(r['n_units'])}"]
         for m in VERDICT:
-            cells += [_diff(r, m), _p(r[f"{m}_p_holm"]), f"**{r[f'{m}_verdict']}**"]
+            cells += [_diff(r, m), _p(r[f"{m}_p_holm"]), verdict_cell(r, m, margin)]
         cells.append(_diff(r, SELECTION))
         lines.append("| " + " | ".join(cells) + " |")
     resolves = "n/a" if np.isnan(resolvable) else f"{resolvable:.3f}"
     rows = "the 1 row (Holm changes nothing)" if len(pairs) == 1 else f"the {len(pairs)} rows"
+    tests = "; ".join(TEST_NOTE[methods[m]] for m in dict.fromkeys(pairs["method"]))
     lines += [
         "",
         f"Cells: difference [{1 - alpha:.0%} CI]; p: two-sided, Holm-adjusted over {rows}. Verdict: "
         f"*equivalent* when two one-sided tests put the difference within +-{margin} (Holm-adjusted p < {alpha}); "
         f"else *better* / *worse* when the adjusted p < {alpha}; else *can't tell* at this size. At this size a "
-        f"hard-AUROC difference of {resolves} is found with 80% power (from the median standard error above). "
+        f"hard-AUROC difference of {resolves} is found with 80% power (the median over rows of each test's own se "
+        f"and df, at Holm's alpha / {len(pairs)}). Tests: {tests}. "
         "val hard AU-PRC - ref: mean over the shared folds [corrected t interval], what a choice between rows reads.",
     ]
     return "\n".join(lines) + "\n"

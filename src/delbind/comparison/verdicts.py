@@ -1,11 +1,16 @@
 """Paired verdicts: every row against a reference row on the same molecules -> better / worse / equivalent / can't
 tell, with the effect size, its interval, a Holm-adjusted p over the rows, and the difference the data can resolve.
 
-Which test (see delbind.evaluation.statistics):
-- one k-fold repeat with pooled out-of-fold predictions: DeLong's test for hard AUROC and a stratified paired
-  bootstrap for hard AU-PRC, on the molecules both rows scored (each molecule once);
-- several repeats, replicate splits or old re-split seeds: the corrected resampled t-test over folds x repeats
-  (Nadeau & Bengio 2003; Bouckaert & Frank 2004), whose variance term counts the overlap of the training sets.
+Which test (see delbind.evaluation.statistics). Repeats of two rows are paired on the same deal of the folds
+(data_seed), in seed order within a deal, whatever their init seeds: they scored the same molecules.
+- two or more paired k-fold repeats with pooled out-of-fold predictions: per repeat DeLong's test for hard AUROC
+  and a stratified paired bootstrap for hard AU-PRC, plus the spread of that difference between repeats
+  (``repeated_paired_test``): a verdict about the rows' recipes (arms), which survives retraining;
+- one paired repeat (or one shared fold): the same tests on its molecules, a verdict about those fitted models only
+  (scope "these models": another init seed moves it by more than DeLong's se, docs/evaluation.md);
+- replicate splits or old re-split seeds: the corrected resampled t-test over folds x repeats (Nadeau & Bengio
+  2003; Bouckaert & Frank 2004), whose units are separately trained models and whose variance term counts the
+  overlap of the training sets.
 Equivalence is two one-sided tests within +-``margin``; both families of p-values are Holm-adjusted over the rows.
 """
 
@@ -21,10 +26,13 @@ from delbind.errors import ConfigError
 from delbind.evaluation import statistics as st
 
 METHODS = {
+    "repeats": "repeats: pooled out-of-fold per repeat + between-repeat spread",
     "pooled": "pooled out-of-fold (DeLong; paired bootstrap for AU-PRC)",
     "one_fold": "one shared fold (DeLong; paired bootstrap for AU-PRC)",
     "corrected_t": "corrected t",
 }
+# What a verdict speaks of: the recipes (retrained models would get the same verdict), or the fitted models compared.
+SCOPE = {"repeats": "arms", "corrected_t": "arms", "pooled": "these models", "one_fold": "these models"}
 
 
 def resolve_arm(summary: pd.DataFrame, name: str) -> str:
@@ -49,7 +57,28 @@ def reference_row(summary: pd.DataFrame, reference: str | None) -> str | None:
     return str(summary.loc[summary[SELECTION].idxmax(), "arm"])
 
 
-def _pooled_pair(a: pd.DataFrame, b: pd.DataFrame, metric: str, n_bootstrap: int) -> st.PairedTest:
+def _slots(runs: pd.DataFrame, label: str) -> dict[str, str]:
+    """Row ``label``'s repeats -> their slot: the deal of the folds (data_seed) and the repeat's rank within that deal
+    in seed order. Two rows' repeats in one slot scored the same molecules in the same folds."""
+
+    def key(repeat: str) -> tuple:
+        return tuple(int(x) if x.isdigit() else -1 for x in repeat.split("/"))
+
+    slots: dict[str, str] = {}
+    for repeat in sorted(set(runs.loc[runs["arm"] == label, "repeat"]), key=key):
+        deal = repeat.split("/")[0]
+        rank = sum(1 for s in slots.values() if s.split("#")[0] == deal)
+        slots[repeat] = f"{deal}#{rank}"
+    return slots
+
+
+def matched_repeats(runs: pd.DataFrame, arm: str, ref: str) -> list[tuple[str, str]]:
+    """(repeat of ``arm``, repeat of ``ref``) on the same deal of the folds, paired in seed order within a deal."""
+    a, b = ({slot: r for r, slot in _slots(runs, label).items()} for label in (arm, ref))
+    return [(a[slot], b[slot]) for slot in a if slot in b]
+
+
+def pooled_pair(a: pd.DataFrame, b: pd.DataFrame, metric: str, n_bootstrap: int) -> st.PairedTest:
     eval_set, name = metric.rsplit("_", 1)
     a, b = (x.loc[x["eval_set"] == eval_set, ["smiles", "label", "score"]] for x in (a, b))
     both = a.merge(b, on=["smiles", "label"], suffixes=("_a", "_b"))
@@ -59,54 +88,78 @@ def _pooled_pair(a: pd.DataFrame, b: pd.DataFrame, metric: str, n_bootstrap: int
 
 def _units_pair(runs: pd.DataFrame, arm: str, ref: str, metric: str) -> tuple[st.PairedTest, int, int]:
     """Corrected resampled t over the (repeat, fold) units both rows ran; returns the test, its df and unit count."""
-    a, b = (per_unit(runs[runs["arm"] == label], metric) for label in (arm, ref))
+    a, b = (
+        per_unit(runs[runs["arm"] == label], metric).rename(index=_slots(runs, label), level=0) for label in (arm, ref)
+    )
     both = pd.concat([a, b], axis=1, join="inner")
     if len(both) < 2:
         nan = st.PairedTest(np.nan, np.nan, np.nan, np.nan, np.nan, "too few shared splits")
         return nan, 0, len(both)
-    own = runs[runs["arm"] == arm]
-    size = f"n_{metric.rsplit('_', 1)[0]}"  # the test set's own size: n_test_hard for test_hard_*
-    n_test = pd.to_numeric(own.get(size, pd.Series(np.nan)), errors="coerce").mean()
-    n_train = pd.to_numeric(own.get("n_train", pd.Series(np.nan)), errors="coerce").mean()
+    n_train, n_test = _train_test_sizes(runs[runs["arm"] == arm])
     diffs = (both.iloc[:, 0] - both.iloc[:, 1]).to_numpy()
     test = st.corrected_ttest(diffs, n_train, n_test)
     return test, len(both) - 1, len(both)
 
 
+def _train_test_sizes(own: pd.DataFrame) -> tuple[float, float]:
+    """Nadeau & Bengio's n_train and n_test, alike: every training row against every test molecule of a unit (the
+    binders once, easy and hard negatives), whichever test set the metric reads."""
+
+    def mean(key: str) -> float:
+        return float(pd.to_numeric(own[key], errors="coerce").mean()) if key in own else np.nan
+
+    easy, hard, binders = mean("n_test_easy"), mean("n_test_hard"), mean("n_test_hard_binders")
+    n_test = easy + hard - binders if np.isfinite(easy + binders) else hard
+    return mean("n_train"), n_test
+
+
 def paired_test(
     runs: pd.DataFrame, pooled: dict[tuple[str, str], pd.DataFrame], arm: str, ref: str, metric: str, n_bootstrap: int
 ) -> dict[str, Any]:
-    """The paired test of ``arm`` - ``ref`` on ``metric`` (any test set's AUROC / AU-PRC): pooled when both ran the
-    same single complete k-fold repeat (and nothing else), on the one fold when they share only one, else the
-    corrected t over shared units. Returns the test, its df, the method key and the unit count."""
-    repeats = [set(runs.loc[runs["arm"] == label, "repeat"]) for label in (arm, ref)]
-    shared = {r for (label, r) in pooled if label == arm} & {r for (label, r) in pooled if label == ref}
-    if len(shared) == 1 and repeats[0] == repeats[1] == shared:
-        (repeat,) = shared
-        test = _pooled_pair(pooled[(arm, repeat)], pooled[(ref, repeat)], metric, n_bootstrap)
-        units = int(pd.to_numeric(runs.loc[runs["arm"] == arm, "folds"]).iloc[0])
-        return {"test": test, "df": None, "method": "pooled", "units": units}
+    """The paired test of ``arm`` - ``ref`` on ``metric`` (any test set's AUROC / AU-PRC): over the paired repeats
+    when two or more have complete pooled folds in both rows, on the one pooled repeat when they share one, on the
+    one fold when they share only one, else the corrected t over shared units. Returns the test, its df, the method
+    key, the units per repeat (folds or splits) and the number of paired repeats."""
+    pairs = [(ra, rb) for ra, rb in matched_repeats(runs, arm, ref) if (arm, ra) in pooled and (ref, rb) in pooled]
+    folds = int(pd.to_numeric(runs.loc[runs["arm"] == arm, "folds"]).iloc[0]) if pairs else 0
+    if len(pairs) >= 2:
+        each = [pooled_pair(pooled[(arm, ra)], pooled[(ref, rb)], metric, n_bootstrap) for ra, rb in pairs]
+        test = st.repeated_paired_test(
+            [t.diff for t in each], [t.se**2 for t in each], a=[t.estimate_a for t in each],
+            b=[t.estimate_b for t in each], method=f"repeats_{each[0].method}",
+        )  # fmt: skip
+        return {"test": test, "df": test.df, "method": "repeats", "units": folds, "repeats": len(pairs)}
+    if len(pairs) == 1:
+        (repeat_a, repeat_b) = pairs[0]
+        test = pooled_pair(pooled[(arm, repeat_a)], pooled[(ref, repeat_b)], metric, n_bootstrap)
+        return {"test": test, "df": None, "method": "pooled", "units": folds, "repeats": 1}
     test, df, units = _units_pair(runs, arm, ref, metric)
     if units == 1:  # one fold (or split) in common, e.g. two single runs: a paired test on its molecules
         one = _one_unit_pair(runs, arm, ref, metric, n_bootstrap)
         if one is not None:
-            return {"test": one, "df": None, "method": "one_fold", "units": 1}
-    return {"test": test, "df": df, "method": "corrected_t", "units": units}
+            return {"test": one, "df": None, "method": "one_fold", "units": 1, "repeats": 1}
+    repeats = len(set(_slots(runs, arm).values()) & set(_slots(runs, ref).values()))
+    return {"test": test, "df": df, "method": "corrected_t", "units": units, "repeats": repeats}
 
 
 def _one_unit_pair(runs: pd.DataFrame, arm: str, ref: str, metric: str, n_bootstrap: int) -> st.PairedTest | None:
     """DeLong / paired bootstrap on the test molecules of the one (repeat, unit) both rows ran (its first run each);
     None when a run kept no readable predictions."""
-    keys = [set(zip(runs.loc[runs["arm"] == x, "repeat"], runs.loc[runs["arm"] == x, "unit"])) for x in (arm, ref)]
-    (repeat, unit) = sorted(keys[0] & keys[1])[0]
+    slots = [_slots(runs, x) for x in (arm, ref)]
+    keys = [
+        {(slot[r], u) for r, u in zip(runs.loc[runs["arm"] == x, "repeat"], runs.loc[runs["arm"] == x, "unit"])}
+        for x, slot in zip((arm, ref), slots)
+    ]
+    (where, unit) = sorted(keys[0] & keys[1])[0]
     preds = []
-    for label in (arm, ref):
+    for label, slot in zip((arm, ref), slots):
+        repeat = next(r for r, s in slot.items() if s == where)
         run = runs[(runs["arm"] == label) & (runs["repeat"] == repeat) & (runs["unit"] == unit)].iloc[0]
         try:
             preds.append(pd.read_parquet(f"{run['run_dir']}/predictions.parquet"))
         except (OSError, ValueError):
             return None
-    return _pooled_pair(preds[0], preds[1], metric, n_bootstrap)
+    return pooled_pair(preds[0], preds[1], metric, n_bootstrap)
 
 
 def paired_verdicts(
@@ -135,8 +188,10 @@ def paired_verdicts(
             test, df = pair["test"], pair["df"]
             lo, hi = st.confidence_interval(test, 1 - alpha, df) if np.isfinite(test.se) else (np.nan, np.nan)
             equiv = st.tost_p(test.diff, test.se, margin, df) if np.isfinite(test.se) else np.nan
-            row |= {"method": METHODS[pair["method"]], "n_units": pair["units"]}
+            row |= {"method": METHODS[pair["method"]], "n_units": pair["units"], "n_repeats": pair["repeats"]}
+            row["scope"] = SCOPE[pair["method"]]
             row |= {f"{metric}_{k}": v for k, v in (("diff", test.diff), ("lo", lo), ("hi", hi), ("se", test.se))}
+            row[f"{metric}_df"] = np.nan if df is None else float(df)
             row |= {f"{metric}_p": test.p, f"{metric}_p_equiv": equiv}
         rows.append(row)
     table = pd.DataFrame(rows)
@@ -149,11 +204,19 @@ def paired_verdicts(
             "can't tell" if not np.isfinite(p) else st.verdict(d, p, pe, alpha)
             for d, p, pe in zip(table[f"{metric}_diff"], table[f"{metric}_p_holm"], table[f"{metric}_p_equiv_holm"])
         ]
+        # a real difference inside the margin: "equivalent", and also significant (a reader should see both)
+        table[f"{metric}_significant"] = table[f"{metric}_p_holm"].lt(alpha)
     return table
 
 
 def resolvable_difference(pairs: pd.DataFrame, power: float = 0.8, alpha: float = 0.05) -> float:
-    """The smallest hard-AUROC difference these data resolve at ``power``: from the median standard error of the
-    paired differences actually measured (NaN without any)."""
-    se = pairs.get("test_hard_auroc_se", pd.Series(dtype=float)).dropna()
-    return st.min_detectable_difference(float(se.median()), power, alpha) if len(se) else float("nan")
+    """The smallest hard-AUROC difference these data resolve at ``power``: the median over the rows of each paired
+    test's own (total) se and df, at Holm's first-step threshold alpha / rows (NaN without any test)."""
+    se = pairs.get("test_hard_auroc_se", pd.Series(dtype=float))
+    df = pairs.get("test_hard_auroc_df", pd.Series(np.nan, index=se.index))
+    found = [
+        st.min_detectable_difference(s, power, alpha, None if pd.isna(d) else float(d), tests=len(pairs))
+        for s, d in zip(se, df)
+        if pd.notna(s)
+    ]
+    return float(np.median(found)) if found else float("nan")

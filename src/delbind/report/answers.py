@@ -11,7 +11,7 @@ import pandas as pd
 from delbind.comparison import LABELS, SELECTION, reference_row
 from delbind.comparison.verdicts import resolvable_difference
 from delbind.report.data import Report
-from delbind.report.paired import Paired, claim, p_text, paired
+from delbind.report.paired import Paired, claim, p_text, paired, scope_note, word
 
 QUESTIONS = (
     "Did fine-tuning improve AUROC and AU-PRC, and by how much?",
@@ -80,6 +80,7 @@ def improvement(report: Report, ft: pd.Series, fz: pd.Series, tests: dict[str, P
         f"Paired verdicts, fine-tuned minus frozen: {found}. Hard metrics: the verdict table paired against "
         f"frozen, Holm-adjusted over its {n} row{'s' * (n != 1)}; easy metrics: the same paired tests for this pair. "
         f"Equivalent: within +-{report.margin} (two one-sided tests). {_ci_note(ft, fz)}"
+        + scope_note(list(tests.values()))
     )
     return head + "\n\n" + "\n".join(lines)
 
@@ -118,16 +119,15 @@ def cost(report: Report, ft: pd.Series, fz: pd.Series, test: Paired | None) -> s
             f"{unpaired(ft, fz, 'test_hard_auroc')}. Whether the extra time bought anything is not settled: a "
             "complete k-fold repeat (or two shared folds) would give a paired test."
         )
-    numbers = f"{test.diff:+.3f} [{test.lo:+.3f}, {test.hi:+.3f}] (Holm p {p_text(test.p)}, **{test.verdict}**)"
+    numbers = f"{test.diff:+.3f} [{test.lo:+.3f}, {test.hi:+.3f}] (Holm p {p_text(test.p)}, {word(test)})"
+    note = scope_note([test])
     if test.verdict == "better":
-        return text + f"Hard AUROC rose by {numbers}: worth it where hard negatives matter."
+        return text + f"Hard AUROC rose by {numbers}: worth it where hard negatives matter." + note
     if test.verdict == "worse":
-        return text + f"Hard AUROC changed by {numbers}: by these numbers it was not worth it."
+        return text + f"Hard AUROC changed by {numbers}: by these numbers it was not worth it." + note
     if test.verdict == "equivalent":
-        return text + (
-            f"Hard AUROC changed by {numbers}, within the practical margin +-{report.margin}: the extra time bought "
-            "nothing of practical size."
-        )
+        within = f"within the practical margin +-{report.margin}: the extra time bought nothing of practical size."
+        return text + f"Hard AUROC changed by {numbers}, {within}" + note
     resolves = resolvable_difference(report.pairs_against(fz["arm"]), alpha=report.alpha)
     size = "" if np.isnan(resolves) else f"; these runs resolve about {resolves:.3f} with 80% power"
     return text + (
@@ -139,7 +139,7 @@ def cost(report: Report, ft: pd.Series, fz: pd.Series, test: Paired | None) -> s
 def _gain(test: Paired | None, ft: pd.Series, fz: pd.Series, metric: str) -> tuple[float, str]:
     if test is None:
         return ft[metric] - fz[metric], "not a paired test"
-    return test.diff, f"paired: **{test.verdict}**"
+    return test.diff, f"paired: {word(test)}"
 
 
 def easy_or_hard(ft: pd.Series, fz: pd.Series, tests: dict[str, Paired | None]) -> str:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from delbind.comparison import VERDICT
-from delbind.comparison.verdicts import METHODS, paired_test
+from delbind.comparison.verdicts import METHODS, SCOPE, paired_test
 from delbind.evaluation import statistics as st
 from delbind.report.data import Report
 
@@ -29,6 +29,8 @@ class Paired:
     method: str
     n_units: int
     holm: bool  # p is Holm-adjusted over the verdict table's rows (else: this one pair alone)
+    scope: str = "arms"  # what the verdict speaks of: the arms (repeats) or "these models" (one pair of fits)
+    repeats: int = 1
 
 
 def from_pairs(pairs: pd.DataFrame, arm: str, metric: str) -> Paired | None:
@@ -39,7 +41,9 @@ def from_pairs(pairs: pd.DataFrame, arm: str, metric: str) -> Paired | None:
         return None
     r = rows.iloc[0]
     lo, hi, p, verdict = r[f"{metric}_lo"], r[f"{metric}_hi"], r[f"{metric}_p_holm"], r[f"{metric}_verdict"]
-    return Paired(metric, float(r[f"{metric}_diff"]), lo, hi, p, verdict, r["method"], int(r["n_units"]), True)
+    scope, repeats = r.get("scope", "these models"), int(r.get("n_repeats", 1))
+    return Paired(metric, float(r[f"{metric}_diff"]), lo, hi, p, verdict, r["method"], int(r["n_units"]), True,
+                  scope, repeats)  # fmt: skip
 
 
 def paired(report: Report, pairs: pd.DataFrame, arm: str, ref: str, metric: str) -> Paired | None:
@@ -58,7 +62,8 @@ def paired(report: Report, pairs: pd.DataFrame, arm: str, ref: str, metric: str)
     lo, hi = st.confidence_interval(test, 1 - report.alpha)
     equiv = st.tost_p(test.diff, test.se, report.margin, test.df)
     verdict = st.verdict(test.diff, test.p, equiv, report.alpha)
-    return Paired(metric, test.diff, lo, hi, test.p, verdict, METHODS[found["method"]], units, False)
+    scope, method = SCOPE[found["method"]], METHODS[found["method"]]
+    return Paired(metric, test.diff, lo, hi, test.p, verdict, method, units, False, scope, found["repeats"])
 
 
 def p_text(p: float) -> str:
@@ -68,6 +73,8 @@ def p_text(p: float) -> str:
 def how(p: Paired) -> str:
     """The test behind ``p``, for this metric: ``DeLong, pooled out-of-fold over 5 folds``."""
     test = "DeLong" if p.metric.endswith("auroc") else "stratified paired bootstrap"
+    if p.method == METHODS["repeats"]:
+        return f"{test} per repeat, pooled out-of-fold, plus the spread over {p.repeats} repeats"
     if p.method == METHODS["pooled"]:
         return f"{test}, pooled out-of-fold over {p.n_units} folds"
     if p.method == METHODS["one_fold"]:
@@ -78,6 +85,20 @@ def how(p: Paired) -> str:
 def claim(p: Paired) -> str:
     """``paired difference +0.030 [+0.005, +0.055], Holm p = 0.035 (DeLong, ...): **better**``."""
     which = "Holm p" if p.holm else "p (this pair alone, not Holm-adjusted)"
+    return f"paired difference {p.diff:+.3f} [{p.lo:+.3f}, {p.hi:+.3f}], {which} {p_text(p.p)} ({how(p)}): {word(p)}"
+
+
+def word(p: Paired) -> str:
+    """The verdict as written: ``**better**``, or ``**better** (these models)`` when it judges one pair of fits."""
+    return f"**{p.verdict}**" + (" (these models)" if p.scope != "arms" else "")
+
+
+def scope_note(tests: list[Paired | None]) -> str:
+    """One sentence when any of ``tests`` judges fitted models, not arms (empty otherwise)."""
+    if all(t is None or t.scope == "arms" for t in tests):
+        return ""
     return (
-        f"paired difference {p.diff:+.3f} [{p.lo:+.3f}, {p.hi:+.3f}], {which} {p_text(p.p)} ({how(p)}): **{p.verdict}**"
+        " Verdicts marked (these models) come from one repeat: they judge these fitted models on these molecules, "
+        "not the recipes; retrained with another seed the difference can move by more than its interval "
+        "(docs/evaluation.md), so run repeats for a verdict about the arms."
     )

@@ -30,7 +30,7 @@ def test_a_clear_gain_quotes_the_paired_verdicts_and_is_worth_it(tmp_path):
     assert "p (this pair alone, not Holm-adjusted) < 0.001 (DeLong, pooled out-of-fold over 3 folds)" in easy
     assert "30.0x the time" in a[QUESTIONS[1]] and "worth it where hard negatives matter" in a[QUESTIONS[1]]
     assert f"Hard AUROC rose by {ft['test_hard_auroc_diff']:+.3f}" in a[QUESTIONS[1]]
-    assert "(paired: **better**)" in a[QUESTIONS[2]] and "both changes are settled" in a[QUESTIONS[2]]
+    assert "(paired: **better** (these models))" in a[QUESTIONS[2]] and "both changes are settled" in a[QUESTIONS[2]]
 
 
 def test_the_same_scores_are_equivalent_not_a_gain(tmp_path):
@@ -104,7 +104,10 @@ def test_the_contrastive_term_is_judged_against_its_twin_and_where_it_moved(tmp_
     assert "+0.000 [+0.000, +0.000]" in easy and "**equivalent**" in easy  # the same easy scores as its twin
     moved = third[third.index("The contrastive term (contrastive (m) minus lp_ft (m)):") :]
     auroc = moved.splitlines()[1]
-    assert auroc.startswith("- AUROC: +0.000 on easy (paired: **equivalent**)") and "it helped more on hard" in auroc
+    assert (
+        auroc.startswith("- AUROC: +0.000 on easy (paired: **equivalent** (these models))")
+        and "it helped more on hard" in auroc
+    )
     assert moved in fifth  # the same figures in both answers
 
 
