@@ -112,7 +112,7 @@ def test_frozen_vs_finetune_experiment_compares_every_arm(tmp_path):
     sweep = tmp_path / "sweep"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "train.py"), "experiment=frozen_vs_finetune", "model=tiny",
-         "debug=smoke", "logger=none", "data.folds=2", "data.fold=0,1", f"hydra.sweep.dir={sweep}",
+         "debug=smoke", "logger=none", "repeats=1", "data.folds=2", "data.fold=0,1", f"hydra.sweep.dir={sweep}",
          f"paths.outputs_root={tmp_path}"],
         capture_output=True, text=True, timeout=1500, env={**os.environ, "WANDB_MODE": "offline"},  # 22 jobs
     )  # fmt: skip
@@ -127,6 +127,7 @@ def test_frozen_vs_finetune_experiment_compares_every_arm(tmp_path):
     assert set(table.set_index("arm").loc[[tiny_arm_label(a, tmp_path) for a in arms], "ci"]) == {"pooled"}
     md = (sweep / "comparison.md").read_text()
     assert all(f"| {a} (" in md for a in arms) and "Paired against **" in md and "k-fold CV: 2 x 1" in md
+    assert "(these models)" in md and "| pooled, 1 repeat | 1 x 2 |" in md  # one repeat: a verdict about its fits
     assert (sweep / "comparison.png").is_file()
     html = (sweep / "report.html").read_text()  # the course report, beside the table
     assert all(f"<td>{a} (" in html for a in arms) and (sweep / "report.ipynb").is_file()
