@@ -164,3 +164,21 @@ def test_predict_cli_scores_a_file_and_bad_arguments_are_one_line(tmp_path):
         proc = predict(*args)
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]
         assert "Traceback" not in proc.stderr
+
+
+def test_aa_cli_writes_the_study_and_a_recipe_clash_is_one_line(tmp_path):
+    from tests.helpers import write_seed_runs
+
+    write_seed_runs(tmp_path / "runs", "frozen", range(4))
+    write_seed_runs(tmp_path / "runs", "ecfp_rf", range(4), fit_sd=0.01)
+    script = str(ROOT / "scripts" / "aa.py")
+    ok = subprocess.run([sys.executable, script, str(tmp_path / "runs"), "--out", str(tmp_path / "aa")],
+                        capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert "| frozen (m) | 4 |" in ok.stdout and "Power of the repeats test against **ecfp_rf (m)**" in ok.stdout
+    assert (tmp_path / "aa" / "aa.md").is_file() and (tmp_path / "aa" / "aa_splits.csv").is_file()
+    write_seed_runs(tmp_path / "again", "frozen", [0], label="other")
+    bad = subprocess.run([sys.executable, script, str(tmp_path / "runs"), str(tmp_path / "again")],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert bad.returncode == 2 and "DataError: two runs of frozen (m)" in bad.stdout + bad.stderr
+    assert "Traceback" not in bad.stdout + bad.stderr
