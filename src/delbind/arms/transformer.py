@@ -36,6 +36,7 @@ from delbind.models.mlm import mlm_loss, save_mlm_head
 from delbind.models.policies import apply_policy, count_parameters, learning_rates, merge_adapters, trunk_frozen
 from delbind.models.tokenizers import tokenize
 from delbind.training import BinderTrainer, contrastive, training_arguments
+from delbind.training.selection import selection_facts
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +229,7 @@ def finish(
             "pooling": cfg.model.pooling,  # comparison.py keeps [CLS] and mean runs of one arm apart
             "best_checkpoint": trainer.state.best_model_checkpoint,
             "best_checkpoint_skipped": trainer.best_checkpoint_skipped or None,  # damaged bests passed over
+            **selection_facts(stage.history, trainer.args.metric_for_best_model, trainer.args.greater_is_better),
             "global_step": trainer.state.global_step,
             "epochs": trainer.state.epoch,
             "train_runtime_s": stage.train_s,
