@@ -120,11 +120,11 @@ def cost(report: Report, ft: pd.Series, fz: pd.Series, test: Paired | None) -> s
             "complete k-fold repeat (or two shared folds) would give a paired test."
         )
     numbers = f"{test.diff:+.3f} [{test.lo:+.3f}, {test.hi:+.3f}] (Holm p {p_text(test.p)}, {word(test)})"
-    note = scope_note([test])
+    note, whom = scope_note([test]), "" if test.scope == "arms" else " for these models"
     if test.verdict == "better":
-        return text + f"Hard AUROC rose by {numbers}: worth it where hard negatives matter." + note
+        return text + f"Hard AUROC rose by {numbers}: worth it{whom} where hard negatives matter." + note
     if test.verdict == "worse":
-        return text + f"Hard AUROC changed by {numbers}: by these numbers it was not worth it." + note
+        return text + f"Hard AUROC changed by {numbers}: by these numbers it was not worth it{whom}." + note
     if test.verdict == "equivalent":
         within = f"within the practical margin +-{report.margin}: the extra time bought nothing of practical size."
         return text + f"Hard AUROC changed by {numbers}, {within}" + note

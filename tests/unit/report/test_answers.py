@@ -28,7 +28,8 @@ def test_a_clear_gain_quotes_the_paired_verdicts_and_is_worth_it(tmp_path):
     assert "(stratified paired bootstrap, pooled out-of-fold over 3 folds): **better**" in q1  # hard AU-PRC
     easy = next(line for line in q1.splitlines() if line.startswith("- easy AUROC"))
     assert "p (this pair alone, not Holm-adjusted) < 0.001 (DeLong, pooled out-of-fold over 3 folds)" in easy
-    assert "30.0x the time" in a[QUESTIONS[1]] and "worth it where hard negatives matter" in a[QUESTIONS[1]]
+    assert "30.0x the time" in a[QUESTIONS[1]] and "worth it for these models where hard negatives matter" in a[QUESTIONS[1]]
+    assert "Verdicts marked (these models) come from one repeat" in q1
     assert f"Hard AUROC rose by {ft['test_hard_auroc_diff']:+.3f}" in a[QUESTIONS[1]]
     assert "(paired: **better** (these models))" in a[QUESTIONS[2]] and "both changes are settled" in a[QUESTIONS[2]]
 
@@ -136,3 +137,14 @@ def test_a_missing_arm_is_named_not_guessed(tmp_path):
     a = _answers(tmp_path)
     no_ft = "These runs have no finetune arm, so fine-tuning cannot be compared with the frozen trunk."
     assert a[QUESTIONS[0]] == no_ft and a[QUESTIONS[4]] == no_ft
+
+
+def test_with_repeats_the_answers_speak_of_the_arms(tmp_path):
+    for r in (0, 1, 2):  # repeat r: its own deal of the folds and init seed
+        write_arm(tmp_path, "frozen", hard=0.5, easy=1.0, val=0.6, data_seed=r, seed=r)
+        write_arm(tmp_path, "finetune", hard=2.5, easy=3.0, val=0.8, time=300.0, data_seed=r, seed=r)
+    a = _answers(tmp_path)
+    q1, q2 = a[QUESTIONS[0]], a[QUESTIONS[1]]
+    assert "(DeLong per repeat, pooled out-of-fold, plus the spread over 3 repeats): **better**" in q1
+    assert "(these models)" not in q1 + q2 + a[QUESTIONS[2]]
+    assert "worth it where hard negatives matter" in q2
