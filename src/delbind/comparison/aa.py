@@ -220,6 +220,12 @@ def aa_markdown(result: dict[str, pd.DataFrame], margin: float, alpha: float) ->
         "groups of repeats (paired in seed order), through the test that adds the between-repeat spread "
         "(docs/evaluation.md); splits share seeds, so they are not independent trials.",
     ]
+    total = result["spread"]["train_s_per_repeat"].sum()
+    lines += [
+        "",
+        f"These recipes train for {total:,.0f} s a repeat together ({total / 3600:.1f} h); at {SPLIT_SIZE} repeats, "
+        f"{SPLIT_SIZE * total:,.0f} s ({SPLIT_SIZE * total / 3600:.1f} h), one job at a time on this machine.",
+    ]
     power = result["power"]
     if not power.empty:
         ref = power["reference"].iloc[0]
