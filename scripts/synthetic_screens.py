@@ -69,19 +69,27 @@ def _series(pairs: list[tuple], blocks: tuple[int, int, int], size: int, rng: np
 
 
 # Reads per replicate at mean abundance: sequencing depth differs between replicates and samples; the load (the
-# library before selection) is sequenced deeper than the selections.
-TARGET_DEPTH = (0.5, 0.6, 0.75)
-MATRIX_DEPTH = (0.65, 0.5, 0.6)
-LOAD_DEPTH = 8.0
+# library before selection) is sequenced deeper than the selections. Two profiles: "synthetic", the project's first
+# fixture (control:target reads ~5), and "kindel", KinDEL's 1M file as read (load 8-40 reads a molecule, ~30
+# typical; matrix ~0.34 and target ~0.30 a replicate: control:target ~35), where evidence of non-binding costs far
+# more reads. "yield_sd": the log-normal sd of the block and own synthesis yields that spread molecules' abundance
+# (KinDEL's top 1M is narrower than a whole library: its load counts stay within a few-fold).
+DEPTHS = {
+    "synthetic": {"target": (0.5, 0.6, 0.75), "matrix": (0.65, 0.5, 0.6), "load": 8.0, "yield_sd": (0.3, 0.5)},
+    "kindel": {"target": (0.27, 0.30, 0.33), "matrix": (0.31, 0.34, 0.37), "load": 30.0, "yield_sd": (0.1, 0.2)},
+}
 BARELY_SAMPLED = 0.05  # share of molecules at 1/20 of their abundance (failed or poor syntheses): a tail of 0-1 reads
 REPLICATE_CV = 0.3  # replicate noise: each replicate's rate varies around the molecule's (gamma, this CV)
 
 
-def _abundance(blocks: tuple[int, int, int], codes: tuple, rng: np.random.Generator) -> np.ndarray:
-    """Each molecule's share of the library, relative to the mean: per-block synthesis yields (log-normal) times a
-    molecule's own yield (log-normal), with a tail of barely-sampled molecules."""
-    block_yield = np.prod([rng.lognormal(0.0, 0.3, size)[code] for size, code in zip(blocks, codes)], axis=0)
-    own = rng.lognormal(0.0, 0.5, len(block_yield))
+def _abundance(
+    blocks: tuple[int, int, int], codes: tuple, rng: np.random.Generator, yield_sd: tuple[float, float]
+) -> np.ndarray:
+    """Each molecule's share of the library, relative to the mean: per-block synthesis yields (log-normal, sd
+    ``yield_sd[0]``) times a molecule's own yield (log-normal, ``yield_sd[1]``), with a tail of barely-sampled
+    molecules."""
+    block_yield = np.prod([rng.lognormal(0.0, yield_sd[0], size)[code] for size, code in zip(blocks, codes)], axis=0)
+    own = rng.lognormal(0.0, yield_sd[1], len(block_yield))
     tail = np.where(rng.random(len(block_yield)) < BARELY_SAMPLED, 0.05, 1.0)
     abundance = block_yield * own * tail
     return abundance / abundance.mean()
@@ -98,8 +106,10 @@ def synthetic_screen(
     blocks: tuple[int, int, int] = KINDEL_BLOCKS,
     seed: int = 0,
     n_active: tuple[int, int] = (6, 6),
+    depth: str = "synthetic",
 ) -> pd.DataFrame:
-    """A KinDEL-schema screen of ``n_rows`` molecules from ``blocks`` building blocks at positions a, b, c.
+    """A KinDEL-schema screen of ``n_rows`` molecules from ``blocks`` building blocks at positions a, b, c, sequenced
+    at ``depth`` (a profile of ``DEPTHS``).
 
     ``n_active`` = (active disynthons, active building blocks): an active disynthon multiplies its molecules'
     target rate by 12 and the screen keeps a series of its molecules (the file is the screen's top 1M, which
@@ -121,14 +131,15 @@ def synthetic_screen(
     for i in range(n_active[1]):
         pos = i % 3
         activity[codes[pos] == rng.integers(blocks[pos])] *= 3.0
-    abundance = _abundance(blocks, codes, rng)
+    profile = DEPTHS[depth]
+    abundance = _abundance(blocks, codes, rng, profile["yield_sd"])
     (sa, fa), (sb, fb), (sc, fc) = (building_blocks(pos, size) for pos, size in zip("abc", blocks))
     df = pd.DataFrame({"smiles": fa[ia] + fc[ic] + fb[ib]})
     df["molecule_hash"] = pd.Series(ia).astype(str) + "-" + pd.Series(ib).astype(str) + "-" + pd.Series(ic).astype(str)
     df["smiles_a"], df["smiles_b"], df["smiles_c"] = sa[ia], sb[ib], sc[ic]
-    for i, depth in enumerate(TARGET_DEPTH, 1):
-        df[f"seq_target_{i}"] = _reads(depth * abundance * activity, rng)
-    for i, depth in enumerate(MATRIX_DEPTH, 1):
-        df[f"seq_matrix_{i}"] = _reads(depth * abundance, rng)
-    df["seq_load"] = _reads(LOAD_DEPTH * abundance, rng)
+    for i, reads in enumerate(profile["target"], 1):
+        df[f"seq_target_{i}"] = _reads(reads * abundance * activity, rng)
+    for i, reads in enumerate(profile["matrix"], 1):
+        df[f"seq_matrix_{i}"] = _reads(reads * abundance, rng)
+    df["seq_load"] = _reads(profile["load"] * abundance, rng)
     return df

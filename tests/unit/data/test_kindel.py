@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from rdkit import Chem
 from scipy.special import gammaincinv
 from scipy.stats import binomtest
-from synthetic_screens import KINDEL_BLOCKS, synthetic_screen
+from synthetic_screens import DEPTHS, KINDEL_BLOCKS, synthetic_screen
 
 from delbind.data import build_dataset, external_sets, write_dataset
 from delbind.data.sources.kindel import files
@@ -33,11 +33,10 @@ BLOCKS = (38, 113, 19)  # KinDEL's 377 / 1,127 / 190 building blocks per positio
 ROWS = 40_000
 
 
-@pytest.fixture(scope="module")
-def source(tmp_path_factory) -> Path:
-    """A 40k-row realistic screen, its random split file and two held-out Kd files (with and without an index)."""
-    root = tmp_path_factory.mktemp("kindel")
-    screen = synthetic_screen(ROWS, BLOCKS, seed=0)
+def _write_source(root: Path, depth: str) -> Path:
+    """A 40k-row realistic screen sequenced at ``depth``, its random split file and two held-out Kd files (with and
+    without an index)."""
+    screen = synthetic_screen(ROWS, BLOCKS, seed=0, depth=depth)
     screen.to_parquet(root / "mapk14_1M.parquet")
     (root / "splits").mkdir()
     rng = np.random.default_rng(0)
@@ -56,6 +55,35 @@ def source(tmp_path_factory) -> Path:
     heldout.to_csv(root / "heldout" / "mapk14_ondna.csv")  # KinDEL's layout: a leading unnamed index column
     heldout.to_csv(root / "heldout" / "mapk14_offdna.csv", index=False)
     return root
+
+
+_SCREENS: dict[tuple[str, str], Path] = {}
+
+
+def _screen(factory: pytest.TempPathFactory, size: str, depth: str) -> Path:
+    """The ``small`` 40k-row screen (with its split and held-out files) or the 1M-row one with KinDEL's ``blocks``
+    (scripts/bench_data.py's: a disynthon split places ~40% of the rows and its val/test rows read only their own
+    binders, so a smaller screen is too sparse), at a depth profile; each written once per test session."""
+    if (size, depth) not in _SCREENS:
+        root = factory.mktemp(f"kindel_{size}_{depth}")
+        if size == "small":
+            _write_source(root, depth)
+        else:
+            synthetic_screen(1_000_000, KINDEL_BLOCKS, seed=0, depth=depth).to_parquet(root / "mapk14_1M.parquet")
+        _SCREENS[(size, depth)] = root
+    return _SCREENS[(size, depth)]
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> Path:
+    """The 40k-row screen at the project's synthetic depth, with its split and held-out files."""
+    return _screen(tmp_path_factory, "small", "synthetic")
+
+
+@pytest.fixture(scope="module", params=list(DEPTHS))
+def source_at(request, tmp_path_factory) -> Path:
+    """The 40k-row screen at each depth profile: the synthetic one, and KinDEL's (control:target reads ~35)."""
+    return _screen(tmp_path_factory, "small", request.param)
 
 
 def cfg_for(source: Path, **kw):
@@ -100,6 +128,11 @@ def built(source):
     return build_dataset(cfg_for(source, split="random", use_kindel_splits=False), seed=0)
 
 
+@pytest.fixture(scope="module")
+def built_at(source_at):
+    return build_dataset(cfg_for(source_at, split="random", use_kindel_splits=False), seed=0)
+
+
 def test_small_screen_is_realistic_and_its_binders_touch_every_building_block(source, built):
     screen = pd.read_parquet(source / "mapk14_1M.parquet")
     assert len(screen) == ROWS < np.prod(BLOCKS) and screen["molecule_hash"].is_unique  # sampled, not the grid
@@ -125,8 +158,8 @@ def _placed(source: Path, **kw) -> tuple[dict, np.ndarray]:
     return screen, place_rows(screen, cfg_for(source, **kw), 0, {})
 
 
-def test_every_kind_exists_hard_share_a_disynthon_with_a_binder_and_easy_share_none(built):
-    df, stats = built
+def test_every_kind_exists_hard_share_a_disynthon_with_a_binder_and_easy_share_none(built_at):
+    df, stats = built_at
     binders, hard, easy = (df[df["kind"] == k] for k in ("binder", "hard", "easy"))
     assert len(binders) == stats["binders_found"] > 0 and len(hard) > 0 and len(easy) == len(hard)
     # each split's kinds read its own binders and the training binders (this dataset keeps every binder)
@@ -142,10 +175,10 @@ def test_every_kind_exists_hard_share_a_disynthon_with_a_binder_and_easy_share_n
     assert {"molecule_hash", "smiles_a", "smiles_b", "smiles_c", "split", "group"} <= set(df.columns)
 
 
-def test_no_easy_negative_holds_a_building_block_enriched_among_the_binders_its_split_reads(built, source):
-    df, stats = built
-    screen, split = _placed(source, split="random", use_kindel_splits=False)
-    blocks = pd.read_parquet(source / "mapk14_1M.parquet", columns=list(kscreen.SYNTHONS))
+def test_no_easy_negative_holds_a_building_block_enriched_among_the_binders_its_split_reads(built_at, source_at):
+    df, stats = built_at
+    screen, split = _placed(source_at, split="random", use_kindel_splits=False)
+    blocks = pd.read_parquet(source_at / "mapk14_1M.parquet", columns=list(kscreen.SYNTHONS))
     binders, easy = df[df["kind"] == "binder"], df[df["kind"] == "easy"]
     for col in kscreen.SYNTHONS:
 
@@ -163,8 +196,8 @@ def test_no_easy_negative_holds_a_building_block_enriched_among_the_binders_its_
             assert min(min(train.get(b, 1.0), own.get(b, 1.0)) for b in mine) >= BASE.easy_block_alpha
 
 
-def test_counts_for_every_rule_add_up(built):
-    _, st = built
+def test_counts_for_every_rule_add_up(built_at):
+    _, st = built_at
     assert st["top_fraction_rows"] == st["binders_found"] + st["top_low_reads_dropped"]
     labelled = st["binders_found"] + st["neg_pool"] + st["neg_no_evidence_dropped"]
     assert st["rows_read"] == st["missing_synthon_dropped"] + st["unplaced_rows"] + labelled
@@ -177,13 +210,10 @@ def _prevalences(st: dict) -> list[float]:
     return [st[f"prevalence_{split}"] for split in ("train", "val", "test")]
 
 
-@pytest.fixture(scope="module")
-def kindel_blocks_source(tmp_path_factory) -> Path:
-    """The realistic screen (scripts/bench_data.py's): 1M rows with KinDEL's block counts. A disynthon split places
-    ~40% of the rows and its val/test rows read only their own binders, so a smaller screen is too sparse."""
-    root = tmp_path_factory.mktemp("kindel_blocks")
-    synthetic_screen(1_000_000, KINDEL_BLOCKS, seed=0).to_parquet(root / "mapk14_1M.parquet")
-    return root
+@pytest.fixture(scope="module", params=list(DEPTHS))
+def kindel_blocks_source(request, tmp_path_factory) -> Path:
+    """The realistic 1M-row screen with KinDEL's block counts, at each depth profile."""
+    return _screen(tmp_path_factory, "blocks", request.param)
 
 
 def test_computed_disynthon_split_is_leak_free_with_the_configured_fractions(kindel_blocks_source):
@@ -324,11 +354,13 @@ def test_files_are_fetched_from_the_bucket_once_then_read_from_the_cache(monkeyp
         ({"target": "egfr"}, "not a KinDEL target"),
         ({"source": "/nonexistent/kindel"}, "does not exist"),
         ({"pos_fraction": 0.5, "min_target_count": 0}, "no (hard|easy) negatives"),
-        ({"hard_per_binder": 1000, "split": "random"}, r"only \d+ hard negatives in split train, \d+ wanted: lower "),
+        ({"hard_per_binder": 1000, "split": "random"}, r"only \d+ hard negatives in split train, \d+ wanted: on this "),
         (
             {"easy_per_hard": 1000, "split": "random", "use_kindel_splits": False},
-            r"only \d+ easy negatives in split train, \d+ wanted: lower data.easy_per_hard or data.easy_block_alpha",
+            r"only \d+ easy negatives in split train, \d+ wanted: on this screen data.easy_per_hard=[\d.]+ or .*"
+            r"data.easy_block_alpha",
         ),
+        ({"neg_max_fold": "0"}, r"data.neg_max_fold=0: use auto or a fold > 0"),
         ({"split": "scaffold"}, "data.split='scaffold' is not offered for KinDEL: use disynthon"),
     ],
 )
@@ -398,9 +430,10 @@ def test_prepare_data_then_train_scores_the_heldout_sets(source, tmp_path, make_
 # --- nothing depends on row order; bad values are named -----------------------------------------------------------
 
 
-@pytest.mark.parametrize(("split", "screen_with"), [("disynthon", "kindel_blocks_source"), ("random", "source")])
-def test_a_file_with_its_rows_shuffled_gives_the_same_dataset(request, tmp_path, split, screen_with):
-    source = request.getfixturevalue(screen_with)  # a disynthon split places ~40% of the rows: the larger screen
+@pytest.mark.parametrize("depth", list(DEPTHS))
+@pytest.mark.parametrize(("split", "size"), [("disynthon", "blocks"), ("random", "small")])
+def test_a_file_with_its_rows_shuffled_gives_the_same_dataset(tmp_path_factory, tmp_path, split, size, depth):
+    source = _screen(tmp_path_factory, size, depth)  # a disynthon split places ~40% of the rows: the larger screen
     screen = pd.read_parquet(source / "mapk14_1M.parquet")
     screen.sample(frac=1.0, random_state=7).to_parquet(tmp_path / "mapk14_1M.parquet", index=False)
     settings = {"split": split, "use_kindel_splits": False, "heldout": False}
@@ -564,16 +597,17 @@ def _perturbed(source: Path, tmp_path: Path, split_col: np.ndarray) -> Path:
     return tmp_path
 
 
+@pytest.mark.parametrize("depth", list(DEPTHS))
 @pytest.mark.parametrize(
-    ("screen_with", "settings"),
+    ("size", "settings"),
     [
-        ("source", {"split": "random"}),  # KinDEL's split file
-        ("source", {"split": "random", "use_kindel_splits": False}),  # computed folds
-        ("kindel_blocks_source", {"split": "disynthon"}),  # computed disynthon split
+        ("small", {"split": "random"}),  # KinDEL's split file
+        ("small", {"split": "random", "use_kindel_splits": False}),  # computed folds
+        ("blocks", {"split": "disynthon"}),  # computed disynthon split
     ],
 )
-def test_changing_val_and_test_reads_changes_nothing_that_trains(request, tmp_path, screen_with, settings):
-    source = request.getfixturevalue(screen_with)
+def test_changing_val_and_test_reads_changes_nothing_that_trains(tmp_path_factory, tmp_path, size, settings, depth):
+    source = _screen(tmp_path_factory, size, depth)
     settings = {**settings, "heldout": False}
     _, split_col = _placed(source, **settings)
     (df, st), (other, st_other) = (
@@ -586,3 +620,73 @@ def test_changing_val_and_test_reads_changes_nothing_that_trains(request, tmp_pa
     assert st.get("neg_control_to_target_reads") == st_other.get("neg_control_to_target_reads")
     held, held_other = (d[d["split"] != "train"] for d in (df, other))
     assert not held["molecule_hash"].reset_index(drop=True).equals(held_other["molecule_hash"].reset_index(drop=True))
+
+
+# --- the negative threshold follows the screen's depth -------------------------------------------------------------
+
+
+def test_auto_neg_max_fold_is_what_the_depth_can_bound_within_its_floor_and_cap():
+    from delbind.data.sources.kindel.evidence import depth_fold, fold_upper_bound, resolve_max_fold
+
+    cfg = OmegaConf.create({"neg_max_fold": "auto", "neg_max_fold_floor": 2.0, "neg_max_fold_cap": 0.5})
+    reach = depth_fold(35.0, 31, 0.9)  # KinDEL's depth: control:target reads ~35, ~31 control reads a molecule
+    assert reach == pytest.approx(35 * (10 ** (1 / 31) - 1))
+    assert fold_upper_bound(np.array([0]), np.array([31]), 35.0, 0.9)[0] == pytest.approx(reach)  # no target read
+    st: dict = {"neg_depth_control_reads": 31.0}
+    value = resolve_max_fold(cfg, reach, 7.0, st)
+    assert reach < value == pytest.approx(np.floor(reach * 100) / 100 + 0.01) and st["neg_max_fold"] == value
+    assert st["neg_depth_fold"] == reach and st["neg_max_fold_rule"].startswith("auto: 31 control reads bound fold")
+    floor: dict = {}
+    assert resolve_max_fold(cfg, depth_fold(5.0, 7, 0.9), 3.6, floor) == 2.0  # the project's synthetic depth
+    assert "floor data.neg_max_fold_floor=2 is stricter" in floor["neg_max_fold_rule"]
+    capped: dict = {}
+    assert resolve_max_fold(cfg, 9.0, 10.0, capped) == 5.0 and "capped at 0.5 x" in capped["neg_max_fold_rule"]
+    assert resolve_max_fold(cfg, 9.0, 3.0, {}) == 2.0  # a cap under the floor never lowers it
+    given: dict = {}
+    assert resolve_max_fold(OmegaConf.merge(cfg, {"neg_max_fold": 3.0}), 9.0, 10.0, given) == 3.0
+    assert given["neg_max_fold_rule"] == "given (data.neg_max_fold)"
+
+
+def test_at_either_depth_the_resolved_threshold_is_recorded_and_no_unread_molecule_is_a_negative(built_at, source_at):
+    df, st = built_at
+    cap = BASE.neg_max_fold_cap * st["binder_point_fold_median"]
+    expected = max(BASE.neg_max_fold_floor, min(np.floor(st["neg_depth_fold"] * 100) / 100 + 0.01, cap))
+    assert st["neg_max_fold"] == pytest.approx(expected)
+    screen_depth = pd.read_parquet(source_at / "mapk14_1M.parquet")[[*kscreen.MATRIX_COUNTS, "seq_load"]].sum(axis=1)
+    assert st["neg_depth_control_reads"] <= screen_depth.median()  # a lower quantile of the depth molecules have
+    screen = pd.read_parquet(source_at / "mapk14_1M.parquet")
+    reads = screen[[*kscreen.TARGET_COUNTS, *kscreen.MATRIX_COUNTS, "seq_load"]].sum(axis=1)
+    negatives = df.loc[df["kind"] != "binder", "molecule_hash"]
+    depth = reads[screen["molecule_hash"].isin(negatives).to_numpy()]
+    assert depth.min() >= st["neg_min_control_reads"] > 1  # every negative was read deeply enough to have shown up
+
+
+def test_the_defaults_build_at_either_depth_where_a_fixed_2_falls_short_at_kindels(kindel_blocks_source):
+    settings = {"heldout": False}
+    for seed in (0, 1, 2):  # data seeds: each deals its own disynthon split
+        df, st = build_dataset(cfg_for(kindel_blocks_source, **settings), seed=seed)
+        assert set(df["kind"]) == {"binder", "hard", "easy"} and st["neg_max_fold"] >= 2.0
+        assert st["neg_max_fold"] <= BASE.neg_max_fold_cap * st["binder_point_fold_median"] + 0.01
+    if st["neg_control_to_target_reads"] < 10:  # the synthetic profile: a fixed 2 builds there too
+        return
+    with pytest.raises(DataError, match=r"hard negatives in split \w+, \d+ wanted: on this screen"):
+        build_dataset(cfg_for(kindel_blocks_source, neg_max_fold=2.0, **settings), seed=0)
+
+
+def test_a_shortfall_names_settings_that_do_build_on_this_screen(source_at, built_at):
+    settings = {"split": "random", "use_kindel_splits": False, "heldout": False}
+    df, st = built_at  # the same screen and settings at the defaults: ask 1.5x the hard negatives its pool holds
+    binders = df[df["kind"] == "binder"].groupby("split").size()
+    asked = float(np.ceil(1.5 * max(st[f"pool_hard_{s}"] / n for s, n in binders.items())))
+    with pytest.raises(DataError) as short:
+        build_dataset(cfg_for(source_at, hard_per_binder=asked, **settings), seed=0)
+    message = str(short.value)
+    ratio = float(re.search(r"data.hard_per_binder=([\d.]+)", message).group(1))
+    fold = float(re.search(r"data.neg_max_fold=([\d.]+)", message).group(1))
+    assert 0 < ratio < asked and fold > st["neg_max_fold"]
+    for fix in ({"hard_per_binder": ratio}, {"hard_per_binder": asked, "neg_max_fold": fold}):
+        df, st = build_dataset(cfg_for(source_at, **settings, **fix), seed=0)  # computed, not guessed: it builds
+        assert set(df["kind"]) == {"binder", "hard", "easy"}
+    below = round(fold - 0.01, 2)  # and it is the least: one step under it falls short again
+    with pytest.raises(DataError, match=r"negatives in split \w+, \d+ wanted"):
+        build_dataset(cfg_for(source_at, hard_per_binder=asked, neg_max_fold=below, **settings), seed=0)

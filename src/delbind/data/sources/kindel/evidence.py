@@ -10,10 +10,18 @@ exact one-sided Clopper-Pearson upper bound of ``p`` is then an upper bound of `
 ``e_upper = (T_c / T_t) * p_upper / (1 - p_upper)``.
 
 A pool member (candidate negative) needs ``e_upper < neg_max_fold`` at ``neg_confidence``. Fold 1 is the library
-average (the normalization makes a typical molecule 1), so the default 2 reads "the target kept it at most twice
-its library share". The same bound sets the minimum depth: with no target read, ``e_upper < e0`` needs
+average (the normalization makes a typical molecule 1), so 2 reads "the target kept it at most twice its library
+share". The same bound sets the minimum depth: with no target read, ``e_upper < e0`` needs
 ``N > ln(1 / alpha) / ln(1 + e0 T_t / T_c)`` control reads (``neg_min_control_reads`` in stats.json); a
 molecule read once or never in the controls is no evidence, and no separate depth key could say more.
+
+What fold a screen can bound depends on its depth: with no target read and N control reads the bound is
+``e_depth(N) = (T_c / T_t) (alpha^(-1/N) - 1)``; the more control reads per target read a screen holds, the less each
+says. ``neg_max_fold: auto`` follows the screen (``resolve_max_fold``): the fold a molecule at the
+``neg_depth_quantile`` (0.25) of training control depth can bound, never below ``neg_max_fold_floor`` (2) and,
+above it, never over ``neg_max_fold_cap`` (0.75) x the training binders' median point fold (a negative stays under a
+typical binder). On the 1M synthetic screens (docs/data.md), a fixed 2 left too few hard negatives at KinDEL's depth;
+the median depth instead of the lower quartile left val short at 2 of 5 data seeds there.
 
 Without control columns (a file with only target reads and ``target_enrichment``) every molecule is assumed
 present at the library's mean abundance, ``K_t ~ Poisson(m e)`` with ``m`` the mean target reads per molecule,
@@ -31,6 +39,7 @@ from omegaconf import DictConfig
 from scipy import stats
 
 from delbind.data.sources.kindel.screen import LOAD_COUNTS, MATRIX_COUNTS, TARGET_COUNTS
+from delbind.errors import DataError
 
 
 def _sums(screen: dict[str, Any], columns: tuple[str, ...]) -> np.ndarray:
@@ -73,28 +82,76 @@ def min_control_reads(ratio: float, max_fold: float, confidence: float) -> int:
     return int(np.floor(np.log(1 / (1 - confidence)) / np.log1p(max_fold / ratio))) + 1
 
 
-def measured_negative(
+def depth_fold(ratio: float, control_reads: float, confidence: float) -> float:
+    """The fold bound of a molecule with no target read and ``control_reads`` control reads: the smallest
+    ``neg_max_fold`` such a molecule can meet (inf without a control read)."""
+    if control_reads <= 0:
+        return float("inf")
+    return float(ratio * ((1 - confidence) ** (-1 / control_reads) - 1))
+
+
+def resolve_max_fold(cfg: DictConfig, reachable: float, binder_fold: float, st: dict[str, Any]) -> float:
+    """``data.neg_max_fold``, or for ``auto``: ``reachable`` (the fold a molecule at the ``neg_depth_quantile`` of
+    training control depth can bound with no target read, rounded up to 0.01), at least ``neg_max_fold_floor`` and,
+    above the floor, at most ``neg_max_fold_cap`` x the training binders' median point fold. The value and why go into
+    ``st``."""
+    if str(cfg.neg_max_fold) != "auto":
+        value = float(cfg.neg_max_fold)
+        if not value > 0:
+            raise DataError(f"data.neg_max_fold={cfg.neg_max_fold}: use auto or a fold > 0")
+        st["neg_max_fold"], st["neg_max_fold_rule"] = value, "given (data.neg_max_fold)"
+        return value
+    floor, share = float(cfg.neg_max_fold_floor), float(cfg.neg_max_fold_cap)
+    cap = share * binder_fold if np.isfinite(binder_fold) else float("inf")
+    depth = np.floor(reachable * 100) / 100 + 0.01 if np.isfinite(reachable) else float("inf")
+    value = max(floor, min(depth, cap))
+    why = f"auto: {st.get('neg_depth_control_reads', 0):g} control reads bound fold {reachable:.2f} with no target read"
+    if value == floor:
+        why += f"; the floor data.neg_max_fold_floor={floor:g} is stricter"
+    elif value == cap:
+        why += f"; capped at {share:g} x the training binders' median point fold {binder_fold:.2f}"
+    st["neg_max_fold"], st["neg_max_fold_rule"], st["neg_depth_fold"] = float(value), why, float(reachable)
+    return float(value)
+
+
+def fold_bounds(
     screen: dict[str, Any], train: np.ndarray, binders: np.ndarray, cfg: DictConfig, st: dict[str, Any]
-) -> np.ndarray:
-    """Per row: is its fold enrichment's upper bound below ``data.neg_max_fold``? Totals from ``train`` rows; the
-    median point fold of the training ``binders`` goes into ``st`` (``binder_point_fold_median``) to set it against."""
+) -> tuple[np.ndarray, float]:
+    """Per row, the upper bound of its fold enrichment, and the ``neg_max_fold`` it is held to (``resolve_max_fold``).
+    Totals, depths and the binders' median point fold (``binder_point_fold_median``) come from ``train`` rows and the
+    training ``binders``; the counts go into ``st``."""
     target = _sums(screen, TARGET_COUNTS)
     control_cols = tuple(c for c in (*MATRIX_COUNTS, *LOAD_COUNTS) if c in screen)
-    confidence, max_fold = float(cfg.neg_confidence), float(cfg.neg_max_fold)
+    confidence = float(cfg.neg_confidence)
     t_total = int(target[train].sum())
     if control_cols:
         control = _sums(screen, control_cols)
         ratio = int(control[train].sum()) / max(t_total, 1)
         upper = fold_upper_bound(target, control, ratio, confidence)
         point = ratio * target / np.maximum(control, 1)  # a binder with no control read: its target reads over one
+        quantile = float(cfg.neg_depth_quantile) if "neg_depth_quantile" in cfg else 0.5
+        typical = float(np.quantile(control[train], quantile)) if train.any() else 0.0
+        reachable = depth_fold(ratio, typical, confidence)
         st["neg_evidence"] = f"target vs control reads ({', '.join(control_cols)})"
-        st["neg_control_to_target_reads"] = ratio
-        st["neg_min_control_reads"] = min_control_reads(ratio, max_fold, confidence)
+        st["neg_control_to_target_reads"], st["neg_median_control_reads"] = ratio, float(np.median(control[train]))
+        st["neg_depth_control_reads"] = typical
     else:
         mean_reads = t_total / max(int(train.sum()), 1)
         upper = rate_upper_bound(target, mean_reads, confidence)
         point = target / max(mean_reads, 1e-12)
+        reachable = float(rate_upper_bound(np.zeros(1, dtype=np.int64), mean_reads, confidence)[0])
         st["neg_evidence"] = "target reads only: every molecule assumed at the library's mean abundance"
         st["neg_mean_target_reads"] = mean_reads
     st["binder_point_fold_median"] = float(np.median(point[binders])) if binders.any() else float("nan")
+    max_fold = resolve_max_fold(cfg, reachable, st["binder_point_fold_median"], st)
+    if control_cols:
+        st["neg_min_control_reads"] = min_control_reads(ratio, max_fold, confidence)
+    return upper, max_fold
+
+
+def measured_negative(
+    screen: dict[str, Any], train: np.ndarray, binders: np.ndarray, cfg: DictConfig, st: dict[str, Any]
+) -> np.ndarray:
+    """Per row: is its fold enrichment's upper bound below the resolved ``neg_max_fold`` (``fold_bounds``)?"""
+    upper, max_fold = fold_bounds(screen, train, binders, cfg, st)
     return upper < max_fold

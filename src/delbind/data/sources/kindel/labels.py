@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig
 from scipy import stats
 
-from delbind.data.sources.kindel.evidence import measured_negative
+from delbind.data.sources.kindel.evidence import fold_bounds
 from delbind.data.sources.kindel.screen import SYNTHONS, TARGET_COUNTS
 from delbind.data.splits import SPLITS
 from delbind.errors import DataError
@@ -78,21 +79,35 @@ def _binders(
     return binder
 
 
+@dataclass
+class Labels:
+    """Per screen row: its ``kind`` (binder / hard / easy / "" = dropped), the upper bound of its fold enrichment,
+    and whether it would be a hard or an easy negative with enough evidence (a usable non-binder of its split sharing
+    a disynthon with a binder it reads, or sharing none and holding no enriched block): what a shortfall's error needs
+    to compute the setting that would supply it."""
+
+    kind: np.ndarray
+    upper: np.ndarray
+    hard_candidate: np.ndarray
+    easy_candidate: np.ndarray
+
+
 def _kinds_of_split(
     codes: list[np.ndarray],
-    masks: tuple[np.ndarray, np.ndarray, np.ndarray],
+    masks: tuple[np.ndarray, np.ndarray],
     split_col: np.ndarray,
     split: str,
     cfg: DictConfig,
     st: dict,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Hard and easy pool members of one split, judged against the binders its own rows and the training rows hold.
+    """Hard and easy candidates of one split (usable non-binders, evidence not yet asked), judged against the binders
+    its own rows and the training rows hold.
 
     A training row reads training rows only, so no val/test count moves a training label; a val/test row also
     reads its own split: under a disynthon split it shares no disynthon with a training binder, so training
     binders alone could name none of its hard negatives. The enriched-block test runs on each set of rows read.
     """
-    binder, pool, usable = masks
+    binder, usable = masks
     here, train = split_col == split, split_col == "train"
     read = [train] if split == "train" else [train, here]
     seen = binder & np.logical_or.reduce(read)
@@ -106,13 +121,13 @@ def _kinds_of_split(
             enriched_block |= enriched[code] & usable & here  # code -1 (missing) would index the last block: masked
         if split == "train":
             st[f"enriched_blocks_{name[-1]}"], st[f"blocks_{name[-1]}"] = int(enriched.sum()), len(enriched)
-    mine = pool & here
+    mine = usable & ~binder & here
     return mine & shares_pair, mine & ~shares_pair & ~enriched_block
 
 
 def label_rules(
     screen: dict[str, Any], enrichment: np.ndarray, split_col: np.ndarray, cfg: DictConfig, st: dict[str, Any]
-) -> np.ndarray:
+) -> Labels:
     """Per row: ``binder``, ``hard``, ``easy`` or ``""`` (dropped), with a count for every rule in ``st``.
 
     Rows are placed in splits first (``split_col``, ``""`` = left out); every threshold (binder cut, read totals)
@@ -126,7 +141,8 @@ def label_rules(
     # the training cut applied to every row with blocks (what an unplaced row would have been: the kept fractions),
     # its counts taken over the placed rows, the ones that can be labelled
     binder_any = _binders(screen, enrichment, has_blocks, train & has_blocks, placed, cfg, st)
-    measured = measured_negative(screen, train & has_blocks, binder_any & train, cfg, st) & has_blocks & ~binder_any
+    upper, max_fold = fold_bounds(screen, train & has_blocks, binder_any & train, cfg, st)
+    measured = (upper < max_fold) & has_blocks & ~binder_any
     usable = has_blocks & placed
     binder, pool = binder_any & placed, measured & placed
     # what the split keeps: binders and labelled rows it can place (the rest are left out, counted)
@@ -139,15 +155,19 @@ def label_rules(
     st["neg_no_evidence_dropped"] = int((usable & ~binder & ~pool).sum())
     kind = np.full(screen["n"], "", dtype=object)
     kind[binder] = "binder"
+    hard_candidate, easy_candidate = np.zeros(len(kind), dtype=bool), np.zeros(len(kind), dtype=bool)
     for split in SPLITS:
-        hard, easy = _kinds_of_split(codes, (binder, pool, usable), split_col, split, cfg, st)
+        hard, easy = _kinds_of_split(codes, (binder, usable), split_col, split, cfg, st)
+        hard_candidate |= hard
+        easy_candidate |= easy
+        hard, easy = hard & pool, easy & pool
         st[f"pool_hard_{split}"], st[f"pool_easy_{split}"] = int(hard.sum()), int(easy.sum())
         kind[hard], kind[easy] = "hard", "easy"
     st["pool_hard"] = int((kind == "hard").sum())
     st["pool_easy"] = int((kind == "easy").sum())
     st["pool_enriched_block_dropped"] = st["neg_pool"] - st["pool_hard"] - st["pool_easy"]
     _check_kinds(st, cfg)
-    return kind
+    return Labels(kind, upper, hard_candidate, easy_candidate)
 
 
 def _check_kinds(st: dict[str, Any], cfg: DictConfig) -> None:
