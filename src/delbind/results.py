@@ -30,7 +30,12 @@ TABLES = (
     "panel.csv",
     "panel_tally.csv",
     "answers.md",
-)  # answers.md: the course report's five answers (scripts/report.py --out <the same dir>)
+    "aa.md",
+    "aa_spread.csv",
+    "aa_pairs.csv",
+    "aa_splits.csv",
+    "aa_power.csv",
+)  # answers.md: the course report's five answers (scripts/report.py --out <the same dir>); aa*: scripts/aa.py
 KEPT = ("metrics.json", "predictions.parquet")  # what a comparison or panel is redrawn from
 # What may tell fold runs apart (the keys of a comparison's rows and repeats), as sub-dirs of keep's dest
 LEVELS = ("target", "arm", "model", "pooling", "label", "data_seed", "seed")

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -182,3 +183,17 @@ def test_aa_cli_writes_the_study_and_a_recipe_clash_is_one_line(tmp_path):
                          capture_output=True, text=True, timeout=300)  # fmt: skip
     assert bad.returncode == 2 and "DataError: two runs of frozen (m)" in bad.stdout + bad.stderr
     assert "Traceback" not in bad.stdout + bad.stderr
+
+
+def test_bench_data_builds_a_kindel_depth_part_or_names_what_would_build(tmp_path):
+    bench = [sys.executable, str(ROOT / "scripts" / "bench_data.py"), "--rows", "60000", "--part", "30000",
+             "--depth", "kindel", "--split", "random", "--out", str(tmp_path / "out")]  # fmt: skip
+    done = subprocess.run(bench, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = (tmp_path / "out" / "build.md").read_text()
+    assert text.startswith("30,000-row synthetic screen, data.split=random")
+    assert "| `neg_max_fold_rule` | auto: " in text or re.search(
+        r"`DataError: only \d+ hard negatives .*data.hard_per_binder=", text
+    )
+    meta = json.loads((tmp_path / "out" / "meta.json").read_text())
+    assert "--depth kindel --rows 60000 --part 30000" in meta["command"]
