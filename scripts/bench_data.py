@@ -55,7 +55,7 @@ class Stages(logging.Handler):
         return [m.groups() for m in found if m]
 
 
-def build(folder: Path, split: str, command: str, out: Path | None) -> None:
+def build(folder: Path, split: str, depth: str, command: str, out: Path | None) -> None:
     handler = Stages()
     logging.getLogger("delbind").addHandler(handler)
     logging.getLogger("delbind").setLevel(logging.INFO)
@@ -67,7 +67,7 @@ def build(folder: Path, split: str, command: str, out: Path | None) -> None:
         df, stats = build_dataset(cfg, seed=0)
     except DataError as e:  # the screen cannot supply the defaults: what the user sees, with what would build
         rows = len(pd.read_parquet(folder / "mapk14_1M.parquet", columns=["molecule_hash"]))
-        _report(f"{rows:,}-row synthetic screen, data.split={split}: no dataset at the defaults.\n\n"
+        _report(f"{rows:,}-row synthetic screen ({depth} depth), data.split={split}: no dataset at the defaults.\n\n"
                 f"`DataError: {e}`\n", command, out)  # fmt: skip
         return
     total = time.perf_counter() - start
@@ -75,7 +75,7 @@ def build(folder: Path, split: str, command: str, out: Path | None) -> None:
     table["prevalence"] = [round(stats[f"prevalence_{split}"], 3) for split in table.index]
     rdkit_rows = stats["binders_used"] + stats["hard_sampled"] + stats["easy_candidates"]
     lines = [
-        f"{stats['rows_read']:,}-row synthetic screen, data.split={split}: build {total:.1f} s, peak RSS "
+        f"{stats['rows_read']:,}-row synthetic screen ({depth} depth), data.split={split}: build {total:.1f} s, peak RSS "
         f"{peak_rss_mb():,.0f} MB, {rdkit_rows:,} molecules through RDKit.",
         "",
         "| stage | wall s | peak RSS MB after |",
@@ -121,7 +121,7 @@ def main() -> None:
         if v not in ("synthetic", 1_000_000, None)
     )  # fmt: skip
     if args.build_only:
-        build(args.dir, args.split, command, args.out)
+        build(args.dir, args.split, args.depth, command, args.out)
         return
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.dir or Path(tmp)

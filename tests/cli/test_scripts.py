@@ -191,7 +191,7 @@ def test_bench_data_builds_a_kindel_depth_part_or_names_what_would_build(tmp_pat
     done = subprocess.run(bench, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     text = (tmp_path / "out" / "build.md").read_text()
-    assert text.startswith("30,000-row synthetic screen, data.split=random")
+    assert text.startswith("30,000-row synthetic screen (kindel depth), data.split=random")
     assert "| `neg_max_fold_rule` | auto: " in text or re.search(
         r"`DataError: only \d+ hard negatives .*data.hard_per_binder=", text
     )

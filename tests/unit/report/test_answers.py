@@ -28,7 +28,10 @@ def test_a_clear_gain_quotes_the_paired_verdicts_and_is_worth_it(tmp_path):
     assert "(stratified paired bootstrap, pooled out-of-fold over 3 folds): **better**" in q1  # hard AU-PRC
     easy = next(line for line in q1.splitlines() if line.startswith("- easy AUROC"))
     assert "p (this pair alone, not Holm-adjusted) < 0.001 (DeLong, pooled out-of-fold over 3 folds)" in easy
-    assert "30.0x the time" in a[QUESTIONS[1]] and "worth it for these models where hard negatives matter" in a[QUESTIONS[1]]
+    assert (
+        "30.0x the time" in a[QUESTIONS[1]]
+        and "worth it for these models where hard negatives matter" in a[QUESTIONS[1]]
+    )
     assert "Verdicts marked (these models) come from one repeat" in q1
     assert f"Hard AUROC rose by {ft['test_hard_auroc_diff']:+.3f}" in a[QUESTIONS[1]]
     assert "(paired: **better** (these models))" in a[QUESTIONS[2]] and "both changes are settled" in a[QUESTIONS[2]]
