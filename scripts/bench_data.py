@@ -75,8 +75,8 @@ def build(folder: Path, split: str, depth: str, command: str, out: Path | None) 
     table["prevalence"] = [round(stats[f"prevalence_{split}"], 3) for split in table.index]
     rdkit_rows = stats["binders_used"] + stats["hard_sampled"] + stats["easy_candidates"]
     lines = [
-        f"{stats['rows_read']:,}-row synthetic screen ({depth} depth), data.split={split}: build {total:.1f} s, peak RSS "
-        f"{peak_rss_mb():,.0f} MB, {rdkit_rows:,} molecules through RDKit.",
+        f"{stats['rows_read']:,}-row synthetic screen ({depth} depth), data.split={split}: build {total:.1f} s, "
+        f"peak RSS {peak_rss_mb():,.0f} MB, {rdkit_rows:,} molecules through RDKit.",
         "",
         "| stage | wall s | peak RSS MB after |",
         "| --- | ---: | ---: |",
