@@ -188,37 +188,43 @@ def _count(row: pd.Series, kind: str) -> str:
     if not total:
         return "n/a (fewer than 4 seeds)" if kind == "splits" else "n/a"
     found = " / ".join(str(int(row[f"{kind}_false_{m}"])) for m in VERDICT)
-    return f"{found} of {int(total)}"
+    return f"{found} of {int(total)} {kind}"
 
 
 def aa_markdown(result: dict[str, pd.DataFrame], margin: float, alpha: float) -> str:
     """aa.md: the spread and false verdicts per recipe, then the repeat test's simulated power."""
+    spread = result["spread"]
     lines = [
-        "| recipe | seeds | train s a repeat | hard AUROC, mean (sd over seeds) | hard AU-PRC, mean (sd) "
-        "| DeLong se, two seeds | r | one repeat: false verdicts (AUROC / AU-PRC) of pairs "
-        "| repeats test: false verdicts of splits |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| recipe | seeds | hard AUROC, mean (sd) | hard AU-PRC, mean (sd) | r |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {r['recipe']} | {int(r['seeds'])} | {r['hard_auroc_mean']:.3f} ({r['hard_auroc_sd']:.3f}) "
+            f"| {r['hard_auprc_mean']:.3f} ({r['hard_auprc_sd']:.3f}) | {r['r']:.1f} |"
+            for _, r in spread.iterrows()
+        ),
+        "",
+        "| recipe | false verdicts, one repeat (AUROC / AU-PRC) | false verdicts, repeats test | DeLong se | train s a "
+        "repeat |",
+        "|---|---|---|---|---|",
     ]
-    for _, r in result["spread"].iterrows():
+    for _, r in spread.iterrows():
         h = f" ({int(r['split_repeats'])} v {int(r['split_repeats'])})" if r["splits"] else ""
         lines.append(
-            f"| {r['recipe']} | {int(r['seeds'])} | {r['train_s_per_repeat']:,.0f} "
-            f"| {r['hard_auroc_mean']:.3f} ({r['hard_auroc_sd']:.3f}) "
-            f"| {r['hard_auprc_mean']:.3f} ({r['hard_auprc_sd']:.3f}) | {r['delong_se']:.4f} | {r['r']:.1f} "
-            f"| {_count(r, 'pairs')} | {_count(r, 'splits')}{h} |"
+            f"| {r['recipe']} | {_count(r, 'pairs')} | {_count(r, 'splits')}{h} "
+            f"| {r['delong_se']:.4f} | {r['train_s_per_repeat']:,.0f} |"
         )
     lines += [
         "",
         "Every row is one recipe trained with different init seeds on the same five folds (data_seed 0); seeds of one "
-        "recipe differ by training noise alone, so every *better* / *worse* between them is false. train s a repeat: "
-        "the five folds' training time, mean over seeds (this machine; runs that shared the CPU count longer). "
-        "sd: over seeds of "
+        "recipe differ by training noise alone, so every *better* / *worse* between them is false. sd: over seeds of "
         "the pooled out-of-fold figure. r = sqrt(2) sd / DeLong se: the training noise of a two-fit difference in "
         f"units of the se one repeat's test knows of (its false-verdict rate is about 2 Phi(-1.96 / sqrt(1 + r^2))). "
         f"One repeat: each pair of seeds through pooled DeLong (AUROC) / paired bootstrap (AU-PRC) at alpha {alpha}, "
         f"margin {margin}, as a comparison of one repeat judges them. Repeats test: each split of the seeds into two "
         "groups of repeats (paired in seed order), through the test that adds the between-repeat spread "
-        "(docs/evaluation.md); splits share seeds, so they are not independent trials.",
+        "(docs/evaluation.md); splits share seeds, so they are not independent trials. DeLong se: the median over "
+        "pairs of seeds. train s a repeat: the five folds' training time, mean over seeds (this machine; runs that "
+        "shared the CPU count longer).",
     ]
     total = result["spread"]["train_s_per_repeat"].sum()
     lines += [
@@ -234,8 +240,7 @@ def aa_markdown(result: dict[str, pd.DataFrame], margin: float, alpha: float) ->
             f"Power of the repeats test against **{ref}** (share of {alpha}-level calls, simulated with the spreads "
             "above):",
             "",
-            "| recipe | DeLong se vs ref | training sd of the difference | 3 repeats: true diff 0 / 0.03 / 0.05 "
-            "| 5 repeats: 0 / 0.03 / 0.05 |",
+            "| recipe | DeLong se vs ref | training sd | 3 repeats: true diff 0 / 0.03 / 0.05 | 5 repeats |",
             "|---|---|---|---|---|",
         ]
         for _, r in power.iterrows():
@@ -244,8 +249,9 @@ def aa_markdown(result: dict[str, pd.DataFrame], margin: float, alpha: float) ->
         lines += [
             "",
             "Repeat k's difference = true difference + one molecule-sampling draw shared by the repeats (sd: DeLong's "
-            "se of this recipe against the reference) + training noise per repeat (sd: both recipes' measured sds "
-            "combined); a call is p < alpha for that one row (Holm over a table's rows asks more).",
+            "se of this recipe against the reference) + training noise per repeat (training sd: both recipes' "
+            "measured sds combined); a call is p < alpha for that one row (Holm over a table's rows asks more). "
+            "5 repeats: the same three true differences.",
         ]
     return "\n".join(lines) + "\n"
 
