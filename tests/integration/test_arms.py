@@ -207,3 +207,20 @@ def test_fingerprint_and_embedding_features_are_the_two_side_by_side(make_cfg):
     torch.manual_seed(0)
     scorer = load_scorer(Path(cfg.paths.output_dir) / "model", "fp32", torch.device("cpu"))
     np.testing.assert_allclose(scorer.score(df["smiles"].tolist()), estimator.predict_proba(both)[:, 1], atol=1e-6)
+
+
+def test_frozen_vs_finetune_with_repeats_prints_verdicts_about_the_arms(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train.py"), "experiment=frozen_vs_finetune", "model=tiny",
+         "debug=smoke", "logger=none", "arm=frozen,ecfp_rf", "repeats=2", "data.folds=2", "data.fold=0,1",
+         "hydra.callbacks.comparison.reference=ecfp_rf", f"hydra.sweep.dir={sweep}", f"paths.outputs_root={tmp_path}"],
+        capture_output=True, text=True, timeout=900, env={**os.environ, "WANDB_MODE": "offline"},  # 8 jobs
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    pairs = pd.read_csv(sweep / "comparison_paired.csv")
+    assert pairs["method"].str.startswith("repeats").all() and (pairs["n_repeats"] == 2).all()
+    assert (pairs["scope"] == "arms").all() and (pairs["test_hard_auroc_df"] == 1).all()
+    md = (sweep / "comparison.md").read_text()
+    assert "| repeats | 2 x 2 |" in md and "(these models)" not in md
+    assert "(these models)" not in (sweep / "answers.md").read_text()  # the course report speaks of the arms too
