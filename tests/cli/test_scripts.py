@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import ROOT, check_run_dir, write_cv_sweep
 
 
@@ -36,6 +38,16 @@ def test_cli_bad_input_is_one_line_not_a_traceback(tmp_path):
     assert proc.returncode == 2
     assert "DataError: data.target=CHEMBL999 is not in MoleculeACE" in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_fp16_on_a_cpu_is_refused_in_one_line(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here: fp16 is allowed")
+    proc = _cli("logger=none", "precision=fp16", tmp_path=tmp_path / "fp16")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2 and "ConfigError: precision=fp16 needs a CUDA GPU" in out and "Traceback" not in out
 
 
 def _metrics_only_run(run: Path) -> None:

@@ -107,16 +107,29 @@ def test_length_grouping_is_skipped_for_cached_embeddings(tmp_path):
     assert isinstance(trainer._get_train_sampler(vectors), torch.utils.data.RandomSampler)
 
 
-def test_precision_is_picked_from_the_hardware():
-    if torch.cuda.is_available():
-        assert resolve_precision("auto") in ("bf16", "fp16")
-    else:
-        assert resolve_precision("auto") == "fp32"
-        with pytest.raises(ValueError, match="fp16 needs a CUDA GPU"):
-            resolve_precision("fp16")
-    assert resolve_precision("fp32") == "fp32"
+@pytest.mark.parametrize(
+    ("kind", "auto", "refused"),
+    [("cuda-bf16", "bf16", None), ("cuda-fp16", "fp16", "bf16"), ("cpu", "fp32", "fp16")],
+)
+def test_precision_is_picked_for_every_kind_of_device(monkeypatch, kind, auto, refused):
+    from delbind.training import arguments
+
+    monkeypatch.setattr(arguments, "device_kind", lambda: kind)  # the one probe of the hardware
+    assert resolve_precision("auto") == auto and resolve_precision("fp32") == "fp32"
+    for other in {"fp32", "bf16", "fp16"} - {refused}:
+        assert resolve_precision(other) == other
+    if refused:
+        with pytest.raises(ValueError, match=rf"precision={refused} needs a"):
+            resolve_precision(refused)
     with pytest.raises(ValueError, match="choose one of"):
         resolve_precision("fp8")
+
+
+def test_this_machine_is_probed_once_through_device_kind():
+    from delbind.training.arguments import device_kind
+
+    expected = "cpu" if not torch.cuda.is_available() else device_kind()
+    assert device_kind() == expected and resolve_precision("auto") == resolve_precision("auto", expected)
 
 
 def _checkpoint(folder, manifest=True):
