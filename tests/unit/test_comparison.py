@@ -237,6 +237,7 @@ def test_repeats_pair_on_the_deal_of_the_folds_and_count_the_spread_between_them
     assert row["test_hard_auroc_se"] == pytest.approx(se)
     assert row["test_hard_auroc_verdict"] == "better"
     assert "| repeats | 3 x 5 |" in result.markdown() and "(these models)" not in result.markdown()
+    assert "averaged over the repeats (molecule sampling only" in result.markdown()
 
 
 def test_two_groups_of_seeds_of_one_recipe_are_never_called_different(tmp_path):

@@ -61,6 +61,12 @@ def to_markdown(summary: pd.DataFrame) -> str:
         ]
         lines.append("| " + " | ".join(cells) + " |")
     notes = "; ".join(CI_NOTE[s] for s in sorted(set(summary["ci"])))
+    repeated = (summary["ci"] == "pooled") & (summary["n_repeats"] > 1)
+    if repeated.any():  # the interval of one fit, averaged: the paired table's repeats test is what counts retraining
+        notes += (
+            "; with several repeats, each repeat's pooled figure and interval averaged over the repeats (molecule "
+            "sampling only: the paired verdicts below add the spread between repeats)"
+        )
     lines += [
         "",
         f"Cells: figure [95% CI]; CI = {notes}. evaluation: how test molecules were drawn (folds or splits x "
