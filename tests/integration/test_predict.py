@@ -165,3 +165,35 @@ def test_bad_input_is_a_clear_error_before_any_scoring(runs, tmp_path):
     (tmp_path / "no_smiles.csv").write_text("id,structure\n1,CCO\n")
     with pytest.raises(DataError, match="smiles_column"):
         predict.run(predict_cfg(runs["ecfp_rf"], tmp_path / "no_smiles.csv", out))
+
+
+def test_two_nodes_over_loopback_write_the_one_process_output_byte_for_byte(runs, tmp_path):
+    """Scoring across nodes: two torchrun launches, one per "node" (--nnodes 2, a rendezvous on 127.0.0.1, gloo on
+    CPU), on one shared file system: each scores every other chunk, rank 0 merges once both ranks' parts are written."""
+    import socket
+    import subprocess
+    import sys
+
+    _, path = library(runs["finetune"], tmp_path)
+    one = tmp_path / "one.parquet"
+    predict.run(predict_cfg(runs["finetune"], path, one, "chunk_rows=7"))
+    two = tmp_path / "two.parquet"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    torchrun = Path(sys.executable).parent / "torchrun"
+    node = [str(torchrun), "--nnodes", "2", "--nproc_per_node", "1", "--master_addr", "127.0.0.1",
+            "--master_port", str(port)]  # fmt: skip
+    job = [str(ROOT / "scripts" / "predict.py"), f"model={runs['finetune']}", f"input={path}", f"output={two}",
+           "chunk_rows=7", "threads=1"]  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            [*node, "--node_rank", str(rank), *job], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )  # fmt: skip
+        for rank in (0, 1)
+    ]
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(o[-2000:] for o in outs)
+    assert two.read_bytes() == one.read_bytes()  # the same file, byte for byte
+    summary = json.loads(two.with_name("two.parquet.summary.json").read_text())
+    assert summary["world_size"] == 2 and 0 < summary["scored_by_this_job"] < summary["rows"]  # rank 0: its share
