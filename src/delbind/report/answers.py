@@ -215,7 +215,7 @@ class TermEffect:
         return cls(rival, base, {m: paired(report, pairs, rival["arm"], base["arm"], m) for m in QUALITY_ORDER})
 
     def moves(self) -> str:
-        return f"The contrastive term ({self.rival['arm']} minus {self.base['arm']}):\n" + "\n".join(
+        return f"The contrastive term ({self.rival['arm']} minus {self.base['arm']}):\n\n" + "\n".join(
             _moves(self.rival, self.base, self.tests)
         )
 
@@ -226,7 +226,7 @@ def contrastive(effect: TermEffect | None, ft: pd.Series | None, fz: pd.Series |
     if effect is not None:
         rival, base = effect.rival, effect.base
         twin = "lp_ft, the same recipe without the term" if base["arm"].startswith("lp_ft") else "fine-tuning"
-        lines = [f"Measured: {rival['arm']} minus {twin} ({base['arm']}), paired against it:"]
+        lines = [f"Measured: {rival['arm']} minus {twin} ({base['arm']}), paired against it:", ""]  # a list follows
         for m in QUALITY_ORDER:
             test = effect.tests[m]
             basis = claim(test) if test is not None else unpaired(rival, base, m)

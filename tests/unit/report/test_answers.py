@@ -107,12 +107,16 @@ def test_the_contrastive_term_is_judged_against_its_twin_and_where_it_moved(tmp_
     easy = next(line for line in fifth.splitlines() if line.startswith("- easy AUROC"))
     assert "+0.000 [+0.000, +0.000]" in easy and "**equivalent**" in easy  # the same easy scores as its twin
     moved = third[third.index("The contrastive term (contrastive (m) minus lp_ft (m)):") :]
-    auroc = moved.splitlines()[1]
+    auroc = moved.splitlines()[2]  # after the blank line that makes it a list
     assert (
         auroc.startswith("- AUROC: +0.000 on easy (paired: **equivalent** (these models))")
         and "it helped more on hard" in auroc
     )
     assert moved in fifth  # the same figures in both answers
+    for text in a.values():  # markdown renders a list as running text unless a blank line precedes it
+        lines = text.splitlines()
+        for before, line in zip(lines, lines[1:]):
+            assert not line.startswith("- ") or before.startswith("- ") or before == "", (before, line)
 
 
 def test_without_contrastive_the_gap_is_labelled_not_paired(tmp_path):
