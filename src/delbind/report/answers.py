@@ -102,7 +102,8 @@ def best_arm(report: Report) -> str:
         return text
     counts = pairs["test_hard_auroc_verdict"].value_counts()
     tally = ", ".join(f"{n} {v}" for v, n in counts.items())
-    return text + f" Every other arm paired against it on hard AUROC (that arm minus it): {tally}."
+    about = "" if (pairs.get("scope", pd.Series("these models")) == "arms").all() else " (these models: one repeat)"
+    return text + f" Every other arm paired against it on hard AUROC (that arm minus it): {tally}{about}."
 
 
 def cost(report: Report, ft: pd.Series, fz: pd.Series, test: Paired | None) -> str:

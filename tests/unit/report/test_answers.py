@@ -33,6 +33,7 @@ def test_a_clear_gain_quotes_the_paired_verdicts_and_is_worth_it(tmp_path):
         and "worth it for these models where hard negatives matter" in a[QUESTIONS[1]]
     )
     assert "Verdicts marked (these models) come from one repeat" in q1
+    assert "(that arm minus it): 2 worse (these models: one repeat)." in q1
     assert f"Hard AUROC rose by {ft['test_hard_auroc_diff']:+.3f}" in a[QUESTIONS[1]]
     assert "(paired: **better** (these models))" in a[QUESTIONS[2]] and "both changes are settled" in a[QUESTIONS[2]]
 
@@ -155,3 +156,4 @@ def test_with_repeats_the_answers_speak_of_the_arms(tmp_path):
     assert "(DeLong per repeat, pooled out-of-fold, plus the spread over 3 repeats): **better**" in q1
     assert "(these models)" not in q1 + q2 + a[QUESTIONS[2]]
     assert "worth it where hard negatives matter" in q2
+    assert "Every other arm paired against it on hard AUROC (that arm minus it): 1 worse." in q1  # about the arms
