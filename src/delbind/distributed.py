@@ -26,11 +26,18 @@ def rank() -> int:
 
 
 def barrier() -> None:
-    """Wait for every rank of this launch (no-op in a single process)."""
+    """Wait for every rank of this launch (no-op in a single process). Through torch.distributed itself: on CPU
+    nodes with one process each, accelerate's PartialState joins the process group but takes the launch for a single
+    process, and its wait_for_everyone() returns at once (rank 0 then merged before rank 1 had written)."""
     if world_size() > 1:
+        import torch.distributed as dist
         from accelerate import PartialState
 
-        PartialState().wait_for_everyone()
+        PartialState()  # joins the process group if it is not joined yet
+        if dist.is_initialized():
+            dist.barrier()
+        else:
+            PartialState().wait_for_everyone()
 
 
 def broadcast(value: Any) -> Any:
