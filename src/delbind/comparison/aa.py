@@ -21,7 +21,7 @@ import pandas as pd
 from scipy import stats
 
 from delbind.comparison.pooled import pooled_predictions
-from delbind.comparison.runs import VERDICT, load_runs, row_label
+from delbind.comparison.runs import VERDICT, deal_of, load_runs, repeat_order, row_label
 from delbind.comparison.verdicts import pooled_pair, resolve_arm
 from delbind.errors import DataError
 from delbind.evaluation import statistics as st
@@ -58,28 +58,28 @@ class _Pairs:
         return self.cache[key]
 
 
-def _verdict(test: st.PairedTest, margin: float, alpha: float) -> str:
-    equiv = st.tost_p(test.diff, test.se, margin, test.df)
-    return st.verdict(test.diff, test.p, equiv, alpha)
-
-
 def study(
     runs: pd.DataFrame, reference: str | None, margin: float = 0.02, alpha: float = 0.05, n_bootstrap: int = 1000,
     n_sim: int = 2000, seed: int = 0,
 ) -> dict[str, pd.DataFrame]:  # fmt: skip
     """{"pairs", "splits", "spread", "power"} for the recipes of ``runs`` (from ``recipe_runs``)."""
     pooled = pooled_predictions(runs)
-    seeds = {recipe: sorted({r for (x, r) in pooled if x == recipe}, key=_repeat_key) for recipe in runs["recipe"]}
+    seeds = {recipe: sorted({r for (x, r) in pooled if x == recipe}, key=repeat_order) for recipe in runs["recipe"]}
     tests = _Pairs(pooled, n_bootstrap)
     pairs, splits = [], []
     for recipe, repeats in seeds.items():
         for a, b in itertools.combinations(repeats, 2):  # one repeat against one: these fitted models
-            if a.split("/")[0] != b.split("/")[0]:
+            if deal_of(a) != deal_of(b):
                 continue  # other folds: not an A/A pair on the same molecules
             row: dict[str, Any] = {"recipe": recipe, "a": a, "b": b}
             for m in VERDICT:
                 t = tests.test((recipe, a), (recipe, b), m)
-                row |= {f"{m}_diff": t.diff, f"{m}_se": t.se, f"{m}_p": t.p, f"{m}_verdict": _verdict(t, margin, alpha)}
+                row |= {
+                    f"{m}_diff": t.diff,
+                    f"{m}_se": t.se,
+                    f"{m}_p": t.p,
+                    f"{m}_verdict": st.pair_verdict(t, margin, alpha),
+                }
             pairs.append(row)
         splits += _splits(recipe, repeats, tests, margin, alpha)
     pairs_df, splits_df = pd.DataFrame(pairs), pd.DataFrame(splits)
@@ -89,16 +89,12 @@ def study(
     return {"pairs": pairs_df, "splits": splits_df, "spread": spread, "power": power}
 
 
-def _repeat_key(repeat: str) -> tuple[int, ...]:
-    return tuple(int(x) if x.isdigit() else -1 for x in repeat.split("/"))
-
-
 def _splits(recipe: str, repeats: list[str], tests: _Pairs, margin: float, alpha: float) -> list[dict[str, Any]]:
     """Every split of the recipe's seeds (one deal) into two groups of h = min(seeds // 2, SPLIT_SIZE) repeats,
     paired in seed order as a comparison pairs repeats, through the test that counts training noise."""
     by_deal: dict[str, list[str]] = {}
     for r in repeats:
-        by_deal.setdefault(r.split("/")[0], []).append(r)
+        by_deal.setdefault(deal_of(r), []).append(r)
     out = []
     for reps in by_deal.values():
         h = min(len(reps) // 2, SPLIT_SIZE)
@@ -114,7 +110,7 @@ def _splits(recipe: str, repeats: list[str], tests: _Pairs, margin: float, alpha
                     each = [tests.test((recipe, x), (recipe, y), m) for x, y in zip(a, b)]
                     t = st.repeated_paired_test([e.diff for e in each], [e.se**2 for e in each])
                     row |= {f"{m}_diff": t.diff, f"{m}_se": t.se, f"{m}_df": t.df, f"{m}_p": t.p}
-                    row[f"{m}_verdict"] = _verdict(t, margin, alpha)
+                    row[f"{m}_verdict"] = st.pair_verdict(t, margin, alpha)
                 out.append(row)
     return out
 

@@ -75,6 +75,17 @@ def _units(runs: pd.DataFrame) -> dict[str, pd.Series]:
     return {"design": design, "repeat": pd.Series(repeat, runs.index), "unit": pd.Series(unit, runs.index)}
 
 
+def repeat_order(repeat: str) -> tuple[int, ...]:
+    """Sort key of a ``repeat`` ("data_seed/seed", or "all" for old re-split runs): numerically, data seed first."""
+    return tuple(int(x) if x.isdigit() else -1 for x in repeat.split("/"))
+
+
+def deal_of(repeat: str) -> str:
+    """The deal of the folds (data_seed) a ``repeat`` belongs to: repeats of one deal scored the same molecules in
+    the same folds."""
+    return repeat.split("/")[0]
+
+
 def row_label(run: pd.Series) -> str:
     """A run's row: ``arm (model[, pooling][, ensemble of n])``. [CLS] and mean pooling are different recipes of
     one arm, and a seed ensemble is not its members: never averaged together (older runs lack the keys)."""

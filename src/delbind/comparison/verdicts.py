@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from delbind.comparison.runs import SELECTION, VERDICT, per_unit
+from delbind.comparison.runs import SELECTION, VERDICT, deal_of, per_unit, repeat_order
 from delbind.errors import ConfigError
 from delbind.evaluation import statistics as st
 
@@ -60,15 +60,10 @@ def reference_row(summary: pd.DataFrame, reference: str | None) -> str | None:
 def _slots(runs: pd.DataFrame, label: str) -> dict[str, str]:
     """Row ``label``'s repeats -> their slot: the deal of the folds (data_seed) and the repeat's rank within that deal
     in seed order. Two rows' repeats in one slot scored the same molecules in the same folds."""
-
-    def key(repeat: str) -> tuple:
-        return tuple(int(x) if x.isdigit() else -1 for x in repeat.split("/"))
-
     slots: dict[str, str] = {}
-    for repeat in sorted(set(runs.loc[runs["arm"] == label, "repeat"]), key=key):
-        deal = repeat.split("/")[0]
-        rank = sum(1 for s in slots.values() if s.split("#")[0] == deal)
-        slots[repeat] = f"{deal}#{rank}"
+    for repeat in sorted(set(runs.loc[runs["arm"] == label, "repeat"]), key=repeat_order):
+        rank = sum(1 for r in slots if deal_of(r) == deal_of(repeat))
+        slots[repeat] = f"{deal_of(repeat)}#{rank}"
     return slots
 
 

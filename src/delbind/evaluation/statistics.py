@@ -247,6 +247,12 @@ def verdict(diff: float, p_adj: float, p_equiv_adj: float, alpha: float = 0.05) 
     return "can't tell"
 
 
+def pair_verdict(test: PairedTest, margin: float, alpha: float = 0.05) -> str:
+    """The verdict of one paired test on its own (no Holm family): equivalence within +-``margin`` by TOST on the
+    test's own se and df, else its p."""
+    return verdict(test.diff, test.p, tost_p(test.diff, test.se, margin, test.df), alpha)
+
+
 def min_detectable_difference(
     se: float, power: float = 0.8, alpha: float = 0.05, df: float | None = None, tests: int = 1
 ) -> float:

@@ -60,8 +60,7 @@ def paired(report: Report, pairs: pd.DataFrame, arm: str, ref: str, metric: str)
     if not np.isfinite(test.se):
         return None
     lo, hi = st.confidence_interval(test, 1 - report.alpha)
-    equiv = st.tost_p(test.diff, test.se, report.margin, test.df)
-    verdict = st.verdict(test.diff, test.p, equiv, report.alpha)
+    verdict = st.pair_verdict(test, report.margin, report.alpha)
     scope, method = SCOPE[found["method"]], METHODS[found["method"]]
     return Paired(metric, test.diff, lo, hi, test.p, verdict, method, units, False, scope, found["repeats"])
 

@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from delbind.data.chem import canonical_smiles
 from delbind.data.sampling import keyed_draw, sample_easy
+from delbind.data.sources.kindel.evidence import fold_above
 from delbind.data.sources.kindel.files import kindel_file
 from delbind.data.sources.kindel.labels import Labels, label_rules
 from delbind.data.sources.kindel.screen import SYNTHONS, enrichment_of, molecule_keys, read_screen, rows_frame
@@ -32,11 +33,6 @@ def _draw_seed(seed: int, what: str) -> int:
     return int(np.random.SeedSequence([seed, *what.encode()]).generate_state(1)[0])
 
 
-def _above(value: float) -> float:
-    """The 0.01 step above ``value``: a fold threshold that ``value`` meets (bounds must be strictly below it)."""
-    return float(np.floor(value * 100) / 100 + 0.01)
-
-
 def _would_supply(labels: Labels, split_col: np.ndarray, wanted: dict[str, dict[str, int]]) -> str:
     """The data.neg_max_fold at which every split holds the negatives ``wanted`` of each kind (hard, and the easy
     ones they bring), computed from the rows' fold bounds (a larger pool: weaker evidence), or why none does."""
@@ -51,7 +47,7 @@ def _would_supply(labels: Labels, split_col: np.ndarray, wanted: dict[str, dict[
                 found = int(np.isfinite(bounds).sum())
                 return f"no data.neg_max_fold supplies split {split} ({found} {kind} candidates with any evidence)"
             needed = max(needed, float(bounds[want - 1]))
-    return f"data.neg_max_fold={_above(needed):g} (weaker evidence of non-binding) would supply every split"
+    return f"data.neg_max_fold={fold_above(needed):g} (weaker evidence of non-binding) would supply every split"
 
 
 def _shortfall(

@@ -90,6 +90,12 @@ def depth_fold(ratio: float, control_reads: float, confidence: float) -> float:
     return float(ratio * ((1 - confidence) ** (-1 / control_reads) - 1))
 
 
+def fold_above(value: float) -> float:
+    """The 0.01 step above ``value``: a fold threshold that a bound equal to ``value`` meets (bounds must be strictly
+    below the threshold); inf stays inf."""
+    return float(np.floor(value * 100) / 100 + 0.01) if np.isfinite(value) else float("inf")
+
+
 def resolve_max_fold(cfg: DictConfig, reachable: float, binder_fold: float, st: dict[str, Any]) -> float:
     """``data.neg_max_fold``, or for ``auto``: ``reachable`` (the fold a molecule at the ``neg_depth_quantile`` of
     training control depth can bound with no target read, rounded up to 0.01), at least ``neg_max_fold_floor`` and,
@@ -103,8 +109,7 @@ def resolve_max_fold(cfg: DictConfig, reachable: float, binder_fold: float, st: 
         return value
     floor, share = float(cfg.neg_max_fold_floor), float(cfg.neg_max_fold_cap)
     cap = share * binder_fold if np.isfinite(binder_fold) else float("inf")
-    depth = np.floor(reachable * 100) / 100 + 0.01 if np.isfinite(reachable) else float("inf")
-    value = max(floor, min(depth, cap))
+    value = max(floor, min(fold_above(reachable), cap))
     why = f"auto: {st.get('neg_depth_control_reads', 0):g} control reads bound fold {reachable:.2f} with no target read"
     if value == floor:
         why += f"; the floor data.neg_max_fold_floor={floor:g} is stricter"
