@@ -33,10 +33,9 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
-from rdkit import DataStructs
 from torch.utils.data import Dataset, Sampler
 
-from delbind.data.chem import ecfp4
+from delbind.data.chem import ecfp4, tanimoto
 from delbind.errors import ConfigError
 from delbind.training.trainer import BinderTrainer, bce_loss
 
@@ -69,7 +68,7 @@ def nearest_hard_negatives(smiles: list[str], kinds: np.ndarray, k: int) -> tupl
     hard_fps = ecfp4([smiles[i] for i in hard])
     out, nearest = {}, []
     for b, fp in zip(binders, ecfp4([smiles[i] for i in binders]), strict=True):
-        sims = np.asarray(DataStructs.BulkTanimotoSimilarity(fp, hard_fps))
+        sims = tanimoto(fp, hard_fps)
         order = np.argsort(-sims, kind="stable")[:k]
         out[int(b)] = hard[order]
         nearest.append(sims[order[0]])

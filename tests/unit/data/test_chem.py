@@ -35,3 +35,19 @@ def test_randomized_smiles_refuses_a_seed_rdkit_would_not_repeat(seed):
 def test_randomized_smiles_refuses_unparsable_input():
     with pytest.raises(ValueError, match="cannot parse"):
         randomized_smiles("not a smiles", 2, seed=1)
+
+
+def test_without_rdkit_the_chemistry_says_what_needs_it_and_a_prepared_run_does_not(monkeypatch):
+    import sys
+
+    from delbind.data import chem
+
+    chem._rdkit.cache_clear()
+    monkeypatch.setitem(sys.modules, "rdkit", None)  # as if not installed
+    try:
+        with pytest.raises(ImportError, match=r"RDKit is needed .*pip install rdkit.*data\.prepared"):
+            canonical_smiles(["CCO"])
+    finally:
+        chem._rdkit.cache_clear()
+    monkeypatch.delitem(sys.modules, "rdkit")
+    assert canonical_smiles(["OCC"]) == ["CCO"]
