@@ -52,7 +52,9 @@ class ForgettingProbe:
     def measure(cls, inputs: ArmInputs, tokenizer: PreTrainedTokenizerBase, model: BinderClassifier) -> ForgettingProbe:
         cfg = inputs.cfg
         n, seed = cfg.eval.forgetting.n_molecules, cfg.eval.forgetting.seed
-        smiles = heldout_smiles(n, seed, exclude=set(inputs.df["smiles"])) if n else []
+        if not n:  # off: no held-out molecules, no MLM pass (metrics.json records forgetting as null)
+            return cls([], None)
+        smiles = heldout_smiles(n, seed, exclude=set(inputs.df["smiles"]))
         before = mlm_loss(
             model.trunk, tokenizer, smiles, cfg.model.name_or_path, max_length=max_length(cfg.model, model),
             cache_dir=cfg.paths.mlm_loss_cache,
@@ -173,6 +175,7 @@ def fit(
     setup_s = sum(facts.get(k, 0.0) for k in ("embedding_s", "standardize_s", "augment_s"))
     train_s = setup_s + time.perf_counter() - start
     facts["activation_checkpointing"] = model.trunk.is_activation_checkpointing
+    facts["optimizer_steps_skipped"] = trainer.skipped_steps.count
     history = list(trainer.state.log_history)  # before the re-evaluation
     return Fit(trainer, sets, space, train_s, history, facts)
 

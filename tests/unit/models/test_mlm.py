@@ -145,3 +145,21 @@ def test_a_molecule_is_masked_alike_in_every_set():
     assert (one["labels"] != -100).any()
     reseeded = _masked_examples(tok, [SMILES[0]], 1, 0.5, 64)[0]
     assert not torch.equal(one["labels"], reseeded["labels"])
+
+
+def test_forgetting_off_measures_nothing_even_for_a_trunk_with_an_mlm_head(mlm_dir, monkeypatch):
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from delbind.arms import transformer
+
+    monkeypatch.setattr(transformer, "mlm_loss", lambda *a, **k: pytest.fail("forgetting is off: no MLM pass"))
+    monkeypatch.setattr(transformer, "heldout_smiles", lambda *a, **k: pytest.fail("no held-out molecules drawn"))
+    cfg = OmegaConf.create({"eval": {"forgetting": {"n_molecules": 0, "seed": 0}},
+                            "model": {**OmegaConf.to_container(TINY), "name_or_path": str(mlm_dir)}})  # fmt: skip
+    tok, model = load_tokenizer_and_model(cfg.model)
+    inputs = SimpleNamespace(cfg=cfg, df=pd.DataFrame({"smiles": SMILES}))
+    probe = transformer.ForgettingProbe.measure(inputs, tok, model)
+    assert probe.before is None and probe.smiles == []
+    assert probe.after(inputs, tok, model) == {"mlm_loss_before": None, "mlm_loss_after": None, "forgetting": None}
