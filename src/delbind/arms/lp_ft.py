@@ -56,6 +56,7 @@ def run_lp_ft(inputs: ArmInputs) -> ArmResult:
             "finetune_runtime_s": tune.train_s,
             "train_runtime_s": probe.train_s + tune.train_s,  # the arm's cost: both stages
             "embedding_s": probe.facts.get("embedding_s"),
+            "optimizer_steps_skipped": probe.facts["optimizer_steps_skipped"] + tune.facts["optimizer_steps_skipped"],
             "probe_kept": keep_probe,
         }
     )

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, RandomSampler, Sampler, SequentialSampler
-from transformers import PrinterCallback, ProgressCallback, Trainer
+from transformers import PrinterCallback, ProgressCallback, Trainer, TrainerCallback
 from transformers.trainer import DEFAULT_PROGRESS_CALLBACK
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, has_length
 
@@ -34,6 +34,18 @@ def bce_loss(logits: torch.Tensor, labels: torch.Tensor, pos_weight: float | Non
     return F.binary_cross_entropy_with_logits(logits.float().view(-1), labels.float().view(-1), pos_weight=weight)
 
 
+class SkippedSteps(TrainerCallback):
+    """Counts the optimizer steps the fp16 grad scaler skipped (an inf / NaN gradient: the step is dropped and the
+    loss scale halved). A healthy fp16 run skips a few while the scale, starting at 2**16, finds its level."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def on_step_end(self, args: Any, state: Any, control: Any, optimizer: Any = None, **kwargs: Any) -> None:
+        if getattr(optimizer, "step_was_skipped", False):  # accelerate's AcceleratedOptimizer; False without a scaler
+            self.count += 1
+
+
 class BinderTrainer(Trainer):
     """Trainer whose loss is BCE on one logit and whose evaluation keeps row order; otherwise the stock Trainer."""
 
@@ -50,6 +62,8 @@ class BinderTrainer(Trainer):
             self.remove_callback(stock)
         eval_sets = list(self.eval_dataset) if isinstance(self.eval_dataset, dict) else []
         self.add_callback(ConsoleCallback(eval_sets, bar=not self.args.disable_tqdm))
+        self.skipped_steps = SkippedSteps()  # metrics.json optimizer_steps_skipped
+        self.add_callback(self.skipped_steps)
         quiet_early_stopping(self.args.metric_for_best_model, eval_sets)
         self.pos_weight = pos_weight
         self.group_lrs = group_lrs  # per parameter group (models/policies.py); None: the stock optimizer

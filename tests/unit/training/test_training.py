@@ -198,3 +198,30 @@ def test_trainer_hooks_the_guard_relies_on_still_exist():
 
     for name in ("_get_grad_norm", "_save_checkpoint", "_get_output_dir"):
         assert callable(getattr(Trainer, name, None)), name
+
+
+def test_skipped_steps_counts_the_steps_the_grad_scaler_dropped():
+    from accelerate import Accelerator
+    from accelerate.optimizer import AcceleratedOptimizer
+    from accelerate.state import AcceleratorState
+
+    from delbind.training.trainer import SkippedSteps
+
+    Accelerator(cpu=True)
+    try:
+        weight = torch.nn.Parameter(torch.ones(2))
+        scaler = torch.amp.GradScaler("cpu")
+        optimizer = AcceleratedOptimizer(torch.optim.SGD([weight], lr=0.1), device_placement=False, scaler=scaler)
+        counter = SkippedSteps()
+        for factor in (float("inf"), 1.0, float("inf"), 1.0):  # an overflowing gradient is dropped, not applied
+            optimizer.zero_grad()
+            scaler.scale((weight * factor).sum()).backward()
+            before = weight.detach().clone()
+            optimizer.step()
+            counter.on_step_end(None, None, None, optimizer=optimizer)
+            assert torch.equal(weight.detach(), before) == (factor == float("inf"))
+        assert counter.count == 2
+        counter.on_step_end(None, None, None, optimizer=torch.optim.SGD([weight], lr=0.1))  # no scaler: no skips
+        assert counter.count == 2
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
