@@ -9,7 +9,7 @@ TORCH  ?= torch==2.13.0
 ARGS   ?=
 PYTEST_ARGS ?=
 
-.PHONY: install train test lint format assets docs docs-build clean
+.PHONY: install train test lint format assets docs docs-build gpu-bundle clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ docs-build: $(VENV)/.docs-stamp
 # Fetch and convert the pinned offline assets (also done lazily by the first run).
 assets: install
 	$(BIN)/python -m delbind.models.rxnfp
+
+# The offline GPU check's bundle (docs/performance.md): copy $(BUNDLE) to the GPU machine, run bash $(BUNDLE)/check.sh.
+BUNDLE ?= gpu_bundle
+gpu-bundle: install
+	$(BIN)/python scripts/gpu_bundle.py $(BUNDLE) $(BUNDLE_ARGS)
 
 clean:
 	rm -rf $(VENV) outputs site .pytest_cache .ruff_cache
