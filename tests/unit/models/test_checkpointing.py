@@ -70,3 +70,20 @@ def test_either_checkpointing_form_above_frozen_embeddings_trains_the_layers_abo
     model.trunk.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": reentrant})
     trains = {n for n, p in model.named_parameters() if p.requires_grad}
     assert any(n.startswith("trunk.") for n in trains) and _reached(model, tok) == trains
+
+
+@pytest.mark.parametrize("mode", ["lp_ft", "contrastive"])
+def test_the_second_stage_after_a_probe_checkpoints_and_trains_everything(mode):
+    """lp_ft and contrastive train the head alone first (no checkpointing: the trunk is cached), then re-apply their
+    own policy to the same model: checkpointing turns on and the gradient reaches every weight."""
+    from omegaconf import OmegaConf
+
+    from delbind.arms.lp_ft import PROBE
+
+    tok, model = tiny(dropout=0.0)
+    cfg = mode_cfg(mode, activation_checkpointing=True)
+    apply_policy(model, OmegaConf.merge(cfg, PROBE))
+    assert not model.trunk.is_activation_checkpointing and _reached(model, tok) == {"head.weight", "head.bias"}
+    apply_policy(model, cfg)
+    assert model.trunk.is_activation_checkpointing
+    assert _reached(model, tok) == {n for n, _ in model.named_parameters()}
