@@ -181,6 +181,15 @@ def test_a_label_makes_a_recipe_a_row_of_its_own(tmp_path):
     assert list(summarize(load_runs([tmp_path]))["arm"]) == ["frozen (m, lr1e-2)", "frozen (m, lr3e-2)", "frozen (m)"]
 
 
+def test_a_checkpoint_chosen_on_another_val_metric_is_another_recipe(tmp_path):
+    _write_run(tmp_path, "a", "frozen", 0, 0.7, selection_metric="val_hard_loss")
+    _write_run(tmp_path, "b", "frozen", 0, 0.8, selection_metric="val_hard_auprc")  # the default: no word added
+    _write_run(tmp_path, "c", "frozen", 1, 0.9)  # older runs: the default
+    rows = summarize(load_runs([tmp_path]))
+    assert list(rows["arm"]) == ["frozen (m, chosen on val_hard_loss)", "frozen (m)"]
+    assert list(rows["n_seeds"]) == [1, 2]
+
+
 def test_two_runs_on_one_shared_fold_get_delong_on_its_molecules(tmp_path):
     _cv_sweep(tmp_path, {"frozen": (1.0, 0.7), "finetune": (2.5, 0.8)}, skip={(a, f) for a in ("frozen", "finetune")
                                                                               for f in (1, 2, 3, 4)})  # fmt: skip

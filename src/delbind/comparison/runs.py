@@ -87,8 +87,9 @@ def deal_of(repeat: str) -> str:
 
 
 def row_label(run: pd.Series) -> str:
-    """A run's row: ``arm (model[, pooling][, ensemble of n])``. [CLS] and mean pooling are different recipes of
-    one arm, and a seed ensemble is not its members: never averaged together (older runs lack the keys)."""
+    """A run's row: ``arm (model[, pooling][, ensemble of n][, chosen on <metric>][, label])``. [CLS] and mean pooling
+    are different recipes of one arm, a checkpoint chosen on another val metric is another recipe, and a seed
+    ensemble is not its members: never averaged together (older runs lack the keys)."""
     parts = [run["model"]]
     if isinstance(run.get("pooling"), str):
         parts.append(f"{run['pooling']} pooling")
@@ -96,6 +97,9 @@ def row_label(run: pd.Series) -> str:
         parts.append(f"ensemble of {int(run['ensemble_size'])}")
     elif pd.notna(run.get("ensemble_member")) and bool(run["ensemble_member"]):  # trained by an ensemble job
         parts.append("ensemble member")
+    chosen_on = run.get("selection_metric")  # another checkpoint rule is another recipe (older runs: the default)
+    if isinstance(chosen_on, str) and chosen_on != SELECTION:
+        parts.append(f"chosen on {chosen_on}")
     if isinstance(run.get("label"), str):  # a recipe named by its sweep: a row of its own
         parts.append(run["label"])
     return f"{run['arm']} ({', '.join(parts)})"
