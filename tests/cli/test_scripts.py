@@ -33,6 +33,19 @@ def test_cli_finetune_with_wandb_writes_every_file(tmp_path):
     assert "test_hard" in proc.stdout and f"run dir: {run_dir}" in proc.stdout
 
 
+def test_train_help_says_what_it_does_then_the_config_groups(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_MODE"}  # transformers prints a line at import for it
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), "--help"], capture_output=True,
+                          text=True, env=env, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    text = proc.stdout
+    assert text.startswith("scripts/train.py: train one binder classifier")
+    assert "Main commands:" in text and "experiment=frozen_vs_finetune" in text and "docs/configuration.md" in text
+    groups = text.index("== Config groups")
+    assert re.search(r"^mode: .*finetune.*frozen", text[groups:], re.M) and text.index("Main commands") < groups
+    assert not re.search(r"^seed: 0$", text, re.M)  # not the whole config dump (--cfg job prints it)
+
+
 def test_cli_bad_input_is_one_line_not_a_traceback(tmp_path):
     proc = _cli("logger=none", "data.target=CHEMBL999", tmp_path=tmp_path)
     assert proc.returncode == 2
