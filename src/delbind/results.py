@@ -20,7 +20,7 @@ from delbind import confdoc
 from delbind.errors import DataError
 from delbind.io import write_json, write_text
 from delbind.provenance import commit, machine
-from delbind.rundirs import finished_runs, metrics_files, natural
+from delbind.rundirs import LOG_HISTORY, finished_runs, log_history, metrics_files, natural, write_log_history
 
 TABLES = (
     "comparison.md",
@@ -38,7 +38,7 @@ TABLES = (
 )  # answers.md: the course report's five answers (scripts/report.py --out <the same dir>); aa*: scripts/aa.py
 KEPT = ("metrics.json", "predictions.parquet")  # what a comparison or panel is redrawn from
 # What may tell fold runs apart (the keys of a comparison's rows and repeats), as sub-dirs of keep's dest
-LEVELS = ("target", "arm", "model", "pooling", "label", "data_seed", "seed")
+LEVELS = ("target", "arm", "model", "pooling", "selection_metric", "label", "data_seed", "seed")
 SEEDS = ("data_seed", "seed")  # numbers: their dir is named with the key (seed1), the others by value alone
 BLOCK = re.compile(r"(<!-- results:(?P<name>[\w./-]+) -->\n)(?P<body>.*?)(<!-- /results -->)", re.S)
 
@@ -113,7 +113,8 @@ def collect(
 
 
 def keep(sweep_dirs: list[Path | str], dest: Path | str) -> list[Path]:
-    """Copy every fold run of ``sweep_dirs`` (its metrics.json and predictions.parquet) to ``dest/.../fold<k>``, a
+    """Copy every fold run of ``sweep_dirs`` (its metrics.json and predictions.parquet, its Trainer log history as
+    log_history.csv.gz and its .hydra/config.yaml where it has them) to ``dest/.../fold<k>``, a
     directory per value of each of ``LEVELS`` in which runs alike in the levels before it differ (target/arm/fold<k>
     for a panel, fold<k> for one recipe), so its tables can be redrawn from committed files. Nothing is copied
     unless every run is a finished fold run with predictions, no two runs land in one place, and no kept run would
@@ -148,6 +149,12 @@ def keep(sweep_dirs: list[Path | str], dest: Path | str) -> list[Path]:
         place.mkdir(parents=True)
         for name in KEPT:
             shutil.copyfile(Path(run_dir) / name, place / name)
+        if history := log_history(run_dir):  # the report's loss curves (baselines have none)
+            write_log_history(history, place / LOG_HISTORY)
+        config = Path(run_dir) / ".hydra" / "config.yaml"
+        if config.is_file():  # the report's setup table: what trained, at which rate and batch
+            (place / ".hydra").mkdir()
+            shutil.copyfile(config, place / ".hydra" / "config.yaml")
     return sorted(places, key=natural)
 
 

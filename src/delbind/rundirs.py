@@ -100,6 +100,29 @@ class Skipped:
         return f"{self.path}: {self.reason}"
 
 
+LOG_HISTORY = "log_history.csv.gz"  # a kept run's Trainer log (results.keep): its checkpoints are not kept
+
+
+def log_history(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The Trainer's log history (a dict per logged step or evaluation): a kept run's ``log_history.csv.gz``, else
+    its newest checkpoint's trainer_state.json; [] for a run without one (baselines; runs kept without it)."""
+    kept = Path(run_dir) / LOG_HISTORY
+    if kept.is_file():
+        import pandas as pd
+
+        return [{k: v for k, v in row.items() if pd.notna(v)} for row in pd.read_csv(kept).to_dict("records")]
+    states = Path(run_dir).glob("checkpoints/checkpoint-*/trainer_state.json")
+    newest = max(states, key=lambda p: int(p.parent.name.rsplit("-", 1)[1]), default=None)
+    return json.loads(newest.read_text())["log_history"] if newest else []
+
+
+def write_log_history(history: list[dict[str, Any]], path: Path) -> None:
+    """``history`` as a gzipped CSV: one row per entry, a column per logged figure (empty where not logged)."""
+    import pandas as pd
+
+    pd.DataFrame(history).to_csv(path, index=False, compression="gzip")
+
+
 def natural(text: Path | str) -> list[Any]:
     """Sort key that puts sweep job 2 before job 10 (fold2 before fold10, repeat 2/0 before 10/0)."""
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(text))]

@@ -170,3 +170,24 @@ def test_keep_tells_recipes_apart_by_the_keys_a_comparison_rows_them_by(tmp_path
     assert sorted(str(p.relative_to(tmp_path / "runs")) for p in kept) == [
         f"{pooling}/seed{seed}/fold{k}" for pooling, seed in (("cls", 0), ("cls", 1), ("mean", 0)) for k in range(2)
     ]
+
+
+def test_kept_runs_carry_their_training_log_and_config_for_the_report(tmp_path):
+    from delbind.report.data import run_config
+    from delbind.rundirs import log_history
+
+    sweep = tmp_path / "sweep"
+    write_cv_sweep(sweep, {"finetune": (2.5, 0.8)}, folds=2)
+    history = [{"loss": 0.69, "step": 1, "epoch": 0.5}, {"loss": 0.52, "step": 2, "epoch": 1.0},
+               {"eval_val_hard_loss": 0.6, "eval_val_hard_auprc": 0.75, "step": 2, "epoch": 1.0}]  # fmt: skip
+    for step in (1, 2):  # the newest checkpoint's state is the whole history
+        ckpt = sweep / "0" / "checkpoints" / f"checkpoint-{step}"
+        ckpt.mkdir(parents=True)
+        (ckpt / "trainer_state.json").write_text(json.dumps({"log_history": history[: step + 1]}))
+    (sweep / "0" / ".hydra").mkdir()
+    (sweep / "0" / ".hydra" / "config.yaml").write_text("trainer:\n  learning_rate: 0.0001\n")
+    fold0, fold1 = keep([sweep], tmp_path / "runs")
+    assert log_history(fold0) == history and not (fold0 / "checkpoints").exists()
+    assert run_config(fold0) == {"trainer": {"learning_rate": 0.0001}}
+    assert sorted(f.name for f in fold1.iterdir()) == ["metrics.json", "predictions.parquet"]  # had neither
+    assert log_history(fold1) == [] and run_config(fold1) == {}

@@ -49,7 +49,7 @@ def run_overrides(bundle: Path, info: dict[str, Any], run_dir: Path, mode: str, 
 
 def loss_trend(run_dir: Path) -> tuple[float, float]:
     """Mean training loss over the first and the last quarter of the logged steps."""
-    from delbind.report.data import log_history
+    from delbind.rundirs import log_history
 
     losses = [h["loss"] for h in log_history(run_dir) if "loss" in h]
     quarter = max(1, len(losses) // 4)

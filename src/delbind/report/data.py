@@ -3,7 +3,6 @@ history and scores."""
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,13 +108,6 @@ def load_report(
     """The runs found at or below ``paths``, compared (delbind.comparison.compare) against ``reference``; an
     unreadable or unfinished run is left out and listed (``strict``: an error)."""
     return Report([str(p) for p in paths], compare(paths, reference, margin, alpha, strict=strict), reference)
-
-
-def log_history(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The Trainer's log history from the run's newest checkpoint; [] for arms without one (baselines)."""
-    states = Path(run_dir).glob("checkpoints/checkpoint-*/trainer_state.json")
-    newest = max(states, key=lambda p: int(p.parent.name.rsplit("-", 1)[1]), default=None)
-    return json.loads(newest.read_text())["log_history"] if newest else []
 
 
 def predictions(run_dir: str | Path) -> pd.DataFrame:

@@ -17,7 +17,8 @@ from scipy import stats  # noqa: E402
 from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 
 from delbind.evaluation import binary_metrics, draw_loss_curve  # noqa: E402
-from delbind.report.data import Report, heldout_kd, log_history, predictions, where  # noqa: E402
+from delbind.report.data import Report, heldout_kd, predictions, where  # noqa: E402
+from delbind.rundirs import log_history  # noqa: E402
 
 KIND_COLORS = {"easy": "#4c9be8", "hard": "#e8744c"}  # as comparison.png
 

@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 
 from delbind.report import answers, figures
 from delbind.report.data import Report, setup_rows, where
+from delbind.rundirs import log_history
 
 Block = str | Figure
 
@@ -46,7 +47,15 @@ def drawn_from(report: Report) -> str:
 
 def loss_curves(report: Report) -> list[Block]:
     fig = figures.loss_curves(report)
-    return [drawn_from(report), fig] if fig is not None else ["No run has a Trainer log history (only baselines)."]
+    first = report.first_runs()
+    without = [(arm, pd.notna(run.get("fit_s"))) for arm, run in first.iterrows() if not log_history(run["run_dir"])]
+    notes = []
+    if baselines := [arm for arm, baseline in without if baseline]:
+        notes.append(f"No curve for {', '.join(baselines)}: a baseline is fitted at once, not trained in steps.")
+    if kept := [arm for arm, baseline in without if not baseline]:
+        notes.append(f"No training log for {', '.join(kept)}: its runs were kept under results/ before "
+                     "`scripts/results.py keep` copied the log (log_history.csv.gz).")  # fmt: skip
+    return [" ".join([drawn_from(report), *notes]), fig] if fig is not None else [" ".join(notes)]
 
 
 def roc_pr(report: Report) -> list[Block]:

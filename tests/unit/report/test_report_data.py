@@ -6,10 +6,11 @@ import json
 import pandas as pd
 
 from delbind.report import load_report
-from delbind.report.data import heldout_kd, log_history, where
+from delbind.report.data import heldout_kd, where
 from delbind.report.figures import heldout_kd_scatter, roc_pr_curves
 from delbind.report.sections import heldout_kd as heldout_section
 from delbind.report.sections import roc_pr
+from delbind.rundirs import log_history
 from tests.unit.report.fake_runs import write_arm, write_old_run
 
 
@@ -82,3 +83,21 @@ def test_first_runs_fall_back_to_each_arms_first_run_without_a_shared_fold(tmp_p
     assert where(first.loc["finetune (m)"]) == "fold 0, repeat 0/0"
     assert where(first.loc["ecfp_rf (m)"]) == "split seed 1"  # its lowest split seed
     assert roc_pr(report)[0].startswith("No fold was run by every arm, so each arm's first run is drawn")
+
+
+def test_loss_curves_draw_the_kept_logs_and_name_the_arms_without_one(tmp_path):
+    from delbind.report.sections import loss_curves
+    from delbind.rundirs import LOG_HISTORY, write_log_history
+
+    history = [{"loss": 0.7 - 0.01 * s, "step": s} for s in range(1, 30)] + [{"eval_val_hard_loss": 0.5, "step": 29}]
+    for run in write_arm(tmp_path, "finetune", hard=1.0, val=0.7):
+        write_log_history(history, run / LOG_HISTORY)
+    write_arm(tmp_path, "lora", hard=1.0, val=0.6)  # kept before logs were kept
+    write_arm(tmp_path, "ecfp_rf", hard=1.0, val=0.5, fit_s=3.0)  # a baseline: fitted, not trained in steps
+    note, fig = loss_curves(load_report([tmp_path]))
+    assert [ax.get_title().split("\n")[0] for ax in fig.axes if ax.get_visible()] == ["finetune (m)"]
+    assert "No curve for ecfp_rf (m): a baseline" in note and "No training log for lora (m): its runs were kept" in note
+    (only_baselines := tmp_path / "b").mkdir()
+    write_arm(only_baselines, "ecfp_rf", hard=1.0, fit_s=3.0)
+    assert loss_curves(load_report([only_baselines])) == ["No curve for ecfp_rf (m): a baseline is fitted at once, "
+                                                          "not trained in steps."]  # fmt: skip
