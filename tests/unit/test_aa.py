@@ -45,3 +45,15 @@ def test_seeds_on_other_folds_are_not_an_aa_pair(tmp_path):
     write_seed_runs(tmp_path, "frozen", [1], data_seed=1)
     pairs = study(recipe_runs([tmp_path]), reference=None)["pairs"]
     assert isinstance(pairs, pd.DataFrame) and pairs.empty
+
+
+def test_the_cv_val_figure_a_checkpoint_rule_is_chosen_on_is_per_seed_mean_and_sd(tmp_path):
+    for seed, val in ((0, 0.80), (1, 0.90), (2, 0.85)):
+        write_seed_runs(tmp_path / "a", "frozen", [seed], val_hard_auroc=val)
+    write_seed_runs(tmp_path / "b", "ecfp_rf", [0, 1])  # older runs without the key
+    result = write_aa([tmp_path], tmp_path / "out", reference=None, n_sim=10)
+    spread = result["spread"].set_index("recipe")
+    assert spread.loc["frozen (m)", "val_hard_auroc_mean"] == pytest.approx(0.85)
+    assert spread.loc["frozen (m)", "val_hard_auroc_sd"] == pytest.approx(0.05)
+    text = (tmp_path / "out" / "aa.md").read_text()
+    assert "| 0.850 (0.050) |" in text and text.count("| n/a |") == 1

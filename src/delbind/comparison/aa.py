@@ -133,6 +133,10 @@ def _spread(
         row["train_s_per_repeat"] = float(cost.groupby(own["repeat"]).sum(min_count=1).mean())
         row |= {"hard_auroc_mean": auroc.mean(), "hard_auroc_sd": auroc.std(ddof=1) if len(auroc) > 1 else np.nan}
         row |= {"hard_auprc_mean": auprc.mean(), "hard_auprc_sd": auprc.std(ddof=1) if len(auprc) > 1 else np.nan}
+        for m in ("val_hard_auroc", "val_hard_auprc"):  # what a selection rule is judged on: CV val, never test
+            per_seed = pd.to_numeric(own.get(m, pd.Series(np.nan, own.index)), errors="coerce").groupby(own["repeat"])
+            values = per_seed.mean().dropna()
+            row |= {f"{m}_mean": values.mean(), f"{m}_sd": values.std(ddof=1) if len(values) > 1 else np.nan}
         mine = pairs[pairs["recipe"] == recipe] if not pairs.empty else pairs
         se = float(mine["test_hard_auroc_se"].median()) if len(mine) else np.nan
         r = np.sqrt(2) * row["hard_auroc_sd"] / se if se > 0 else np.nan
@@ -187,15 +191,22 @@ def _count(row: pd.Series, kind: str) -> str:
     return f"{found} of {int(total)} {kind}"
 
 
+def _val(row: pd.Series) -> str:
+    if pd.isna(row["val_hard_auroc_mean"]):
+        return "n/a"
+    sd = "" if pd.isna(row["val_hard_auroc_sd"]) else f" ({row['val_hard_auroc_sd']:.3f})"
+    return f"{row['val_hard_auroc_mean']:.3f}{sd}"
+
+
 def aa_markdown(result: dict[str, pd.DataFrame], margin: float, alpha: float) -> str:
     """aa.md: the spread and false verdicts per recipe, then the repeat test's simulated power."""
     spread = result["spread"]
     lines = [
-        "| recipe | seeds | hard AUROC, mean (sd) | hard AU-PRC, mean (sd) | r |",
-        "|---|---|---|---|---|",
+        "| recipe | seeds | hard AUROC, mean (sd) | hard AU-PRC, mean (sd) | r | CV val hard AUROC, mean (sd) |",
+        "|---|---|---|---|---|---|",
         *(
             f"| {r['recipe']} | {int(r['seeds'])} | {r['hard_auroc_mean']:.3f} ({r['hard_auroc_sd']:.3f}) "
-            f"| {r['hard_auprc_mean']:.3f} ({r['hard_auprc_sd']:.3f}) | {r['r']:.1f} |"
+            f"| {r['hard_auprc_mean']:.3f} ({r['hard_auprc_sd']:.3f}) | {r['r']:.1f} | {_val(r)} |"
             for _, r in spread.iterrows()
         ),
         "",
@@ -213,7 +224,9 @@ def aa_markdown(result: dict[str, pd.DataFrame], margin: float, alpha: float) ->
         "",
         "Every row is one recipe trained with different init seeds on the same five folds (data_seed 0); seeds of one "
         "recipe differ by training noise alone, so every *better* / *worse* between them is false. sd: over seeds of "
-        "the pooled out-of-fold figure. r = sqrt(2) sd / DeLong se: the training noise of a two-fit difference in "
+        "the pooled out-of-fold figure. CV val: the mean over folds of the chosen checkpoint's val hard AUROC, mean "
+        "and sd over seeds (what a checkpoint rule is chosen on; the test figures only report). "
+        "r = sqrt(2) sd / DeLong se: the training noise of a two-fit difference in "
         f"units of the se one repeat's test knows of (its false-verdict rate is about 2 Phi(-1.96 / sqrt(1 + r^2))). "
         f"One repeat: each pair of seeds through pooled DeLong (AUROC) / paired bootstrap (AU-PRC) at alpha {alpha}, "
         f"margin {margin}, as a comparison of one repeat judges them. Repeats test: each split of the seeds into two "
