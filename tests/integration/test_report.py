@@ -76,7 +76,7 @@ def test_figures_are_drawn_from_the_run_files(sweep):
     np.testing.assert_array_equal(hard.get_ydata(), tpr)
     cost = figures.cost_quality(report.summary).axes[0]
     assert cost.get_xscale() == "log"
-    points = cost.containers[0].lines[0].get_xydata()  # the errorbar's data line: one point per arm
+    points = np.vstack([c.lines[0].get_xydata() for c in cost.containers])  # an errorbar per arm, in row order
     np.testing.assert_allclose(points[:, 0], report.summary["train_runtime_s"])
     np.testing.assert_allclose(points[:, 1], report.summary["test_hard_auroc"])
     loss = [ax for ax in figures.loss_curves(report).axes if ax.get_visible()]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import re
+import textwrap
+from collections import Counter
 from pathlib import Path
 
 import matplotlib
@@ -12,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 from scipy import stats  # noqa: E402
 from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 
@@ -21,6 +24,29 @@ from delbind.report.data import Report, heldout_kd, predictions, where  # noqa: 
 from delbind.rundirs import log_history  # noqa: E402
 
 KIND_COLORS = {"easy": "#4c9be8", "hard": "#e8744c"}  # as comparison.png
+MARKERS = "osD^vP*Xh<>p"
+TITLE_WIDTH = 34  # characters a panel title is wrapped at (panels are ~3.3-4.6 inches wide)
+
+
+def short_labels(arms: list[str]) -> tuple[dict[str, str], str]:
+    """Row labels without the parts most rows share (``frozen (rxnfp_bert, mean pooling)`` -> ``frozen``), and those
+    shared parts, said once: a chart names its points by what tells them apart."""
+    parts = {arm: (m.group(1), m.group(2).split(", ")) if (m := re.fullmatch(r"(.+?) \((.*)\)", arm)) else (arm, [])
+             for arm in arms}  # fmt: skip
+    counts = Counter(part for _, rest in parts.values() for part in dict.fromkeys(rest))  # in order of appearance
+    common = [part for part, n in counts.items() if n > len(arms) / 2 and len(arms) > 1]
+    short = {}
+    for arm, (name, rest) in parts.items():
+        kept = [part for part in rest if part not in common]
+        short[arm] = f"{name} ({', '.join(kept)})" if kept else name
+    if len(set(short.values())) < len(short):  # shortening would merge two rows: keep the full labels
+        return {arm: arm for arm in arms}, ""
+    return short, ", ".join(common)
+
+
+def wrapped(text: str, width: int = TITLE_WIDTH) -> str:
+    """Each line of ``text`` wrapped at ``width`` characters (long row labels in panel titles)."""
+    return "\n".join(textwrap.fill(line, width) for line in text.split("\n"))
 
 
 def _grid(n: int, ncols: int, size: tuple[float, float]) -> tuple[Figure, np.ndarray]:
@@ -38,9 +64,12 @@ def loss_curves(report: Report) -> Figure | None:
     histories = {arm: h for arm, h in histories.items() if h}
     if not histories:
         return None
-    fig, axes = _grid(len(histories), min(3, len(histories)), (4.6, 3.4))
+    short, _ = short_labels(list(first.index))
+    fig, axes = _grid(len(histories), min(3, len(histories)), (4.6, 3.6))
     for ax, (arm, history) in zip(axes.flat, histories.items()):
-        draw_loss_curve(ax, history, f"{arm}\n{where(first.loc[arm])}")
+        draw_loss_curve(ax, history, wrapped(f"{short[arm]}\n{where(first.loc[arm])}"))
+        ax.title.set_fontsize(9)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -52,7 +81,8 @@ def roc_pr_curves(report: Report) -> Figure | None:
     first = first[[(Path(d) / "predictions.parquet").is_file() for d in first["run_dir"]]]
     if first.empty:
         return None
-    fig, axes = _grid(2 * len(first), 4, (3.3, 3.1))
+    short, _ = short_labels(list(first.index))
+    fig, axes = _grid(2 * len(first), 4, (3.3, 3.3))
     for i, (arm, run) in enumerate(first.iterrows()):
         roc_ax, pr_ax = axes.flat[2 * i], axes.flat[2 * i + 1]
         preds = predictions(run["run_dir"])
@@ -66,8 +96,9 @@ def roc_pr_curves(report: Report) -> Figure | None:
             pr_ax.step(recall, precision, where="post", color=color, label=f"{kind} {scores['auprc']:.3f}")
             pr_ax.axhline(y.mean(), color=color, lw=0.8, ls=":")  # a random ranking's AU-PRC: the prevalence
         roc_ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
-        _axes(roc_ax, f"{arm}\nROC ({where(run)})", "false positive rate", "true positive rate", "AUROC")
-        _axes(pr_ax, f"{arm}\nprecision-recall", "recall", "precision", "AU-PRC")
+        _axes(roc_ax, wrapped(f"{short[arm]}\nROC ({where(run)})"), "false positive rate", "true positive rate",
+              "AUROC")  # fmt: skip
+        _axes(pr_ax, wrapped(f"{short[arm]}\nprecision-recall"), "recall", "precision", "AU-PRC")
     fig.tight_layout()
     return fig
 
@@ -80,26 +111,28 @@ def _axes(ax: plt.Axes, title: str, xlabel: str, ylabel: str, legend: str) -> No
 
 
 def cost_quality(summary: pd.DataFrame) -> Figure:
-    """Train time (log x) against test hard AUROC with its 95% CI, one point per arm."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    """Train time (log x) against test hard AUROC with its 95% CI, one marker per arm, named in a legend beside it."""
+    fig, ax = plt.subplots(figsize=(8.6, 4.6), layout="constrained")
     ok = summary[summary["train_runtime_s"] > 0]
-    y = ok["test_hard_auroc"]
-    err = np.vstack([y - ok["test_hard_auroc_lo"], ok["test_hard_auroc_hi"] - y])
-    ax.errorbar(ok["train_runtime_s"], y, yerr=err, fmt="o", capsize=4, color=KIND_COLORS["hard"])
-    for _, r in ok.iterrows():
-        ax.annotate(r["arm"], (r["train_runtime_s"], r["test_hard_auroc"]), xytext=(6, 4), textcoords="offset points")
+    short, common = short_labels(list(ok["arm"]))
+    colors = plt.get_cmap("tab10")
+    for i, (_, r) in enumerate(ok.iterrows()):
+        y = r["test_hard_auroc"]
+        err = [[y - r["test_hard_auroc_lo"]], [r["test_hard_auroc_hi"] - y]]
+        ax.errorbar(r["train_runtime_s"], y, yerr=err, fmt=MARKERS[i % len(MARKERS)], capsize=3, ms=6,
+                    color=colors(i % 10), label=short[r["arm"]])  # fmt: skip
     ax.axhline(0.5, color="grey", lw=0.8, ls=":", label="random ranking")
     ax.set_xscale("log")
     lo, hi = ok["train_runtime_s"].min(), ok["train_runtime_s"].max()
-    ax.set_xlim(lo / 1.6, hi * 2.5)  # room for the labels right of the points
-    plain = FuncFormatter(lambda v, _: f"{v:g}")  # 2, 30, 300 s rather than 2x10^0
-    ax.xaxis.set_major_formatter(plain)
-    ax.xaxis.set_minor_formatter(plain)
+    ax.set_xlim(lo / 1.5, hi * 1.5)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))  # 1, 2, 5, 10, 20, 50 ... s
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 2, 30, 300 s rather than 2x10^0
+    ax.xaxis.set_minor_formatter(NullFormatter())  # minor ticks unlabelled: their labels collide
     ax.set(xlabel="train time (s, log scale; mean over seeds)", ylabel="test hard AUROC (mean, 95% CI)")
-    ax.set_title("Cost vs quality: what each arm's training time bought on hard negatives")
+    ax.set_title("Cost vs quality on hard negatives")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(loc="lower right")
-    fig.tight_layout()
+    legend_title = wrapped(f"arm (unless shown: {common})", 30) if common else "arm"
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, title=legend_title, title_fontsize=8)
     return fig
 
 
@@ -109,17 +142,18 @@ def forgetting(report: Report) -> Figure | None:
         return None
     measured = report.runs.dropna(subset=["forgetting"])
     arms = list(dict.fromkeys(measured["arm"]))
-    fig, ax = plt.subplots(figsize=(max(4.5, 1.4 * len(arms)), 3.6))
+    short, _ = short_labels(arms)
+    fig, ax = plt.subplots(figsize=(6.4, 1.2 + 0.42 * len(arms)), layout="constrained")
     means = [measured.loc[measured["arm"] == a, "forgetting"].mean() for a in arms]
-    ax.bar(range(len(arms)), means, color="#999", alpha=0.6)
+    ax.barh(range(len(arms)), means, color="#999", alpha=0.6)  # one row per arm: its name never collides
     for i, arm in enumerate(arms):
         values = measured.loc[measured["arm"] == arm, "forgetting"]
-        ax.plot([i] * len(values), values, "o", color="black", ms=4)
-    ax.axhline(0, color="black", lw=0.8)
-    ax.set_xticks(range(len(arms)), arms, rotation=20, ha="right")
-    ax.set(ylabel="MLM loss after - before", title="Forgetting: how much worse the trunk predicts masked tokens")
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
+        ax.plot(values, [i] * len(values), "o", color="black", ms=4)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(range(len(arms)), [short[a] for a in arms], fontsize=8)
+    ax.invert_yaxis()  # the comparison's row order, top down
+    ax.set(xlabel="MLM loss after - before (dots: seeds / folds)", title="Forgetting: masked-token loss after - before")
+    ax.grid(axis="x", alpha=0.3)
     return fig
 
 
@@ -130,6 +164,7 @@ def heldout_kd_scatter(report: Report) -> Figure | None:
     frames = {arm: f for arm, f in frames.items() if len(f)}
     if not frames:
         return None
+    short, _ = short_labels(list(frames))
     fig, axes = _grid(len(frames), min(3, len(frames)), (4.4, 3.6))
     for ax, (arm, frame) in zip(axes.flat, frames.items()):
         for eval_set, part in frame.groupby("eval_set"):
@@ -137,7 +172,8 @@ def heldout_kd_scatter(report: Report) -> Figure | None:
             rho = stats.spearmanr(part["score"], x).statistic
             label = f"{eval_set.removeprefix('heldout_').removesuffix('_all')} (rho {rho:.2f}, n {len(part)})"
             ax.scatter(x, part["score"], s=12, alpha=0.7, label=label)
-        ax.set(xlabel="-log10 Kd (nM)", ylabel="P(binder)", title=arm)
+        ax.set(xlabel="-log10 Kd (nM)", ylabel="P(binder)", title=wrapped(short[arm]))
+        ax.title.set_fontsize(9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()

@@ -95,7 +95,7 @@ def test_loss_curves_draw_the_kept_logs_and_name_the_arms_without_one(tmp_path):
     write_arm(tmp_path, "lora", hard=1.0, val=0.6)  # kept before logs were kept
     write_arm(tmp_path, "ecfp_rf", hard=1.0, val=0.5, fit_s=3.0)  # a baseline: fitted, not trained in steps
     note, fig = loss_curves(load_report([tmp_path]))
-    assert [ax.get_title().split("\n")[0] for ax in fig.axes if ax.get_visible()] == ["finetune (m)"]
+    assert [ax.get_title().split("\n")[0] for ax in fig.axes if ax.get_visible()] == ["finetune"]
     assert "No curve for ecfp_rf (m): a baseline" in note and "No training log for lora (m): its runs were kept" in note
     (only_baselines := tmp_path / "b").mkdir()
     write_arm(only_baselines, "ecfp_rf", hard=1.0, fit_s=3.0)
