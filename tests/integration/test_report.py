@@ -50,17 +50,18 @@ def test_html_is_self_contained_and_carries_the_runs_numbers(sweep):
     frozen = json.loads((sweep / "0" / "metrics.json").read_text())
     assert f"{frozen['trainable_params']} / {frozen['total_params']:,}" in html  # the setup table
     ft, fz = summary.loc["finetune (tiny, mean pooling)"], summary.loc["frozen (tiny, mean pooling)"]
-    assert f"hard AUROC: {_cell(ft, 'test_hard_auroc')} fine-tuned vs {_cell(fz, 'test_hard_auroc')} frozen" in html
-    assert f"{ft['train_runtime_s'] / fz['train_runtime_s']:.1f}x the time" in html
+    cells = ("hard AUROC", _cell(ft, "test_hard_auroc"), _cell(fz, "test_hard_auroc"))  # the answer's evidence table
+    assert "\n".join(f"<td>{c}</td>" for c in cells) in html
+    assert f"{ft['train_runtime_s'] / fz['train_runtime_s']:.1f}x the frozen trunk's training time" in html
     best = summary["val_hard_auprc"].idxmax()  # the report names the val-best row, whatever test says
     assert f"Chosen on validation, the best arm is {best} (the highest mean val hard AU-PRC" in html
     assert f"Paired against <strong>{best}</strong> (the row with the highest mean val hard AU-PRC)" in html
     # one fold of each arm: the paired tests run on that fold's molecules, and the answers say so
-    assert "DeLong on the one fold both ran" in html and "no paired test on hard AUROC" not in html
+    assert "paired bootstrap (AU-PRC) on the one fold both ran" in html and "no paired test" not in html
     assert "No run measured forgetting" in html and "No held-out Kd sets" in html
     answers = (sweep / "answers.md").read_text()  # the five answers alone, as markdown
     assert answers.startswith("**1. Did fine-tuning improve AUROC and AU-PRC") and "**5. Will contrastive" in answers
-    assert f"hard AUROC: {_cell(ft, 'test_hard_auroc')} fine-tuned vs {_cell(fz, 'test_hard_auroc')} frozen" in answers
+    assert f"| hard AUROC | {_cell(ft, 'test_hard_auroc')} | {_cell(fz, 'test_hard_auroc')} |" in answers
 
 
 def test_figures_are_drawn_from_the_run_files(sweep):

@@ -10,8 +10,8 @@ import pandas as pd
 
 from delbind.comparison import LABELS, SELECTION, reference_row
 from delbind.comparison.verdicts import resolvable_difference
-from delbind.report.data import Report
-from delbind.report.paired import Paired, claim, p_text, paired, scope_note, word
+from delbind.report.data import Report, short_labels
+from delbind.report.paired import Paired, evidence, paired, word
 
 QUESTIONS = (
     "Did fine-tuning improve AUROC and AU-PRC, and by how much?",
@@ -51,14 +51,6 @@ def unpaired(a: pd.Series, b: pd.Series, metric: str) -> str:
     return f"difference {a[metric] - b[metric]:+.3f} of the rows' own figures, not a paired test ({how})"
 
 
-def _ci_note(ft: pd.Series, fz: pd.Series) -> str:
-    kinds = ", ".join(sorted({CI_KINDS[r["ci"]] for r in (ft, fz)}))
-    size = ", ".join(
-        f"{who} {int(r['n_units'])} x {int(r['n_repeats'])}" for who, r in (("fine-tuned", ft), ("frozen", fz))
-    )
-    return f"Rows: 95% {kinds}; folds or splits x repeats: {size}."
-
-
 def _tests(report: Report, ft: pd.Series, fz: pd.Series) -> dict[str, Paired | None]:
     """Fine-tuned minus frozen on the four test metrics: the verdict table paired against frozen (hard), the same
     tests for this pair alone (easy)."""
@@ -66,23 +58,37 @@ def _tests(report: Report, ft: pd.Series, fz: pd.Series) -> dict[str, Paired | N
     return {m: paired(report, pairs, ft["arm"], fz["arm"], m) for m in QUALITY_ORDER}
 
 
+def _change(test: Paired | None, a: pd.Series, b: pd.Series, metric: str, marked: bool = False) -> str:
+    """``+0.079 (**better**)``, or the rows' own difference marked as no paired test. ``marked``: the verdict says
+    ``(these models)`` when it judges one repeat's fits (tables; a sentence has the scope sentence instead)."""
+    if test is None:
+        return f"{a[metric] - b[metric]:+.3f} (no paired test)"
+    return f"{test.diff:+.3f} ({word(test) if marked else f'**{test.verdict}**'})"
+
+
+def _table(a: pd.Series, b: pd.Series, tests: dict[str, Paired | None], names: tuple[str, str], family: int) -> str:
+    """The four paired figures of ``a`` minus ``b``; ``family``: the arms the hard p were Holm-adjusted over."""
+    return evidence([(LABELS[m], cell(a, m), cell(b, m), tests[m]) for m in QUALITY_ORDER], names, family)
+
+
+def _scope(tests: list[Paired | None]) -> str:
+    """The sentence that says what the verdicts speak of."""
+    found = [t for t in tests if t is not None]
+    if found and all(t.scope == "arms" for t in found):
+        return f"Over {max(t.repeats for t in found)} repeats, these verdicts speak of the recipes."
+    return "From one repeat, these verdicts judge these fitted models, not the recipes."
+
+
 def improvement(report: Report, ft: pd.Series, fz: pd.Series, tests: dict[str, Paired | None]) -> str:
-    lines, by_verdict = [], {}
-    for m in QUALITY_ORDER:
-        test = tests[m]
-        basis = claim(test) if test is not None else unpaired(ft, fz, m)
-        lines.append(f"- {LABELS[m]}: {cell(ft, m)} fine-tuned vs {cell(fz, m)} frozen; {basis}.")
-        by_verdict.setdefault(test.verdict if test else "no paired test", []).append(LABELS[m])
-    order = ("better", "worse", "equivalent", "can't tell", "no paired test")
-    found = "; ".join(f"{v} on {', '.join(by_verdict[v])}" for v in order if v in by_verdict)
-    n = len(report.pairs_against(fz["arm"]))
-    head = (
-        f"Paired verdicts, fine-tuned minus frozen: {found}. Hard metrics: the verdict table paired against "
-        f"frozen, Holm-adjusted over its {n} row{'s' * (n != 1)}; easy metrics: the same paired tests for this pair. "
-        f"Equivalent: within +-{report.margin} (two one-sided tests). {_ci_note(ft, fz)}"
-        + scope_note(list(tests.values()))
+    hard = [f"{LABELS[m]} {fz[m]:.3f} -> {ft[m]:.3f}, {_change(tests[m], ft, fz, m)}" for m in QUALITY_ORDER[:2]]
+    easy = [f"{LABELS[m].split()[1]} {_change(tests[m], ft, fz, m)}" for m in QUALITY_ORDER[2:]]
+    short = (
+        f"On hard negatives fine-tuning moved {hard[0]}, and {hard[1]}. On easy negatives: {', '.join(easy)}. "
+        f"{_scope(list(tests.values()))}"
     )
-    return head + "\n\n" + "\n".join(lines)
+    return "\n\n".join(
+        [short, _table(ft, fz, tests, ("fine-tuned", "frozen"), len(report.pairs_against(fz["arm"]))), best_arm(report)]
+    )
 
 
 def best_arm(report: Report) -> str:
@@ -106,74 +112,77 @@ def best_arm(report: Report) -> str:
     return text + f" Every other arm paired against it on hard AUROC (that arm minus it): {tally}{about}."
 
 
+def _cost_table(report: Report, ft: pd.Series, fz: pd.Series) -> str:
+    """Per fold (the rows' means) and in all (every run of the arm summed)."""
+    total = {r["arm"]: report.runs.loc[report.runs["arm"] == r["arm"], "train_runtime_s"].sum() for r in (ft, fz)}
+    rows = [
+        ("train time a fold (s)", ft["train_runtime_s"], fz["train_runtime_s"], "{:,.1f}"),
+        ("train time in all (s)", total[ft["arm"]], total[fz["arm"]], "{:,.0f}"),
+        ("peak memory (MB)", ft["peak_memory_mb"], fz["peak_memory_mb"], "{:,.0f}"),
+        ("trainable parameters", ft["trainable_params"], fz["trainable_params"], "{:,.0f}"),
+    ]
+    lines = ["| | fine-tuned | frozen | ratio |", "|---|---|---|---|"]
+    lines += [f"| {name} | {fmt.format(a)} | {fmt.format(b)} | {a / b:,.{1 if a / b < 100 else 0}f}x |"
+              for name, a, b, fmt in rows]  # fmt: skip
+    runs = f"{int(ft['n_units'])} folds x {int(ft['n_repeats'])} repeat{'s' * (int(ft['n_repeats']) != 1)}"
+    return "\n".join(lines) + f"\n\nIn all: every run of the arm ({runs} for fine-tuning), one job at a time."
+
+
 def cost(report: Report, ft: pd.Series, fz: pd.Series, test: Paired | None) -> str:
-    ratio = ft["train_runtime_s"] / fz["train_runtime_s"]
-    mem = ft["peak_memory_mb"] / fz["peak_memory_mb"]
+    ratio, mem = ft["train_runtime_s"] / fz["train_runtime_s"], ft["peak_memory_mb"] / fz["peak_memory_mb"]
     text = (
-        f"Fine-tuning trained for {ft['train_runtime_s']:,.1f} s against {fz['train_runtime_s']:,.1f} s frozen "
-        f"({ratio:.1f}x the time, {ft['train_runtime_s'] - fz['train_runtime_s']:+,.1f} s), at {mem:.1f}x the peak "
-        f"memory, training {ft['trainable_params']:,.0f} parameters instead of {fz['trainable_params']:,.0f}. "
+        f"Fine-tuning took {ratio:.1f}x the frozen trunk's training time ({ft['train_runtime_s']:,.0f} s against "
+        f"{fz['train_runtime_s']:,.0f} s a fold) and {mem:.1f}x its peak memory. "
     )
     if test is None:
-        return text + (
-            "Hard AUROC has no paired test here (the rows share fewer than two folds and no complete k-fold repeat): "
-            f"{unpaired(ft, fz, 'test_hard_auroc')}. Whether the extra time bought anything is not settled: a "
-            "complete k-fold repeat (or two shared folds) would give a paired test."
+        verdict = (
+            "Hard AUROC has no paired test here (the rows share fewer than two folds and no complete k-fold "
+            f"repeat): {unpaired(ft, fz, 'test_hard_auroc')}, so whether the time bought anything is not settled."
         )
-    numbers = f"{test.diff:+.3f} [{test.lo:+.3f}, {test.hi:+.3f}] (Holm p {p_text(test.p)}, {word(test)})"
-    note, whom = scope_note([test]), "" if test.scope == "arms" else " for these models"
-    if test.verdict == "better":
-        return text + f"Hard AUROC rose by {numbers}: worth it{whom} where hard negatives matter." + note
-    if test.verdict == "worse":
-        return text + f"Hard AUROC changed by {numbers}: by these numbers it was not worth it{whom}." + note
-    if test.verdict == "equivalent":
-        within = f"within the practical margin +-{report.margin}: the extra time bought nothing of practical size."
-        return text + f"Hard AUROC changed by {numbers}, {within}" + note
-    resolves = resolvable_difference(report.pairs_against(fz["arm"]), alpha=report.alpha)
-    size = "" if np.isnan(resolves) else f"; these runs resolve about {resolves:.3f} with 80% power"
-    return text + (
-        f"Hard AUROC changed by {numbers}, not told from noise{size}: by these numbers the extra time bought "
-        "nothing measurable; more folds or repeats could narrow the interval and change that."
-    )
+    else:
+        numbers = f"{test.diff:+.3f} hard AUROC (**{test.verdict}**)"
+        whom = "" if test.scope == "arms" else " for these models"
+        if test.verdict == "better":
+            verdict = f"It bought {numbers}: worth it{whom} where hard negatives matter."
+        elif test.verdict == "worse":
+            verdict = f"It changed hard AUROC by {test.diff:+.3f} (**worse**): not worth it{whom}."
+        elif test.verdict == "equivalent":
+            verdict = f"It bought {numbers}, within the practical margin +-{report.margin}: nothing of practical size."
+        else:
+            resolves = resolvable_difference(report.pairs_against(fz["arm"]), alpha=report.alpha)
+            size = "" if np.isnan(resolves) else f" (these runs resolve about {resolves:.3f} with 80% power)"
+            verdict = f"It bought {numbers}, not told from noise{size}: nothing measurable by these runs."
+    return text + verdict + "\n\n" + _cost_table(report, ft, fz)
 
 
-def _gain(test: Paired | None, ft: pd.Series, fz: pd.Series, metric: str) -> tuple[float, str]:
-    if test is None:
-        return ft[metric] - fz[metric], "not a paired test"
-    return test.diff, f"paired: {word(test)}"
+def _gain(test: Paired | None, ft: pd.Series, fz: pd.Series, metric: str) -> float:
+    return ft[metric] - fz[metric] if test is None else test.diff
 
 
 def easy_or_hard(ft: pd.Series, fz: pd.Series, tests: dict[str, Paired | None]) -> str:
-    return "\n".join(_moves(ft, fz, tests)) + (
-        "\n\nEach change is tested against zero; the gap between the easy and the hard change is not itself tested "
-        "(different molecules). The two AU-PRCs share one prevalence (as many easy as hard negatives per split)."
-    )
-
-
-def _moves(ft: pd.Series, fz: pd.Series, tests: dict[str, Paired | None]) -> list[str]:
-    """Per metric, the change (``ft`` minus ``fz``) on easy and on hard negatives, and which one its tests settle."""
-    lines = []
-    for metric in ("auroc", "auprc"):
-        easy, hard = (f"test_{k}_{metric}" for k in ("easy", "hard"))
-        (g_easy, v_easy), (g_hard, v_hard) = _gain(tests[easy], ft, fz, easy), _gain(tests[hard], ft, fz, hard)
-        better = "hard" if g_hard > g_easy else "easy"
-        helped = max(g_easy, g_hard) > 0
-        which = f"it helped more on {better}" if helped else f"it helped on neither, {better} lost less"
-        pair = (("easy", tests[easy]), ("hard", tests[hard]))
-        settled = [k for k, t in pair if t is not None and t.verdict in ("better", "worse")]
-        caveat = (
-            "both changes are settled by the paired tests"
-            if len(settled) == 2
-            else f"only the {settled[0]} change is settled by its paired test"
-            if settled
-            else "neither change is settled by a paired test, so which helped more is not known from these runs"
-        )
-        name = "AUROC" if metric == "auroc" else "AU-PRC"
-        lines.append(
-            f"- {name}: {g_easy:+.3f} on easy ({v_easy}), {g_hard:+.3f} on hard negatives ({v_hard}): {which} "
-            f"(by {abs(g_hard - g_easy):.3f}); {caveat}."
-        )
-    return lines
+    """Where fine-tuning moved the figures more, in 2-3 sentences, then the four changes."""
+    gains = {m: _gain(tests[m], ft, fz, m) for m in QUALITY_ORDER}
+    more = {metric: "hard" if gains[f"test_hard_{metric}"] > gains[f"test_easy_{metric}"] else "easy"
+            for metric in ("auroc", "auprc")}  # fmt: skip
+    figures = ", ".join(f"{name} {gains[f'test_hard_{k}']:+.3f} on hard vs {gains[f'test_easy_{k}']:+.3f} on easy"
+                        for k, name in (("auroc", "AUROC"), ("auprc", "AU-PRC")))  # fmt: skip
+    if max(gains.values()) <= 0:
+        head = f"Fine-tuning helped on neither: {figures}."
+    elif more["auroc"] == more["auprc"]:
+        head = f"Fine-tuning helped more on {more['auroc']} negatives: {figures}."
+    else:
+        head = f"Mixed: {figures}."
+    settled = [LABELS[m] for m in QUALITY_ORDER if tests[m] is not None and tests[m].verdict in ("better", "worse")]
+    left = [LABELS[m] for m in QUALITY_ORDER if LABELS[m] not in settled]
+    which = f"Settled by paired tests: {', '.join(settled) or 'none'}" + (f"; not settled: {', '.join(left)}." if left
+                                                                          else ".")  # fmt: skip
+    rows = [f"| {name} | {_change(tests[f'test_easy_{k}'], ft, fz, f'test_easy_{k}', True)} | "
+            f"{_change(tests[f'test_hard_{k}'], ft, fz, f'test_hard_{k}', True)} |"
+            for k, name in (("auroc", "AUROC"), ("auprc", "AU-PRC"))]  # fmt: skip
+    table = "\n".join(["| fine-tuned minus frozen | easy negatives | hard negatives |", "|---|---|---|", *rows])
+    tail = ("The gap between the easy and the hard change is not itself tested (different molecules); the two "
+            "AU-PRCs share one prevalence (as many easy as hard negatives per split).")  # fmt: skip
+    return f"{head} {which} {_scope(list(tests.values()))}\n\n{table}\n\n{tail}"
 
 
 def forgetting(summary: pd.DataFrame, runs: pd.DataFrame) -> str:
@@ -186,15 +195,17 @@ def forgetting(summary: pd.DataFrame, runs: pd.DataFrame) -> str:
             "training; it needs a trunk with an MLM head). What is at risk when every weight fits "
             f"{small}: the pretrained trunk's general chemistry, i.e. how well it still predicts masked tokens."
         )
-    lines = [
-        f"- {r['arm']}: {r['forgetting']:+.3f} MLM loss (mean over {int((runs['arm'] == r['arm']).sum())} run(s))"
-        for _, r in measured.iterrows()
-    ]
     worst = measured.loc[measured["forgetting"].idxmax()]
+    low, high = measured["forgetting"].min(), measured["forgetting"].max()
+    table = "\n".join(["| arm | MLM loss after - before | runs |", "|---|---|---|"] + [
+        f"| {r['arm']} | {r['forgetting']:+.3f} | {int((runs['arm'] == r['arm']).sum())} |"
+        for _, r in measured.iterrows()
+    ])  # fmt: skip
     return (
-        f"Forgetting = the trunk's MLM loss after - before training (metrics.json); > 0 means it got worse at "
-        f"predicting masked tokens while fitting {small}. Most: {worst['arm']} ({worst['forgetting']:+.3f}).\n\n"
-        + "\n".join(lines)
+        f"It forgets the pretrained trunk's chemistry: fitting {small}, {worst['arm']} raised the trunk's "
+        f"masked-token loss by {worst['forgetting']:+.3f}, the most of any arm (over arms: {low:+.3f} to "
+        f"{high:+.3f}). A rise means the trunk got worse at the task it was pretrained on (metrics.json "
+        f"`forgetting`, the mean over each arm's runs).\n\n{table}"
     )
 
 
@@ -205,6 +216,7 @@ class TermEffect:
     rival: pd.Series
     base: pd.Series
     tests: dict[str, Paired | None]
+    family: int  # the arms paired against base: what the hard p were Holm-adjusted over
 
     @classmethod
     def of(cls, report: Report) -> TermEffect | None:
@@ -213,26 +225,27 @@ class TermEffect:
         if rival is None or base is None:
             return None
         pairs = report.pairs_against(base["arm"])
-        return cls(rival, base, {m: paired(report, pairs, rival["arm"], base["arm"], m) for m in QUALITY_ORDER})
-
-    def moves(self) -> str:
-        return f"The contrastive term ({self.rival['arm']} minus {self.base['arm']}):\n\n" + "\n".join(
-            _moves(self.rival, self.base, self.tests)
-        )
+        tests = {m: paired(report, pairs, rival["arm"], base["arm"], m) for m in QUALITY_ORDER}
+        return cls(rival, base, tests, len(pairs))
 
 
 def contrastive(effect: TermEffect | None, ft: pd.Series | None, fz: pd.Series | None) -> str:
     """The contrastive row's paired verdicts against its twin; without one, what the fine-tuned row's easy-hard gap
     says about the room for it (``ft`` may be None only when there is an effect)."""
     if effect is not None:
-        rival, base = effect.rival, effect.base
+        rival, base, tests = effect.rival, effect.base, effect.tests
         twin = "lp_ft, the same recipe without the term" if base["arm"].startswith("lp_ft") else "fine-tuning"
-        lines = [f"Measured: {rival['arm']} minus {twin} ({base['arm']}), paired against it:", ""]  # a list follows
-        for m in QUALITY_ORDER:
-            test = effect.tests[m]
-            basis = claim(test) if test is not None else unpaired(rival, base, m)
-            lines.append(f"- {LABELS[m]}: {cell(rival, m)} vs {cell(base, m)}; {basis}.")
-        return "\n".join(lines) + "\n\n" + effect.moves()
+        hard = tests["test_hard_auroc"]
+        opening = {"better": "Yes", "worse": "No", "equivalent": "Not by a practical margin"}.get(
+            hard.verdict if hard else "", "Not shown"
+        ) + ("" if hard is None or hard.scope == "arms" else ", for these models")
+        moves = [f"{LABELS[m]} by {_change(tests[m], rival, base, m)}" for m in QUALITY_ORDER]
+        short = (
+            f"{opening}: against {twin}, the contrastive term changed {moves[0]} and {moves[1]}; on easy negatives "
+            f"{moves[2]} and {moves[3]}. {_scope(list(tests.values()))}"
+        )
+        names, _ = short_labels([rival["arm"], base["arm"]])
+        return short + "\n\n" + _table(rival, base, tests, (names[rival["arm"]], names[base["arm"]]), effect.family)
     gap = ft["test_easy_auroc"] - ft["test_hard_auroc"]
     split = ft["test_easy_auroc_lo"] > ft["test_hard_auroc_hi"]
     text = (
@@ -271,9 +284,9 @@ def answers(report: Report) -> list[tuple[str, str]]:
         ]
     tests = _tests(report, ft, fz)
     return [
-        (QUESTIONS[0], improvement(report, ft, fz, tests) + "\n\n" + best_arm(report)),
+        (QUESTIONS[0], improvement(report, ft, fz, tests)),
         (QUESTIONS[1], cost(report, ft, fz, tests["test_hard_auroc"])),
-        (QUESTIONS[2], easy_or_hard(ft, fz, tests) + ("" if effect is None else "\n\n" + effect.moves())),
+        (QUESTIONS[2], easy_or_hard(ft, fz, tests)),
         (QUESTIONS[3], forgetting(summary, report.runs)),
         (QUESTIONS[4], contrastive(effect, ft, fz)),
     ]

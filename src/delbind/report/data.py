@@ -4,6 +4,7 @@ history and scores."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,22 @@ class Report:
 def _plain(value: Any) -> str:
     """A seed or fold as written: 2, not the 2.0 a column with gaps (old runs loaded beside) makes of it."""
     return re.sub(r"(\d+)\.0\b", r"\1", str(value))
+
+
+def short_labels(arms: list[str]) -> tuple[dict[str, str], str]:
+    """Row labels without the parts most rows share (``frozen (rxnfp_bert, mean pooling)`` -> ``frozen``), and those
+    shared parts, said once: a chart names its points by what tells them apart."""
+    parts = {arm: (m.group(1), m.group(2).split(", ")) if (m := re.fullmatch(r"(.+?) \((.*)\)", arm)) else (arm, [])
+             for arm in arms}  # fmt: skip
+    counts = Counter(part for _, rest in parts.values() for part in dict.fromkeys(rest))  # in order of appearance
+    common = [part for part, n in counts.items() if n > len(arms) / 2 and len(arms) > 1]
+    short = {}
+    for arm, (name, rest) in parts.items():
+        kept = [part for part in rest if part not in common]
+        short[arm] = f"{name} ({', '.join(kept)})" if kept else name
+    if len(set(short.values())) < len(short):  # shortening would merge two rows: keep the full labels
+        return {arm: arm for arm in arms}, ""
+    return short, ", ".join(common)
 
 
 def where(run: pd.Series) -> str:

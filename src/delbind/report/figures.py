@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import math
-import re
 import textwrap
-from collections import Counter
 from pathlib import Path
 
 import matplotlib
@@ -20,28 +18,12 @@ from scipy import stats  # noqa: E402
 from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 
 from delbind.evaluation import binary_metrics, draw_loss_curve  # noqa: E402
-from delbind.report.data import Report, heldout_kd, predictions, where  # noqa: E402
+from delbind.report.data import Report, heldout_kd, predictions, short_labels, where  # noqa: E402
 from delbind.rundirs import log_history  # noqa: E402
 
 KIND_COLORS = {"easy": "#4c9be8", "hard": "#e8744c"}  # as comparison.png
 MARKERS = "osD^vP*Xh<>p"
 TITLE_WIDTH = 34  # characters a panel title is wrapped at (panels are ~3.3-4.6 inches wide)
-
-
-def short_labels(arms: list[str]) -> tuple[dict[str, str], str]:
-    """Row labels without the parts most rows share (``frozen (rxnfp_bert, mean pooling)`` -> ``frozen``), and those
-    shared parts, said once: a chart names its points by what tells them apart."""
-    parts = {arm: (m.group(1), m.group(2).split(", ")) if (m := re.fullmatch(r"(.+?) \((.*)\)", arm)) else (arm, [])
-             for arm in arms}  # fmt: skip
-    counts = Counter(part for _, rest in parts.values() for part in dict.fromkeys(rest))  # in order of appearance
-    common = [part for part, n in counts.items() if n > len(arms) / 2 and len(arms) > 1]
-    short = {}
-    for arm, (name, rest) in parts.items():
-        kept = [part for part in rest if part not in common]
-        short[arm] = f"{name} ({', '.join(kept)})" if kept else name
-    if len(set(short.values())) < len(short):  # shortening would merge two rows: keep the full labels
-        return {arm: arm for arm in arms}, ""
-    return short, ", ".join(common)
 
 
 def wrapped(text: str, width: int = TITLE_WIDTH) -> str:

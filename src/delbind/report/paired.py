@@ -69,16 +69,28 @@ def p_text(p: float) -> str:
     return "n/a" if pd.isna(p) else "< 0.001" if p < 0.001 else f"= {p:.3f}"
 
 
+def design(p: Paired) -> str:
+    """How ``p`` was tested, without the test's name: ``pooled out-of-fold over 5 folds``."""
+    if p.method == METHODS["repeats"]:
+        return f"per repeat, pooled out-of-fold, plus the spread over {p.repeats} repeats"
+    if p.method == METHODS["pooled"]:
+        return f"pooled out-of-fold over {p.n_units} folds"
+    if p.method == METHODS["one_fold"]:
+        return "on the one fold both ran"
+    return f"corrected resampled t over {p.n_units} shared folds or splits"
+
+
+def _named(p: Paired) -> bool:
+    """Whether ``p`` is DeLong / the paired bootstrap (the other test is the corrected t, named by its design)."""
+    return p.method in (METHODS["repeats"], METHODS["pooled"], METHODS["one_fold"])
+
+
 def how(p: Paired) -> str:
     """The test behind ``p``, for this metric: ``DeLong, pooled out-of-fold over 5 folds``."""
+    if not _named(p):
+        return design(p)
     test = "DeLong" if p.metric.endswith("auroc") else "stratified paired bootstrap"
-    if p.method == METHODS["repeats"]:
-        return f"{test} per repeat, pooled out-of-fold, plus the spread over {p.repeats} repeats"
-    if p.method == METHODS["pooled"]:
-        return f"{test}, pooled out-of-fold over {p.n_units} folds"
-    if p.method == METHODS["one_fold"]:
-        return f"{test} on the one fold both ran"
-    return f"corrected resampled t over {p.n_units} shared folds or splits"
+    return f"{test}{', ' if p.method == METHODS['pooled'] else ' '}{design(p)}"
 
 
 def claim(p: Paired) -> str:
@@ -101,3 +113,31 @@ def scope_note(tests: list[Paired | None]) -> str:
         "not the recipes; retrained with another seed the difference can move by more than its interval "
         "(docs/evaluation.md), so run repeats for a verdict about the arms."
     )
+
+
+def p_cell(p: Paired | None) -> str:
+    """The p column of an evidence table: Holm-adjusted where the verdict table adjusted it."""
+    if p is None:
+        return "n/a"
+    return p_text(p.p).removeprefix("= ") + (" (Holm)" if p.holm else "")
+
+
+def evidence(rows: list[tuple[str, str, str, Paired | None]], names: tuple[str, str], family: int = 0) -> str:
+    """A compact markdown table of paired figures: one row per (metric, a's cell, b's cell, test), then one line on
+    how the tests were made (what the verdicts speak of is the answer's own sentence). ``family``: the rows the
+    Holm-adjusted p were adjusted over (every arm paired against ``names[1]``)."""
+    a, b = names
+    lines = [f"| | {a} | {b} | difference [95% CI] | p | verdict |", "|---|---|---|---|---|---|"]
+    for label, a_cell, b_cell, test in rows:
+        diff = "no paired test" if test is None else f"{test.diff:+.3f} [{test.lo:+.3f}, {test.hi:+.3f}]"
+        lines.append(f"| {label} | {a_cell} | {b_cell} | {diff} | {p_cell(test)} | "
+                     f"{'n/a' if test is None else word(test)} |")  # fmt: skip
+    tests = [t for *_, t in rows if t is not None]
+    if not tests:
+        return "\n".join(lines)
+    kinds = sorted({f"DeLong (AUROC) / paired bootstrap (AU-PRC) {design(t)}" if _named(t) else design(t)
+                    for t in tests})  # fmt: skip
+    over = f"the {family} arms paired against {b}" if family else "the verdict table's rows"
+    holm = f"; p (Holm): adjusted over {over}, other p: this pair alone" if any(t.holm for t in tests) else ""
+    note = f"Difference: {a} minus {b}, on the same molecules. Tests: {'; '.join(kinds)}{holm}."
+    return "\n".join(lines) + "\n\n" + note

@@ -11,6 +11,10 @@ def _answers(root) -> dict[str, str]:
     return dict(answers(load_report([root])))
 
 
+def _row(text: str, label: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith(f"| {label} |"))
+
+
 def test_a_clear_gain_quotes_the_paired_verdicts_and_is_worth_it(tmp_path):
     write_arm(tmp_path, "frozen", hard=0.5, easy=1.0, val=0.6)
     write_arm(tmp_path, "finetune", hard=2.5, easy=3.0, val=0.8, time=300.0)
@@ -19,48 +23,45 @@ def test_a_clear_gain_quotes_the_paired_verdicts_and_is_worth_it(tmp_path):
     pairs = report.pairs_against("frozen (m)")  # the verdict table the answers quote, paired against frozen
     ft = pairs.set_index("arm").loc["finetune (m)"]
     a = dict(answers(report))
-    q1 = a[QUESTIONS[0]]
-    assert q1.startswith("Paired verdicts, fine-tuned minus frozen: better on hard AUROC, hard AU-PRC, easy AUROC")
-    assert "Holm-adjusted over its 2 rows" in q1
-    hard = f"paired difference {ft['test_hard_auroc_diff']:+.3f} [{ft['test_hard_auroc_lo']:+.3f}, "
-    assert hard in q1
-    assert "Holm p < 0.001 (DeLong, pooled out-of-fold over 3 folds): **better**" in q1
-    assert "(stratified paired bootstrap, pooled out-of-fold over 3 folds): **better**" in q1  # hard AU-PRC
-    easy = next(line for line in q1.splitlines() if line.startswith("- easy AUROC"))
-    assert "p (this pair alone, not Holm-adjusted) < 0.001 (DeLong, pooled out-of-fold over 3 folds)" in easy
-    assert (
-        "30.0x the time" in a[QUESTIONS[1]]
-        and "worth it for these models where hard negatives matter" in a[QUESTIONS[1]]
-    )
-    assert "Verdicts marked (these models) come from one repeat" in q1
+    q1, q2, q3 = a[QUESTIONS[0]], a[QUESTIONS[1]], a[QUESTIONS[2]]
+    diff = f"{ft['test_hard_auroc_diff']:+.3f}"
+    assert q1.startswith("On hard negatives fine-tuning moved hard AUROC ") and f", {diff} (**better**)" in q1
+    assert q1.splitlines()[0].endswith("From one repeat, these verdicts judge these fitted models, not the recipes.")
+    hard = _row(q1, "hard AUROC")
+    assert f"| {diff} [{ft['test_hard_auroc_lo']:+.3f}, {ft['test_hard_auroc_hi']:+.3f}] | < 0.001 (Holm) |" in hard
+    assert hard.endswith("| **better** (these models) |")
+    assert "(Holm)" not in _row(q1, "easy AUROC") and "**better**" in _row(q1, "easy AUROC")  # this pair alone
+    assert "Tests: DeLong (AUROC) / paired bootstrap (AU-PRC) pooled out-of-fold over 3 folds" in q1
+    assert "p (Holm): adjusted over the 2 arms paired against frozen, other p: this pair alone." in q1
     assert "(that arm minus it): 2 worse (these models: one repeat)." in q1
-    assert f"Hard AUROC rose by {ft['test_hard_auroc_diff']:+.3f}" in a[QUESTIONS[1]]
-    assert "(paired: **better** (these models))" in a[QUESTIONS[2]] and "both changes are settled" in a[QUESTIONS[2]]
+    assert "30.0x the frozen trunk's training time" in q2 and f"It bought {diff} hard AUROC (**better**)" in q2
+    assert "worth it for these models where hard negatives matter" in q2 and "| train time in all (s) |" in q2
+    assert q3.startswith("Fine-tuning helped more on hard negatives: AUROC")
+    assert "Settled by paired tests: hard AUROC, hard AU-PRC, easy AUROC, easy AU-PRC." in q3
+    assert "(**better** (these models))" in _row(q3, "AUROC")
 
 
 def test_the_same_scores_are_equivalent_not_a_gain(tmp_path):
     write_arm(tmp_path, "frozen", hard=1.0, val=0.6)
     write_arm(tmp_path, "finetune", hard=1.0, val=0.6, time=300.0, noise="frozen")  # frozen's very scores
     a = _answers(tmp_path)
-    assert a[QUESTIONS[0]].startswith("Paired verdicts, fine-tuned minus frozen: equivalent on hard AUROC, hard AU-PRC")
-    assert "paired difference +0.000 [+0.000, +0.000], Holm p = 1.000" in a[QUESTIONS[0]]
-    assert "within the practical margin +-0.02: the extra time bought nothing of practical size" in a[QUESTIONS[1]]
-    assert "neither change is settled" in a[QUESTIONS[2]]
+    assert "hard AUROC" in a[QUESTIONS[0]] and "+0.000 (**equivalent**)" in a[QUESTIONS[0]]
+    assert "| +0.000 [+0.000, +0.000] | 1.000 (Holm) |" in _row(a[QUESTIONS[0]], "hard AUROC")
+    assert "within the practical margin +-0.02: nothing of practical size" in a[QUESTIONS[1]]
+    assert "Settled by paired tests: none;" in a[QUESTIONS[2]]
 
 
 def test_incomplete_folds_use_the_corrected_t_and_one_fold_its_own_molecules(tmp_path):
     write_arm(tmp_path / "three", "frozen", hard=0.5, val=0.6, folds=5, ran=(0, 1, 2))  # not complete: not pooled
     write_arm(tmp_path / "three", "finetune", hard=0.6, val=0.7, folds=5, ran=(0, 1, 2))
     a = _answers(tmp_path / "three")
-    assert "corrected resampled t over 3 shared folds or splits" in a[QUESTIONS[0]]
-    easy = next(line for line in a[QUESTIONS[0]].splitlines() if line.startswith("- easy AU-PRC"))
-    assert "not Holm-adjusted" in easy and "corrected resampled t over 3 shared folds" in easy
+    assert "Tests: corrected resampled t over 3 shared folds or splits" in a[QUESTIONS[0]]
+    assert "(Holm)" not in _row(a[QUESTIONS[0]], "easy AU-PRC")
     write_arm(tmp_path / "one", "frozen", hard=0.5, val=0.6, ran=(0,))
     write_arm(tmp_path / "one", "finetune", hard=3.0, val=0.7, ran=(0,))
     b = _answers(tmp_path / "one")  # one shared fold: the paired tests run on its molecules
-    assert "no paired test" not in b[QUESTIONS[0]] and "DeLong on the one fold both ran" in b[QUESTIONS[0]]
-    easy = next(line for line in b[QUESTIONS[0]].splitlines() if line.startswith("- easy AUROC"))
-    assert "not Holm-adjusted" in easy and "DeLong on the one fold both ran" in easy
+    assert "no paired test" not in b[QUESTIONS[0]]
+    assert "Tests: DeLong (AUROC) / paired bootstrap (AU-PRC) on the one fold both ran" in b[QUESTIONS[0]]
 
 
 def test_best_arm_follows_val_not_test(tmp_path):
@@ -89,35 +90,30 @@ def test_a_contrastive_row_is_paired_against_finetuning(tmp_path):
     write_arm(tmp_path, "finetune", hard=1.0, val=0.7)
     write_arm(tmp_path, "contrastive", hard=3.0, val=0.8)
     a = _answers(tmp_path)[QUESTIONS[4]]
-    assert a.startswith("Measured: contrastive (m) minus fine-tuning (finetune (m)), paired against it:")
-    assert "(DeLong, pooled out-of-fold over 3 folds): **better**" in a and "Holm p" in a
+    assert a.startswith("Yes, for these models: against fine-tuning, the contrastive term changed hard AUROC by +")
+    assert "(Holm) | **better** (these models) |" in _row(a, "hard AUROC")
+    assert "| | contrastive | finetune | difference [95% CI] | p | verdict |" in a  # labels without shared parts
 
 
-def test_the_contrastive_term_is_judged_against_its_twin_and_where_it_moved(tmp_path):
-    """With lp_ft in the runs the term's row pairs against lp_ft (the same recipe without it), and the third answer
-    says whether the term moved the hard set more than the easy one."""
+def test_the_contrastive_term_is_judged_against_its_twin_not_repeated_elsewhere(tmp_path):
+    """With lp_ft in the runs the term's row pairs against lp_ft (the same recipe without it); the third answer is
+    about fine-tuning alone, and no answer is rendered as running text (a list or table needs a blank line)."""
     write_arm(tmp_path, "frozen", hard=0.5, easy=2.0, val=0.6)
     write_arm(tmp_path, "finetune", hard=1.0, easy=2.5, val=0.7)
     write_arm(tmp_path, "lp_ft", hard=1.0, easy=2.5, val=0.7, noise="finetune")
     write_arm(tmp_path, "contrastive", hard=3.0, easy=2.5, val=0.8, noise="finetune")  # the term moves hard only
     a = _answers(tmp_path)
-    fifth, third = a[QUESTIONS[4]], a[QUESTIONS[2]]
-    assert fifth.startswith("Measured: contrastive (m) minus lp_ft, the same recipe without the term (lp_ft (m))")
-    hard = next(line for line in fifth.splitlines() if line.startswith("- hard AUROC"))
-    assert "**better**" in hard and "Holm p" in hard
-    easy = next(line for line in fifth.splitlines() if line.startswith("- easy AUROC"))
+    fifth = a[QUESTIONS[4]]
+    assert fifth.startswith("Yes, for these models: against lp_ft, the same recipe without the term, the contrastive")
+    assert "**better**" in _row(fifth, "hard AUROC") and "(Holm)" in _row(fifth, "hard AUROC")
+    easy = _row(fifth, "easy AUROC")
     assert "+0.000 [+0.000, +0.000]" in easy and "**equivalent**" in easy  # the same easy scores as its twin
-    moved = third[third.index("The contrastive term (contrastive (m) minus lp_ft (m)):") :]
-    auroc = moved.splitlines()[2]  # after the blank line that makes it a list
-    assert (
-        auroc.startswith("- AUROC: +0.000 on easy (paired: **equivalent** (these models))")
-        and "it helped more on hard" in auroc
-    )
-    assert moved in fifth  # the same figures in both answers
-    for text in a.values():  # markdown renders a list as running text unless a blank line precedes it
+    assert "contrastive" not in a[QUESTIONS[2]]  # answer 3 no longer repeats answer 5
+    for text in a.values():  # markdown renders a list or table as running text unless a blank line precedes it
         lines = text.splitlines()
         for before, line in zip(lines, lines[1:]):
-            assert not line.startswith("- ") or before.startswith("- ") or before == "", (before, line)
+            for mark in ("- ", "|"):
+                assert not line.startswith(mark) or before.startswith(mark) or before == "", (before, line)
 
 
 def test_without_contrastive_the_gap_is_labelled_not_paired(tmp_path):
@@ -136,7 +132,8 @@ def test_forgetting_is_reported_when_measured_and_said_missing_when_not(tmp_path
     if forgot is None:
         assert a.startswith("Not measured in these runs") and "200 training molecules" in a
     else:
-        assert "Most: finetune (m) (+0.420)" in a and "(mean over 3 run(s))" in a
+        assert "finetune (m) raised the trunk's masked-token loss by +0.420, the most of any arm" in a
+        assert "| finetune (m) | +0.420 | 3 |" in a
 
 
 def test_a_missing_arm_is_named_not_guessed(tmp_path):
@@ -153,7 +150,10 @@ def test_with_repeats_the_answers_speak_of_the_arms(tmp_path):
         write_arm(tmp_path, "finetune", hard=2.5, easy=3.0, val=0.8, time=300.0, data_seed=r, seed=r)
     a = _answers(tmp_path)
     q1, q2 = a[QUESTIONS[0]], a[QUESTIONS[1]]
-    assert "(DeLong per repeat, pooled out-of-fold, plus the spread over 3 repeats): **better**" in q1
+    assert (
+        "Tests: DeLong (AUROC) / paired bootstrap (AU-PRC) per repeat, pooled out-of-fold, plus the spread over 3" in q1
+    )
+    assert "Over 3 repeats, these verdicts speak of the recipes." in q1
     assert "(these models)" not in q1 + q2 + a[QUESTIONS[2]]
     assert "worth it where hard negatives matter" in q2
     assert "Every other arm paired against it on hard AUROC (that arm minus it): 1 worse." in q1  # about the arms

@@ -7,7 +7,8 @@ import pytest
 from matplotlib.text import Text
 
 from delbind.report import load_report
-from delbind.report.figures import cost_quality, forgetting, loss_curves, roc_pr_curves, short_labels
+from delbind.report.data import short_labels
+from delbind.report.figures import cost_quality, forgetting, loss_curves, roc_pr_curves
 from delbind.rundirs import LOG_HISTORY, write_log_history
 from tests.unit.report.fake_runs import write_arm
 
