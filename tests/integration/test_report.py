@@ -4,7 +4,6 @@ executing top to bottom, wandb getting the table, the chart and the report."""
 import base64
 import json
 import re
-import shutil
 import subprocess
 
 import nbformat
@@ -119,14 +118,15 @@ def test_wandb_gets_the_table_the_chart_and_the_report(sweep, tmp_path):
 
 @pytest.mark.slow
 def test_report_renders_in_headless_chromium(sweep, tmp_path):
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    """What a reader of report.html sees at 1300 px: ink down the page, every figure drawn, every table fitting or
+    scrolling in its own box with the row names in view, no raw markdown (tests/browser.py)."""
+    from tests.browser import chromium, problems, seen
+
     shot = tmp_path / "report.png"
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
              f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars", "--window-size=1300,4000"]  # fmt: skip
     subprocess.run(
-        [chromium, *flags, f"--screenshot={shot}", (sweep / "report.html").as_uri()], timeout=120, check=True
+        [chromium(), *flags, f"--screenshot={shot}", (sweep / "report.html").as_uri()], timeout=120, check=True
     )
     from PIL import Image
 
@@ -134,3 +134,6 @@ def test_report_renders_in_headless_chromium(sweep, tmp_path):
     assert pixels.shape == (4000, 1300)
     rows_with_ink = (pixels < 200).any(axis=1).mean()
     assert rows_with_ink > 0.3  # text, tables and figures drawn down the page, not a blank or error page
+    view = seen(sweep / "report.html", tmp_path / "profile-measure", width=1300)
+    assert len(view["images"]) == 3 and len(view["tables"]) >= 5  # loss curves, ROC / PR, cost; setup, comparison..
+    assert problems(view) == []

@@ -232,6 +232,8 @@ def finish(
             "pooling": cfg.model.pooling,  # comparison.py keeps [CLS] and mean runs of one arm apart
             "best_checkpoint": trainer.state.best_model_checkpoint,
             "selection_metric": trainer.args.metric_for_best_model.removeprefix("eval_"),  # what chose it
+            "learning_rate": trainer.args.learning_rate,  # the report's setup table, for runs kept without config
+            "batch_size": trainer.args.per_device_train_batch_size,
             "best_checkpoint_skipped": trainer.best_checkpoint_skipped or None,  # damaged bests passed over
             **selection_facts(stage.history, trainer.args.metric_for_best_model, trainer.args.greater_is_better),
             "global_step": trainer.state.global_step,

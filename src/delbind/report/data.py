@@ -158,6 +158,28 @@ def what_trains(cfg: dict[str, Any]) -> str:
     return f"{trunk}{' + embeddings' if mode.get('train_embeddings') else ''} + head"
 
 
+def what_trains_recorded(run: pd.Series) -> str:
+    """The arm's recipe from what its metrics.json recorded (a kept run without its config)."""
+    if pd.notna(run.get("fit_s")):
+        return "a classical model on fixed features (no trunk)"
+    if pd.notna(run.get("probe_runtime_s")):
+        return "head on frozen embeddings, then every weight"
+    trainable, total = run.get("trainable_params"), run.get("total_params")
+    if pd.isna(trainable) or pd.isna(total):
+        return "n/a"
+    if trainable >= total:
+        return "all layers + head"
+    return "head only (trunk frozen)" if trainable < 0.01 * total else "part of the trunk + head"
+
+
+def _recorded(cfg_value: Any, run: pd.Series, key: str) -> Any:
+    """The config's value, else what metrics.json recorded, else n/a."""
+    if cfg_value is not None:
+        return cfg_value
+    value = run.get(key)
+    return "n/a" if value is None or (not isinstance(value, str) and pd.isna(value)) else value
+
+
 def setup_rows(report: Report) -> pd.DataFrame:
     """Each arm's setup: model, data, recipe, learning rate, batch, epochs run, trainable / total parameters."""
     rows = []
@@ -170,10 +192,10 @@ def setup_rows(report: Report) -> pd.DataFrame:
             {
                 "arm": arm,
                 "seeds": int(report.runs.loc[report.runs["arm"] == arm, "seed"].nunique()),
-                "data": f"{run.get('data', data.get('name'))} ({data.get('split', '?')} split)",
-                "what trains": what_trains(cfg),
-                "learning rate": trainer.get("learning_rate", "n/a"),
-                "batch": trainer.get("per_device_train_batch_size", "n/a"),
+                "data": f"{run.get('data', data.get('name'))} ({_recorded(data.get('split'), run, 'split')} split)",
+                "what trains": what_trains(cfg) if cfg else what_trains_recorded(run),
+                "learning rate": _recorded(trainer.get("learning_rate"), run, "learning_rate"),
+                "batch": _recorded(trainer.get("per_device_train_batch_size"), run, "batch_size"),
                 "epochs run": _number(run.get("epochs")),
                 "trainable / total params": params,
             }

@@ -20,8 +20,9 @@ TITLE = "delbind course report"
 CSS = """
 body { font-family: system-ui, sans-serif; max-width: 1250px; margin: 2em auto; padding: 0 1em; color: #222; }
 h1 { border-bottom: 2px solid #e8744c; padding-bottom: .3em; } h2 { margin-top: 2em; color: #333; }
-table { border-collapse: collapse; font-size: 13px; margin: 1em 0; }
-th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; } th { background: #f3f3f3; }
+table { border-collapse: collapse; font-size: 13px; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; background: #fff; } th { background: #f3f3f3; }
+.wide { overflow-x: auto; margin: 1em 0; } .wide tr > :first-child { position: sticky; left: 0; z-index: 1; }
 img { max-width: 100%; } code { background: #f3f3f3; padding: 0 3px; }
 nav a { margin-right: 1em; }
 """
@@ -56,7 +57,9 @@ def render(report: Report) -> list[Rendered]:
 def _html_block(block: str | bytes) -> str:
     if isinstance(block, bytes):
         return f'<img alt="figure" src="data:image/png;base64,{base64.b64encode(block).decode()}">'
-    return markdown.markdown(block, extensions=["tables"])
+    # a wide table scrolls in its own box with the row names kept in view (CSS .wide)
+    text = markdown.markdown(block, extensions=["tables"])
+    return text.replace("<table>", '<div class="wide"><table>').replace("</table>", "</table></div>")
 
 
 def to_html(report: Report, sections: list[Rendered]) -> str:

@@ -101,3 +101,21 @@ def test_loss_curves_draw_the_kept_logs_and_name_the_arms_without_one(tmp_path):
     write_arm(only_baselines, "ecfp_rf", hard=1.0, fit_s=3.0)
     assert loss_curves(load_report([only_baselines])) == ["No curve for ecfp_rf (m): a baseline is fitted at once, "
                                                           "not trained in steps."]  # fmt: skip
+
+
+def test_the_setup_of_runs_kept_without_their_config_is_read_from_their_metrics(tmp_path):
+    from delbind.report.data import setup_rows
+
+    write_arm(tmp_path, "frozen", hard=1.0, val=0.6, split="scaffold", trainable_params=257, total_params=6608897,
+              learning_rate=0.03, batch_size=32)  # fmt: skip
+    write_arm(tmp_path, "finetune", hard=1.0, val=0.7, split="scaffold", trainable_params=6608897,
+              total_params=6608897)  # fmt: skip
+    write_arm(tmp_path, "lp_ft", hard=1.0, val=0.7, probe_runtime_s=4.0)
+    write_arm(tmp_path, "ecfp_rf", hard=1.0, val=0.5, fit_s=3.0)
+    rows = setup_rows(load_report([tmp_path])).set_index("arm")
+    assert rows.loc["frozen (m)", "what trains"] == "head only (trunk frozen)"
+    assert rows.loc["frozen (m)", "data"].endswith("(scaffold split)")
+    assert (rows.loc["frozen (m)", "learning rate"], rows.loc["frozen (m)", "batch"]) == (0.03, 32)
+    assert rows.loc["finetune (m)", "what trains"] == "all layers + head" and rows.loc["finetune (m)", "batch"] == "n/a"
+    assert rows.loc["lp_ft (m)", "what trains"] == "head on frozen embeddings, then every weight"
+    assert rows.loc["ecfp_rf (m)", "what trains"] == "a classical model on fixed features (no trunk)"
