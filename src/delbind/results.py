@@ -186,18 +186,23 @@ def save_run(run_dir: Path | str, results_dir: Path | str, command: str, root: P
 
 
 def block(results_root: Path, name: str, link: bool = True) -> str:
-    """The text of ``<name>`` = ``<dir>/<table>``: a provenance line, then the table file's markdown. ``link``: the
-    file is a relative link (README, at the repository root); else a plain path (docs pages, which mkdocs checks)."""
+    """The text of ``<name>`` = ``<dir>/<table>``: its provenance, then the table file's markdown. ``link``: README's
+    form (the file a relative link, the provenance one line); else a docs page's (a plain path, which mkdocs checks,
+    in a collapsed block)."""
     path = results_root / f"{name}.md"
     meta_path = path.parent / "meta.json"
     if not path.is_file() or not meta_path.is_file():
         raise DataError(f"a page asks for results:{name}, but {path} or its meta.json is missing")
     meta = json.loads(meta_path.read_text())
     where = f"[`results/{name}.md`](results/{name}.md)" if link else f"`results/{name}.md`"
-    head = (
-        f"*Generated from {where} by `python scripts/results.py render`; made by "
-        f"`{meta['command']}` at commit {meta['commit']} on {meta['machine']}, {meta['date']}.*\n\n"
+    made = (
+        f"Generated from {where} by `python scripts/results.py render`; made by `{meta['command']}` at commit "
+        f"{meta['commit']} on {meta['machine']}, {meta['date']}."
     )
+    # README: one line; a docs page keeps it collapsed (<details>, mkdocs' md_in_html), so the page opens on the figures
+    summary = f"<summary>How this was made: commit {meta['commit']}, {meta['date']}</summary>"
+    head = f"*{made}*\n\n" if link else f'<details markdown="1">{summary}\n\n{made}\n\n</details>\n\n'
+
     return head + path.read_text().rstrip("\n") + "\n"
 
 

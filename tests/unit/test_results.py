@@ -26,6 +26,12 @@ def test_collect_then_render_puts_the_file_and_its_provenance_in_the_readme(tmp_
     assert stale(readme, tmp_path / "results") == ["demo/comparison"]
     text = render(readme, tmp_path / "results")
     assert "| a |" in text and "old figures" not in text and "python scripts/train.py experiment=x" in text
+    page = tmp_path / "page.md"  # a docs page: the provenance collapsed above the figures
+    page.write_text("<!-- results:demo/comparison -->\n<!-- /results -->\n")
+    shown = render(page, tmp_path / "results")
+    assert shown.index('<details markdown="1"><summary>How this was made') < shown.index("experiment=x")
+    assert shown.index("experiment=x") < shown.index("</details>") < shown.index("| a |")
+    assert "<details" not in text  # README: one line
     readme.write_text(text)
     assert stale(readme, tmp_path / "results") == []
     (out / "comparison.md").write_text("| arm |\n|---|\n| b |\n")  # the file changed: the README is out of date
