@@ -83,20 +83,83 @@ def table(keys: list[Key]) -> str:
     return "\n".join(["| key | default | what it does |", "| --- | --- | --- |", *rows]) + "\n"
 
 
+# A key set in several files is described where it is defined; a file that only sets it (an experiment, debug=smoke)
+# borrows that text. Keys no file describes get their library's own words (TrainingArguments' help) or these.
+ROLES = {
+    "name": "the option's name: what run names, metrics.json and comparisons call it",
+    "family": "the arm family: the module that runs it (src/delbind/arms)",
+    "_target_": "the class Hydra instantiates",
+    "features": "what the baseline is fitted on: ecfp4 bits, the trunk's embeddings, or both",
+}
+
+
+def _global(path: Path, conf_dir: Path, key: str) -> str:
+    """A key's path in the composed config: a group option's keys sit under the group unless it is _global_."""
+    if path.parent == conf_dir or "# @package _global_" in path.read_text():
+        return key
+    return f"{path.parent.relative_to(conf_dir).as_posix().replace('/', '.')}.{key}"
+
+
+def _described(conf_dir: Path) -> dict[str, str]:
+    """Every key's description from the file that gives one (entry configs first), by its composed path."""
+    found: dict[str, str] = {}
+    for path in [*sorted(conf_dir.glob("*.yaml")), *sorted(conf_dir.glob("*/**/*.yaml"))]:
+        for key in keys_of(path.read_text())[1]:
+            if key.comment:
+                found.setdefault(_global(path, conf_dir, key.path), key.comment)
+    return found
+
+
+def _trainer_help() -> dict[str, str]:
+    """TrainingArguments' own help per field, its first sentence (``trainer.<field>`` keys are those fields)."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    out = {}
+    for f in dataclasses.fields(TrainingArguments):
+        words = " ".join(str(f.metadata.get("help") or "").split())
+        if words:
+            out[f"trainer.{f.name}"] = words.split(". ")[0].rstrip(".") + " (TrainingArguments)"
+    return out
+
+
+def _fallback(name: str, described: dict[str, str]) -> str:
+    if name in described:
+        return described[name]
+    leaf = name.rsplit(".", 1)[-1]
+    if leaf in ROLES:
+        return ROLES[leaf]
+    if ".estimator." in f".{name}":
+        return f"the estimator's own `{leaf}` (the parameter of that name in its library: scikit-learn, xgboost)"
+    if name.startswith("hydra.launcher."):
+        return f"the launcher's own `{leaf}` (hydra-submitit-launcher / hydra-joblib-launcher)"
+    if name.startswith("hydra."):
+        return f"Hydra's own `{name.removeprefix('hydra.')}` (hydra.cc)"
+    if name.startswith("model.config."):
+        return f"the trunk's transformers config field `{leaf}` (a random-init trunk is built from it)"
+    return ""
+
+
 def reference(conf_dir: Path) -> str:
     """Markdown: the entry configs (``conf/*.yaml``), then each group's options (``conf/<group>/<option>.yaml``)."""
+    described = _described(conf_dir)
+    for key, text in _trainer_help().items():  # a conf comment, where there is one, wins
+        described.setdefault(key, text)
     parts = ["### Entry configs\n"]
     for path in sorted(conf_dir.glob("*.yaml")):
-        parts.append(_section(f"`conf/{path.name}`", path))
+        parts.append(_section(f"`conf/{path.name}`", path, conf_dir, described))
     for group in sorted(p for p in conf_dir.iterdir() if p.is_dir()):
         parts.append(f"\n### Group `{group.name}`\n")
         for path in sorted(group.glob("**/*.yaml")):
             option = f"{path.parent.relative_to(conf_dir).as_posix()}={path.stem}"  # hydra/launcher=slurm
-            parts.append(_section(f"`{option}`", path))
+            parts.append(_section(f"`{option}`", path, conf_dir, described))
     return "".join(parts)
 
 
-def _section(title: str, path: Path) -> str:
+def _section(title: str, path: Path, conf_dir: Path, described: dict[str, str]) -> str:
     lead, keys = keys_of(path.read_text())
+    for key in keys:
+        key.comment = key.comment or _fallback(_global(path, conf_dir, key.path), described)
     body = (f"{_cell(lead)}\n\n" if lead else "") + (table(keys) if keys else "No keys of its own.\n")
     return f"\n#### {title}\n\n{body}"

@@ -1,5 +1,7 @@
 """The manual: README stays a front door, the configuration reference is generated from conf/ and never drifts."""
 
+import re
+
 import yaml
 
 from delbind import confdoc
@@ -62,3 +64,21 @@ defaults:
         "nested.list": ("[a, b]", ""),
     }
     assert "| `lr` | `3.0e-2` | the head's rate, continued here |" in confdoc.table(keys)
+
+
+def test_every_configuration_key_says_what_it_does():
+    rows = re.findall(r"^\| `([^`]+)` \| (.*?) \| (.*?) \|$", confdoc.reference(ROOT / "conf"), re.M)
+    assert len(rows) > 300
+    assert [key for key, _, what in rows if not what.strip()] == []
+
+
+def test_a_key_only_set_elsewhere_borrows_the_description_from_where_it_is_defined(tmp_path):
+    (tmp_path / "train.yaml").write_text("eval:\n  n_bootstrap: 1000   # bootstrap resamples\n")
+    (tmp_path / "debug").mkdir()
+    (tmp_path / "debug" / "smoke.yaml").write_text("# @package _global_\neval:\n  n_bootstrap: 100\n")
+    (tmp_path / "trainer").mkdir()
+    (tmp_path / "trainer" / "default.yaml").write_text("weight_decay: 0.01\n")
+    text = confdoc.reference(tmp_path)
+    assert text.count("| `eval.n_bootstrap` | `1000` | bootstrap resamples |") == 1
+    assert "| `eval.n_bootstrap` | `100` | bootstrap resamples |" in text
+    assert "| `weight_decay` | `0.01` | " in text and "(TrainingArguments)" in text  # transformers' own help
