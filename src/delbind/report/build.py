@@ -34,7 +34,7 @@ def write_report(
     sections = render(report)
     html, notebook, chart, text = (out_dir / name for name in FILES)
     html.write_text(to_html(report, sections), encoding="utf-8")
-    nbformat.write(to_notebook(report, sections), notebook)
+    nbformat.write(to_notebook(report, sections, out_dir.resolve()), notebook)
     chart.write_bytes(figure_png(cost_quality(report.summary)))
     answered = next(s.blocks for s in sections if s.function == five_questions.__name__)
     text.write_text("\n\n".join(map(str, answered)) + "\n", encoding="utf-8")  # the answers alone, as markdown

@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import html
 import io
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import markdown
 import matplotlib.pyplot as plt
@@ -85,15 +87,21 @@ def _output(block: str | bytes) -> nbformat.NotebookNode:
     return v4.new_output("display_data", data={"text/markdown": block, "text/plain": block})
 
 
-def to_notebook(report: Report, sections: list[Rendered]) -> nbformat.NotebookNode:
-    """A notebook that loads the runs and shows each section; saved with this build's outputs in place."""
+def to_notebook(report: Report, sections: list[Rendered], where: Path | None = None) -> nbformat.NotebookNode:
+    """A notebook that loads the runs and shows each section; saved with this build's outputs in place. ``where``:
+    the notebook's folder; the run dirs are written relative to it (Jupyter runs a notebook in its own folder), so
+    the notebook rebuilds on another machine that has the same files in the same places relative to it."""
+    runs = [os.path.relpath(d, where) if where else d for d in report.dirs]
     setup = (
         "from delbind.report import load_report, sections, show\n\n"
-        f"report = load_report({report.dirs!r}, reference={report.reference!r}, margin={report.margin!r})"
-        "  # every metrics.json below these dirs"
+        f"RUNS = {runs!r}  # relative to this notebook's folder: every metrics.json below these dirs\n"
+        f"report = load_report(RUNS, reference={report.reference!r}, margin={report.margin!r})"
     )
     cells = [
-        v4.new_markdown_cell(f"# {TITLE}\n\nRuns all cells offline from the run files (delbind installed)."),
+        v4.new_markdown_cell(
+            f"# {TITLE}\n\nRuns all cells offline from the run files (delbind installed), opened from the folder "
+            "it was written to: `RUNS` below are the run dirs relative to it."
+        ),
         v4.new_code_cell(setup),
     ]
     for s in sections:
