@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from delbind import distributed
 from delbind.arms import transformer
 from delbind.arms.base import ARM_FAMILIES, VAL_SETS, ArmInputs, ArmResult
+from delbind.arms.forgetting import ForgettingProbe
 from delbind.evaluation import plot_loss_curve
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ PROBE = {"trainable_layers": 0, "train_embeddings": False, "lora": None, "cache_
 def run_lp_ft(inputs: ArmInputs) -> ArmResult:
     cfg, run_dir = inputs.cfg, inputs.run_dir
     tokenizer, model, tokens = transformer.load(inputs)
-    forgetting = transformer.ForgettingProbe.measure(inputs, tokenizer, model)
+    forgetting = ForgettingProbe.measure(inputs, tokenizer, model)
     probe_mode = OmegaConf.merge(cfg.mode, PROBE)
     probe_trainer = OmegaConf.merge(cfg.trainer, cfg.mode.linear_probe)
     probe_dir = run_dir / "checkpoints" / "probe"

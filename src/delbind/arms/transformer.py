@@ -25,57 +25,20 @@ from transformers import DataCollatorWithPadding, EarlyStoppingCallback, PreTrai
 
 from delbind import artifacts, distributed
 from delbind.arms.base import ARM_FAMILIES, VAL_SETS, ArmInputs, ArmResult
-from delbind.data.corpus import carry_corpus, heldout_smiles
+from delbind.arms.forgetting import ForgettingProbe
+from delbind.data.corpus import carry_corpus
 from delbind.errors import ConfigError
 from delbind.evaluation import binary_metrics, compute_metrics, plot_loss_curve
 from delbind.models import BinderClassifier
 from delbind.models.augment import Augment, InputSpace
 from delbind.models.embeddings import CachedHead, cached_embeddings, embed, embedding_dataset
 from delbind.models.loading import load_tokenizer_and_model, max_length
-from delbind.models.mlm import mlm_loss, save_mlm_head
 from delbind.models.policies import apply_policy, count_parameters, learning_rates, merge_adapters, trunk_frozen
 from delbind.models.tokenizers import tokenize
 from delbind.training import BinderTrainer, contrastive, training_arguments
 from delbind.training.selection import selection_facts
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class ForgettingProbe:
-    """The fixed held-out SMILES (none of the run's molecules) and the pretrained trunk's MLM loss on them."""
-
-    smiles: list[str]
-    before: float | None
-
-    @classmethod
-    def measure(cls, inputs: ArmInputs, tokenizer: PreTrainedTokenizerBase, model: BinderClassifier) -> ForgettingProbe:
-        cfg = inputs.cfg
-        n, seed = cfg.eval.forgetting.n_molecules, cfg.eval.forgetting.seed
-        if not n:  # off: no held-out molecules, no MLM pass (metrics.json records forgetting as null)
-            return cls([], None)
-        smiles = heldout_smiles(n, seed, exclude=set(inputs.df["smiles"]))
-        before = mlm_loss(
-            model.trunk, tokenizer, smiles, cfg.model.name_or_path, max_length=max_length(cfg.model, model),
-            cache_dir=cfg.paths.mlm_loss_cache,
-        )  # fmt: skip
-        return cls(smiles, before)
-
-    def after(self, inputs: ArmInputs, tokenizer: PreTrainedTokenizerBase, model: BinderClassifier) -> dict[str, Any]:
-        """Keep the MLM head in ``model/`` and measure the trained trunk with it: forgetting = after - before."""
-        if self.before is None:
-            return {"mlm_loss_before": None, "mlm_loss_after": None, "forgetting": None}
-        source = inputs.cfg.model.name_or_path
-        if distributed.is_main_process():
-            save_mlm_head(source, artifacts.staging(inputs.run_dir / "model"))  # published by finish
-        # The head from its source, the same tensors model/ now holds: other ranks never wait for rank 0's file.
-        # A trunk that did not change (frozen) is not run again: its cache entry is the one `before` wrote.
-        after = mlm_loss(
-            model.trunk, tokenizer, self.smiles, source, max_length=max_length(inputs.cfg.model, model),
-            cache_dir=inputs.cfg.paths.mlm_loss_cache,
-        )  # fmt: skip
-        return {"mlm_loss_before": self.before, "mlm_loss_after": after, "forgetting": after - self.before,
-                "mlm_heldout_molecules": len(self.smiles)}  # fmt: skip
 
 
 @dataclass

@@ -15,6 +15,8 @@ SELECTION = "val_hard_auprc"  # what defaults and sweeps are chosen on: shown be
 VERDICT = ["test_hard_auroc", "test_hard_auprc"]  # the paired table's verdicts: the goal
 # Cost, and what fine-tuning cost the trunk: forgetting = MLM loss after - before (n/a without an MLM head).
 COST = ["train_runtime_s", "train_samples_per_s", "peak_memory_mb", "trainable_params", "forgetting"]
+# Averaged into the summary (the report reads them) but not a column of the comparison tables.
+SUMMARY_ONLY = ["representation_drift"]
 LABELS = {
     SELECTION: "val hard AU-PRC",
     "test_easy_auroc": "easy AUROC",

@@ -40,3 +40,13 @@ def external_metrics(name: str, frame: pd.DataFrame, scores: np.ndarray) -> dict
         out[f"{name}_spearman"] = float(stats.spearmanr(np.asarray(scores)[ok], -np.log10(kd[ok])).statistic)
     out.update({f"{name}_{k}": v for k, v in binary_metrics(frame["label"], scores).items()})
     return out
+
+
+def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
+    """Linear CKA (Kornblith et al. 2019) between two representations of the same rows: 1 when one is the other up
+    to rotation and isotropic scale, towards 0 when they share no linear structure. Columns are centred first."""
+    x = np.asarray(x, dtype=np.float64) - np.mean(x, axis=0)
+    y = np.asarray(y, dtype=np.float64) - np.mean(y, axis=0)
+    cross = np.linalg.norm(y.T @ x) ** 2
+    norms = np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)
+    return float(cross / norms) if norms > 0 else float("nan")

@@ -21,11 +21,6 @@ QUESTIONS = (
     "Will contrastive learning beat fine-tuning?",
 )
 QUALITY_ORDER = ("test_hard_auroc", "test_hard_auprc", "test_easy_auroc", "test_easy_auprc")
-CI_KINDS = {
-    "pooled": "bootstrap intervals over the pooled out-of-fold molecules",
-    "splits": "t-intervals over splits",
-    "bootstrap": "bootstrap intervals of one run's test set",
-}
 
 
 def arm_row(summary: pd.DataFrame, name: str) -> pd.Series | None:
@@ -186,27 +181,43 @@ def easy_or_hard(ft: pd.Series, fz: pd.Series, tests: dict[str, Paired | None]) 
 
 
 def forgetting(summary: pd.DataFrame, runs: pd.DataFrame) -> str:
-    measured = summary.dropna(subset=["forgetting"]) if "forgetting" in summary else summary.iloc[:0]
+    """MLM forgetting (trunks with an MLM head) and representation drift (every trunk), per arm, in 2-3 sentences
+    and a table."""
+    columns = [c for c in ("forgetting", "representation_drift") if c in summary and summary[c].notna().any()]
     n_train = int(runs["n_train"].median()) if "n_train" in runs else None
     small = f"{n_train:,} training molecules" if n_train else "the training set"
-    if measured.empty:
+    if not columns:
         return (
-            "Not measured in these runs: no run recorded `forgetting` (the MLM loss of the trunk after minus before "
-            "training; it needs a trunk with an MLM head). What is at risk when every weight fits "
-            f"{small}: the pretrained trunk's general chemistry, i.e. how well it still predicts masked tokens."
+            "Not measured in these runs: no run recorded `forgetting` (the trunk's masked-LM loss after minus before "
+            "training) or `representation_drift` (1 - linear CKA of its embeddings before and after). What is at "
+            f"risk when every weight fits {small}: the pretrained trunk's general chemistry."
         )
-    worst = measured.loc[measured["forgetting"].idxmax()]
-    low, high = measured["forgetting"].min(), measured["forgetting"].max()
-    table = "\n".join(["| arm | MLM loss after - before | runs |", "|---|---|---|"] + [
-        f"| {r['arm']} | {r['forgetting']:+.3f} | {int((runs['arm'] == r['arm']).sum())} |"
+    measured = summary.dropna(subset=columns, how="all")
+    sentences = []
+    if "forgetting" in columns:
+        worst = measured.loc[measured["forgetting"].idxmax()]
+        sentences.append(
+            f"It forgets the pretrained trunk's chemistry: fitting {small}, {worst['arm']} raised the trunk's "
+            f"masked-token loss by {worst['forgetting']:+.3f}, the most of any arm (over arms: "
+            f"{measured['forgetting'].min():+.3f} to {measured['forgetting'].max():+.3f})."
+        )
+    if "representation_drift" in columns:
+        moved = measured.loc[measured["representation_drift"].idxmax()]
+        sentences.append(
+            f"Its embeddings of the same held-out molecules moved most for {moved['arm']} (drift "
+            f"{moved['representation_drift']:.3f}, where 0 is unchanged and 1 shares no linear structure)."
+        )
+    sentences.append("Both are means over each arm's runs, on fixed held-out molecules none of the runs trained on.")
+    names = {"forgetting": "MLM loss after - before", "representation_drift": "drift (1 - CKA)"}
+    head = ["| arm | " + " | ".join(names[c] for c in columns) + " | runs |", "|---" * (len(columns) + 2) + "|"]
+    fmt = {"forgetting": "{:+.3f}", "representation_drift": "{:.3f}"}
+    rows = [
+        f"| {r['arm']} | "
+        + " | ".join("n/a" if pd.isna(r[c]) else fmt[c].format(r[c]) for c in columns)
+        + f" | {int((runs['arm'] == r['arm']).sum())} |"
         for _, r in measured.iterrows()
-    ])  # fmt: skip
-    return (
-        f"It forgets the pretrained trunk's chemistry: fitting {small}, {worst['arm']} raised the trunk's "
-        f"masked-token loss by {worst['forgetting']:+.3f}, the most of any arm (over arms: {low:+.3f} to "
-        f"{high:+.3f}). A rise means the trunk got worse at the task it was pretrained on (metrics.json "
-        f"`forgetting`, the mean over each arm's runs).\n\n{table}"
-    )
+    ]
+    return " ".join(sentences) + "\n\n" + "\n".join(head + rows)
 
 
 @dataclass(frozen=True)

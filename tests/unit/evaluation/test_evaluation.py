@@ -60,3 +60,16 @@ def test_batched_metrics_equal_scikit_learn_with_ties(metric):
     rows[0] = np.linspace(0, 1, n)  # and one row without ties
     expected = np.array([METRICS[metric](y, r) for r in rows])
     np.testing.assert_allclose(BATCHED[metric](rows, n_pos), expected, rtol=0, atol=1e-12)
+
+
+def test_linear_cka_is_one_up_to_rotation_and_scale_and_small_for_unrelated_representations():
+    from delbind.evaluation.metrics import linear_cka
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 16))
+    rotation, _ = np.linalg.qr(rng.normal(size=(16, 16)))
+    assert linear_cka(x, x) == pytest.approx(1.0)
+    assert linear_cka(x, 3.0 * x @ rotation + 5.0) == pytest.approx(1.0)  # rotated, scaled, shifted: the same
+    assert linear_cka(x, rng.normal(size=(300, 16))) < 0.2
+    partly = x + 0.5 * rng.normal(size=x.shape)
+    assert linear_cka(x, rng.normal(size=(300, 16))) < linear_cka(x, partly) < 1.0

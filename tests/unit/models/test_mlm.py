@@ -152,14 +152,41 @@ def test_forgetting_off_measures_nothing_even_for_a_trunk_with_an_mlm_head(mlm_d
 
     import pandas as pd
 
-    from delbind.arms import transformer
+    from delbind.arms import forgetting
 
-    monkeypatch.setattr(transformer, "mlm_loss", lambda *a, **k: pytest.fail("forgetting is off: no MLM pass"))
-    monkeypatch.setattr(transformer, "heldout_smiles", lambda *a, **k: pytest.fail("no held-out molecules drawn"))
+    monkeypatch.setattr(forgetting, "mlm_loss", lambda *a, **k: pytest.fail("forgetting is off: no MLM pass"))
+    monkeypatch.setattr(forgetting, "heldout_smiles", lambda *a, **k: pytest.fail("no held-out molecules drawn"))
     cfg = OmegaConf.create({"eval": {"forgetting": {"n_molecules": 0, "seed": 0}},
                             "model": {**OmegaConf.to_container(TINY), "name_or_path": str(mlm_dir)}})  # fmt: skip
     tok, model = load_tokenizer_and_model(cfg.model)
     inputs = SimpleNamespace(cfg=cfg, df=pd.DataFrame({"smiles": SMILES}))
-    probe = transformer.ForgettingProbe.measure(inputs, tok, model)
-    assert probe.before is None and probe.smiles == []
-    assert probe.after(inputs, tok, model) == {"mlm_loss_before": None, "mlm_loss_after": None, "forgetting": None}
+    probe = forgetting.ForgettingProbe.measure(inputs, tok, model)
+    assert probe.before is None and probe.smiles == [] and probe.embedded is None
+    assert probe.after(inputs, tok, model) == {"mlm_loss_before": None, "mlm_loss_after": None, "forgetting": None,
+                                               "representation_drift": None}  # fmt: skip
+
+
+def test_representation_drift_is_zero_for_an_unchanged_trunk_and_grows_with_the_change(mlm_dir, tmp_path):
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from delbind.arms.forgetting import ForgettingProbe
+
+    cfg = OmegaConf.create({"eval": {"forgetting": {"n_molecules": 64, "seed": 0}}, "paths": {"mlm_loss_cache": None},
+                            "model": {**OmegaConf.to_container(TINY), "name_or_path": str(mlm_dir)}})  # fmt: skip
+    tok, model = load_tokenizer_and_model(cfg.model)
+    inputs = SimpleNamespace(cfg=cfg, df=pd.DataFrame({"smiles": SMILES}), precision="fp32", run_dir=tmp_path)
+    probe = ForgettingProbe.measure(inputs, tok, model)
+    assert probe.embedded.shape == (64, TINY.config.hidden_size)
+    assert probe.after(inputs, tok, model)["representation_drift"] == pytest.approx(0.0, abs=1e-6)
+    drifts = []
+    for scale in (0.05, 0.5):  # the trunk's layers moved a little, then a lot
+        torch.manual_seed(0)
+        _, moved = load_tokenizer_and_model(cfg.model)
+        with torch.no_grad():
+            for name, p in moved.trunk.named_parameters():
+                if ".layer." in name and p.dim() == 2:
+                    p.add_(scale * torch.randn_like(p))
+        drifts.append(probe.after(inputs, tok, moved)["representation_drift"])
+    assert 0 < drifts[0] < drifts[1] <= 1

@@ -157,3 +157,11 @@ def test_with_repeats_the_answers_speak_of_the_arms(tmp_path):
     assert "(these models)" not in q1 + q2 + a[QUESTIONS[2]]
     assert "worth it where hard negatives matter" in q2
     assert "Every other arm paired against it on hard AUROC (that arm minus it): 1 worse." in q1  # about the arms
+
+
+def test_a_trunk_without_an_mlm_head_still_reports_its_representation_drift(tmp_path):
+    write_arm(tmp_path, "frozen", hard=0.5, val=0.6, representation_drift=0.0)
+    write_arm(tmp_path, "finetune", hard=1.0, val=0.7, representation_drift=0.31)  # no `forgetting`: no MLM head
+    a = _answers(tmp_path)[QUESTIONS[3]]
+    assert a.startswith("Its embeddings of the same held-out molecules moved most for finetune (m) (drift 0.310")
+    assert "| arm | drift (1 - CKA) | runs |" in a and "| frozen (m) | 0.000 | 3 |" in a and "MLM loss" not in a
