@@ -45,6 +45,7 @@ from torch.nn.modules.module import register_module_forward_hook, register_modul
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel  # noqa: E402
 
+from delbind.arms import forgetting  # noqa: E402
 from delbind.cli import task_config  # noqa: E402
 from delbind.data.corpus import heldout_smiles  # noqa: E402
 from delbind.models import BinderClassifier  # noqa: E402
@@ -79,7 +80,8 @@ def count_trunk_work() -> dict[str, int]:
     tokens, and sum(batch x length^2) (attention's share of the FLOPs).
 
     Global forward hooks (torch's own API): the trunk is a pretrained model that is not the classifier; the
-    masked-LM model of the forgetting probe runs its own copy of the trunk, which is not the arm's work.
+    masked-LM model of the forgetting probe runs its own copy of the trunk, and the probe's drift passes run the trunk
+    on held-out molecules (``forgetting.PROBING``): neither is the arm's work.
     """
     counts = {"trunk_molecules": 0, "trunk_tokens": 0, "trunk_real_tokens": 0, "trunk_tokens_x_length": 0}
     inside_mlm = [0]
@@ -93,7 +95,8 @@ def count_trunk_work() -> dict[str, int]:
     def hook(module: Any, args: Any, kwargs: Any, output: Any) -> None:
         if is_mlm(module):
             inside_mlm[0] -= 1
-        elif isinstance(module, PreTrainedModel) and not isinstance(module, BinderClassifier) and not inside_mlm[0]:
+        elif (isinstance(module, PreTrainedModel) and not isinstance(module, BinderClassifier) and not inside_mlm[0]
+              and not forgetting.PROBING.get()):  # fmt: skip
             batch, length = output.last_hidden_state.shape[:2]
             counts["trunk_molecules"] += batch
             counts["trunk_tokens"] += batch * length

@@ -6,6 +6,9 @@ representation drift, 1 - linear CKA between the trunk's pooled embeddings of th
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +23,25 @@ from delbind.models import BinderClassifier
 from delbind.models.embeddings import embed_ids
 from delbind.models.loading import max_length
 from delbind.models.mlm import mlm_loss, save_mlm_head
+from delbind.models.policies import trunk_frozen
+
+# True while the probe runs the trunk: that work is not the arm's (scripts/bench.py leaves it out of the trunk counts,
+# as it leaves out the masked-LM model's).
+PROBING: ContextVar[bool] = ContextVar("delbind_forgetting_probe", default=False)
+
+
+@contextmanager
+def probing() -> Iterator[None]:
+    token = PROBING.set(True)
+    try:
+        yield
+    finally:
+        PROBING.reset(token)
+
+
+def _embedded(model: BinderClassifier, ids: list[list[int]], pad_token_id: int, precision: str) -> np.ndarray:
+    with probing():
+        return embed_ids(model, ids, pad_token_id, precision, progress=False)
 
 
 @dataclass
@@ -30,6 +52,7 @@ class ForgettingProbe:
     before: float | None
     ids: list[list[int]] = field(default_factory=list)
     embedded: np.ndarray | None = None
+    frozen: bool = False  # no trunk weight trains: drift 0 by construction, and the trunk is not run for it
 
     @classmethod
     def measure(cls, inputs: ArmInputs, tokenizer: PreTrainedTokenizerBase, model: BinderClassifier) -> ForgettingProbe:
@@ -41,14 +64,16 @@ class ForgettingProbe:
         length = max_length(cfg.model, model)
         before = mlm_loss(model.trunk, tokenizer, smiles, cfg.model.name_or_path, max_length=length,
                           cache_dir=cfg.paths.mlm_loss_cache)  # fmt: skip
+        if trunk_frozen(model, cfg.mode):  # a cached frozen run (or its rerun) never runs the trunk for this
+            return cls(smiles, before, frozen=True)
         ids = tokenizer(smiles, truncation=True, max_length=length)["input_ids"]
-        return cls(smiles, before, ids, embed_ids(model, ids, tokenizer.pad_token_id, inputs.precision, progress=False))
+        return cls(smiles, before, ids, _embedded(model, ids, tokenizer.pad_token_id, inputs.precision))
 
     def after(self, inputs: ArmInputs, tokenizer: PreTrainedTokenizerBase, model: BinderClassifier) -> dict[str, Any]:
         """The trained trunk's drift and (keeping the MLM head in ``model/``) its forgetting = after - before."""
-        drift = None
+        drift = 0.0 if self.frozen else None
         if self.embedded is not None:
-            now = embed_ids(model, self.ids, tokenizer.pad_token_id, inputs.precision, progress=False)
+            now = _embedded(model, self.ids, tokenizer.pad_token_id, inputs.precision)
             cka = linear_cka(self.embedded, now)  # NaN for constant embeddings: no drift recorded
             drift = float(np.clip(1.0 - cka, 0.0, 1.0)) if np.isfinite(cka) else None  # rounding: CKA a hair over 1
         if self.before is None:

@@ -174,7 +174,8 @@ def test_representation_drift_is_zero_for_an_unchanged_trunk_and_grows_with_the_
     from delbind.arms.forgetting import ForgettingProbe
 
     cfg = OmegaConf.create({"eval": {"forgetting": {"n_molecules": 64, "seed": 0}}, "paths": {"mlm_loss_cache": None},
-                            "model": {**OmegaConf.to_container(TINY), "name_or_path": str(mlm_dir)}})  # fmt: skip
+                            "model": {**OmegaConf.to_container(TINY), "name_or_path": str(mlm_dir)},
+                            "mode": {"trainable_layers": None, "train_embeddings": True, "lora": None}})  # fmt: skip
     tok, model = load_tokenizer_and_model(cfg.model)
     inputs = SimpleNamespace(cfg=cfg, df=pd.DataFrame({"smiles": SMILES}), precision="fp32", run_dir=tmp_path)
     probe = ForgettingProbe.measure(inputs, tok, model)
@@ -190,3 +191,6 @@ def test_representation_drift_is_zero_for_an_unchanged_trunk_and_grows_with_the_
                     p.add_(scale * torch.randn_like(p))
         drifts.append(probe.after(inputs, tok, moved)["representation_drift"])
     assert 0 < drifts[0] < drifts[1] <= 1
+    cfg.mode = {"trainable_layers": 0, "train_embeddings": False, "lora": None}  # a frozen trunk: drift 0, not run
+    frozen = ForgettingProbe.measure(inputs, tok, model)
+    assert frozen.frozen and frozen.embedded is None and frozen.after(inputs, tok, moved)["representation_drift"] == 0
