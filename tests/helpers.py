@@ -44,11 +44,15 @@ def compose_cfg(run_dir: Path, overrides: list[str], config_name: str = "train")
 
 
 def tiny_arm_label(arm: str, tmp_path: Path) -> str:
-    """The comparison's row name of ``arm`` run with ``model=tiny``: its pooling is the arm's composed default."""
+    """The comparison's row name of ``arm`` run with ``model=tiny``: its pooling is the arm's composed default, and
+    a checkpoint rule other than the default is named (``frozen_ecfp``: chosen on val_hard_loss)."""
+    from delbind.comparison.runs import SELECTION
+
     if arm.startswith("ecfp"):
         return f"{arm} (ecfp4)"
-    pooling = compose_cfg(tmp_path / f"label-{arm}", ["model=tiny", f"arm={arm}"]).model.pooling
-    return f"{arm} (tiny, {pooling} pooling)"
+    cfg = compose_cfg(tmp_path / f"label-{arm}", ["model=tiny", f"arm={arm}"])
+    chosen = "" if cfg.selection_metric == SELECTION else f", chosen on {cfg.selection_metric}"
+    return f"{arm} (tiny, {cfg.model.pooling} pooling{chosen})"
 
 
 def tiny_tokenizer(model_max_length: int = 512) -> PreTrainedTokenizerFast:

@@ -82,3 +82,13 @@ def test_a_key_only_set_elsewhere_borrows_the_description_from_where_it_is_defin
     assert text.count("| `eval.n_bootstrap` | `1000` | bootstrap resamples |") == 1
     assert "| `eval.n_bootstrap` | `100` | bootstrap resamples |" in text
     assert "| `weight_decay` | `0.01` | " in text and "(TrainingArguments)" in text  # transformers' own help
+
+
+def test_frozen_ecfp_alone_chooses_its_checkpoint_on_val_hard_loss():
+    from tests.helpers import compose_cfg
+
+    ecfp = compose_cfg(ROOT / "outputs" / "never", ["arm=frozen_ecfp"])
+    assert (ecfp.trainer.metric_for_best_model, ecfp.trainer.greater_is_better) == ("eval_val_hard_loss", False)
+    assert ecfp.optimized_metric == "val_hard_auprc"  # a sweeper (direction: maximize) still maximizes AU-PRC
+    frozen = compose_cfg(ROOT / "outputs" / "never", ["arm=frozen"])  # every other arm keeps val hard AU-PRC
+    assert (frozen.trainer.metric_for_best_model, frozen.trainer.greater_is_better) == ("eval_val_hard_auprc", True)
