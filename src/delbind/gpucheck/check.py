@@ -208,7 +208,10 @@ def main(argv: list[str] | None = None) -> int:
             for ckpt in (False, True):
                 result["rows"].append(train_row(args.bundle, info, args.out, mode, precision, ckpt, args.steps))
                 _write(args.out, result)
-    result["scoring"] = scoring(args.bundle, result["rows"], kind, n_score)
+    try:
+        result["scoring"] = scoring(args.bundle, result["rows"], kind, n_score)
+    except Exception as e:  # reported as a failed part, beside the rows already measured
+        result["scoring"] = {"status": "failed", "note": f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"}
     _write(args.out, result, time.perf_counter() - start)
     print(table(result))
     return 0 if result["ok"] else 1
