@@ -56,4 +56,4 @@ gpu-bundle: install
 	$(BIN)/python scripts/gpu_bundle.py $(BUNDLE) $(BUNDLE_ARGS)
 
 clean:
-	rm -rf $(VENV) outputs site .pytest_cache .ruff_cache
+	rm -rf $(VENV) outputs site .pytest_cache .ruff_cache $(BUNDLE)
