@@ -93,20 +93,23 @@ ROLES = {
 }
 
 
-def _global(path: Path, conf_dir: Path, key: str) -> str:
-    """A key's path in the composed config: a group option's keys sit under the group unless it is _global_."""
-    if path.parent == conf_dir or "# @package _global_" in path.read_text():
-        return key
-    return f"{path.parent.relative_to(conf_dir).as_posix().replace('/', '.')}.{key}"
+def _package(path: Path, text: str, conf_dir: Path) -> str:
+    """Where a file's keys sit in the composed config: ``""`` (an entry config or a _global_ option) or its group
+    with a trailing dot."""
+    if path.parent == conf_dir or "# @package _global_" in text:
+        return ""
+    return f"{path.parent.relative_to(conf_dir).as_posix().replace('/', '.')}."
 
 
 def _described(conf_dir: Path) -> dict[str, str]:
     """Every key's description from the file that gives one (entry configs first), by its composed path."""
     found: dict[str, str] = {}
     for path in [*sorted(conf_dir.glob("*.yaml")), *sorted(conf_dir.glob("*/**/*.yaml"))]:
-        for key in keys_of(path.read_text())[1]:
+        text = path.read_text()
+        package = _package(path, text, conf_dir)
+        for key in keys_of(text)[1]:
             if key.comment:
-                found.setdefault(_global(path, conf_dir, key.path), key.comment)
+                found.setdefault(package + key.path, key.comment)
     return found
 
 
@@ -158,8 +161,10 @@ def reference(conf_dir: Path) -> str:
 
 
 def _section(title: str, path: Path, conf_dir: Path, described: dict[str, str]) -> str:
-    lead, keys = keys_of(path.read_text())
+    text = path.read_text()
+    lead, keys = keys_of(text)
+    package = _package(path, text, conf_dir)
     for key in keys:
-        key.comment = key.comment or _fallback(_global(path, conf_dir, key.path), described)
+        key.comment = key.comment or _fallback(package + key.path, described)
     body = (f"{_cell(lead)}\n\n" if lead else "") + (table(keys) if keys else "No keys of its own.\n")
     return f"\n#### {title}\n\n{body}"

@@ -85,34 +85,9 @@ def _named(p: Paired) -> bool:
     return p.method in (METHODS["repeats"], METHODS["pooled"], METHODS["one_fold"])
 
 
-def how(p: Paired) -> str:
-    """The test behind ``p``, for this metric: ``DeLong, pooled out-of-fold over 5 folds``."""
-    if not _named(p):
-        return design(p)
-    test = "DeLong" if p.metric.endswith("auroc") else "stratified paired bootstrap"
-    return f"{test}{', ' if p.method == METHODS['pooled'] else ' '}{design(p)}"
-
-
-def claim(p: Paired) -> str:
-    """``paired difference +0.030 [+0.005, +0.055], Holm p = 0.035 (DeLong, ...): **better**``."""
-    which = "Holm p" if p.holm else "p (this pair alone, not Holm-adjusted)"
-    return f"paired difference {p.diff:+.3f} [{p.lo:+.3f}, {p.hi:+.3f}], {which} {p_text(p.p)} ({how(p)}): {word(p)}"
-
-
 def word(p: Paired) -> str:
     """The verdict as written: ``**better**``, or ``**better** (these models)`` when it judges one pair of fits."""
     return f"**{p.verdict}**" + (" (these models)" if p.scope != "arms" else "")
-
-
-def scope_note(tests: list[Paired | None]) -> str:
-    """One sentence when any of ``tests`` judges fitted models, not arms (empty otherwise)."""
-    if all(t is None or t.scope == "arms" for t in tests):
-        return ""
-    return (
-        " Verdicts marked (these models) come from one repeat: they judge these fitted models on these molecules, "
-        "not the recipes; retrained with another seed the difference can move by more than its interval "
-        "(docs/evaluation.md), so run repeats for a verdict about the arms."
-    )
 
 
 def p_cell(p: Paired | None) -> str:
