@@ -48,7 +48,7 @@ docs-build: $(VENV)/.docs-stamp
 
 # Fetch and convert the pinned offline assets (also done lazily by the first run).
 assets: install
-	$(BIN)/python -m delbind.models.rxnfp
+	$(BIN)/python -m delbind.models.loading
 
 # The offline GPU check's bundle (docs/performance.md): copy $(BUNDLE) to the GPU machine, run bash $(BUNDLE)/check.sh.
 BUNDLE ?= gpu_bundle

@@ -63,13 +63,21 @@ def tiny_tokenizer(model_max_length: int = 512) -> PreTrainedTokenizerFast:
     return build_smiles_tokenizer([*SPECIAL_TOKENS.values(), *vocab], model_max_length)
 
 
-def tiny(pooling: str = "mean", dropout: float = 0.1):
-    """The tiny model; ``dropout`` applies to the head and every trunk layer."""
+TINY_MODELS = ["tiny", "tiny_annalog"]  # the two architectures (BERT; Marian's encoder, as annalog), random init
+
+
+def tiny(pooling: str = "mean", dropout: float = 0.1, model: str = "tiny"):
+    """A tiny model (``model``: one of TINY_MODELS); ``dropout`` applies to the head and every trunk layer."""
     from delbind.models.loading import load_tokenizer_and_model
 
-    trunk = {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
+    base = TINY if model == "tiny" else compose_cfg(Path("/nonexistent/run"), [f"model={model}"]).model
+    OmegaConf.set_struct(base, False)
+    if base.config.model_type == "bert":
+        trunk = {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
+    else:
+        trunk = {"dropout": dropout, "attention_dropout": dropout, "activation_dropout": dropout}
     return load_tokenizer_and_model(
-        OmegaConf.merge(TINY, {"pooling": pooling, "head_dropout": dropout, "config": trunk})
+        OmegaConf.merge(base, {"pooling": pooling, "head_dropout": dropout, "config": trunk})
     )
 
 

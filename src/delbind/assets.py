@@ -15,11 +15,12 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from delbind.errors import AssetError
-from delbind.integrity import sha256_of
+from delbind.integrity import manifest_mismatch, sha256_of, write_manifest
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,10 @@ MOLECULEACE = Asset(
 MOSES = Asset(
     "molsets", "0.3.1", "7f4450e3ebecebe79c3a2a55950c93daddee071120daf64a163d03481e811d34", "MIT; data from ZINC"
 )
-ASSETS = {a.name.lower(): a for a in (RXNFP, MOLECULEACE, MOSES)}
+# ANNalog (ChemRxiv 10.26434/chemrxiv-2025-9c1v6): a SMILES seq2seq transformer trained on ChEMBL analogue pairs,
+# whose encoder is delbind's molecule-domain trunk (models/annalog.py)
+ANNALOG = Asset("annalog", "1.0.6", "49cf13abf67b5cfed1b8b9071bfebe357964583ea1e22d6ed17a1310deaf54d8", "MIT")
+ASSETS = {a.name.lower(): a for a in (RXNFP, MOLECULEACE, MOSES, ANNALOG)}
 
 PIP_TIMEOUT_S = 120
 
@@ -137,3 +141,22 @@ def read_member(asset: Asset, member: str) -> bytes:
 def list_members(asset: Asset, prefix: str) -> list[str]:
     with zipfile.ZipFile(fetch_wheel(asset)) as zf:
         return sorted(n for n in zf.namelist() if n.startswith(prefix))
+
+
+def converted_dir(name: str, build: Callable[[Path], None]) -> Path:
+    """``<cache>/models/<name>``, a model converted from a wheel: ``build(dir)`` saves it (model and tokenizer) into
+    a fresh dir, which is sealed with a manifest and moved into place whole. Built once; a damaged copy (a file
+    changed or missing) is built again."""
+    out = cache_root() / "models" / name
+    if out.is_dir():
+        reason = manifest_mismatch(out)
+        if reason is None:
+            return out
+        log.warning("converted model %s is damaged (%s): discarded, converting it again", out, reason)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        build(Path(tmp))
+        write_manifest(Path(tmp))
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.move(tmp, out)
+    return out

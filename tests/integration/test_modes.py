@@ -75,3 +75,16 @@ def test_lp_ft_ends_on_the_probe_when_fine_tuning_never_beats_it(make_cfg, monke
     assert "probe" in metrics["best_checkpoint"]
     # its trunk is the pretrained one, which saw no molecule of the run: nothing to carry into a later run
     assert not (Path(cfg.paths.output_dir) / "model" / CORPUS_FILE).exists()
+
+
+@pytest.mark.parametrize("arm", ["frozen", "partial", "lora", "contrastive"])
+def test_every_recipe_runs_on_the_marian_trunk(make_cfg, arm):
+    """annalog's architecture (Marian's encoder: embed_tokens / layers.<i> / q_proj names, no masked-LM form) through
+    the recipes whose code reads the trunk's structure: the embedding cache, frozen layers, LoRA targets, two stages."""
+    cfg = make_cfg("model=tiny_annalog", f"arm={arm}")
+    metrics = train.run(cfg)
+    run_dir = Path(cfg.paths.output_dir)
+    check_run_dir(run_dir, metrics)
+    assert metrics["mlm_loss_before"] is None and metrics["molecules_truncated"] == 0
+    assert (metrics["representation_drift"] == 0.0) == (arm == "frozen")  # every trunk reports its drift
+    assert_saved_model_scores_as_the_run(run_dir)

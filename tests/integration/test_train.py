@@ -201,3 +201,15 @@ def test_a_test_fold_changes_nothing_the_folds_model_is_trained_or_chosen_with(m
     val = p_real["eval_set"].str.startswith("val")
     pd.testing.assert_frame_equal(p_real[val], p_flip[p_flip["eval_set"].str.startswith("val")])
     assert m_real["test_hard_auroc"] != m_flip["test_hard_auroc"]  # the test fold did change: only its figures
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["finetune", "frozen"])
+def test_annalog_smoke_run(tmp_path, mode):
+    """The molecule-domain trunk end to end: conversion from its wheel, its tokenizer, training, the run dir."""
+    cfg = compose_cfg(tmp_path / "run", ["model=annalog", f"mode={mode}", "debug=smoke", "logger=none"])
+    metrics = train.run(cfg)
+    check_run_dir(tmp_path / "run", metrics)
+    assert metrics["total_params"] == 1_622_528 + 257 and metrics["mlm_loss_before"] is None
+    assert metrics["trainable_params"] == (257 if mode == "frozen" else metrics["total_params"])
+    assert metrics["representation_drift"] > 0 if mode == "finetune" else metrics["representation_drift"] == 0

@@ -22,7 +22,7 @@ from delbind.io import write_json
 from delbind.models.embeddings import cached_embeddings
 from delbind.models.loading import load_tokenizer_and_model, max_length
 from delbind.models.policies import count_parameters
-from delbind.models.tokenizers import tokenize
+from delbind.models.tokenizers import coverage, tokenize
 from delbind.registry import Registry
 
 # features(inputs) -> (matrix over every row of inputs.df, facts incl. the model name and featurize_s)
@@ -42,11 +42,13 @@ def embedding_features(inputs: ArmInputs) -> tuple[np.ndarray, dict[str, Any]]:
     """The frozen trunk's pooled embeddings (the `model` group), from the shared embedding cache."""
     cfg = inputs.cfg
     tokenizer, model = load_tokenizer_and_model(cfg.model)
-    tokens = tokenize(inputs.df, tokenizer, max_length(cfg.model, model))
+    length = max_length(cfg.model, model)
+    tokens = tokenize(inputs.df, tokenizer, length)
     features, info = cached_embeddings(model, tokens, tokenizer, Path(cfg.paths.embedding_cache), inputs.precision)
     # featurize_s is the computing cost, also when the vectors were read from the cache
     return features, {**info, "model_name": cfg.model.name, "pooling": cfg.model.pooling,
-                      "total_params": count_parameters(model)[1], "featurize_s": info["embedding_s"]}  # fmt: skip
+                      "total_params": count_parameters(model)[1], "featurize_s": info["embedding_s"],
+                      **coverage(inputs.df, tokenizer, length)}  # fmt: skip
 
 
 @FEATURES.register("ecfp4_embeddings")

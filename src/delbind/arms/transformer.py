@@ -34,7 +34,7 @@ from delbind.models.augment import Augment, InputSpace
 from delbind.models.embeddings import CachedHead, cached_embeddings, embed, embedding_dataset
 from delbind.models.loading import load_tokenizer_and_model, max_length
 from delbind.models.policies import apply_policy, count_parameters, learning_rates, merge_adapters, trunk_frozen
-from delbind.models.tokenizers import tokenize
+from delbind.models.tokenizers import coverage, tokenize
 from delbind.training import BinderTrainer, contrastive, training_arguments
 from delbind.training.selection import selection_facts
 
@@ -181,6 +181,7 @@ def finish(
     augment = Augment.from_cfg(cfg)
     scores, tta_facts = augment.tta(scores, inputs.frames, stage.space, partial(_scores, trainer, "tta"))
     facts = dict(stage.facts) | tta_facts | probe.after(inputs, tokenizer, model)
+    facts |= coverage(inputs.df, tokenizer, max_length(cfg.model, model))
     for name in VAL_SETS:
         for metric in ("auroc", "auprc", "loss"):
             facts[f"{name}_{metric}"] = best_val.get(f"eval_{name}_{metric}")

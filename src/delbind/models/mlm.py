@@ -28,6 +28,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 from transformers.modeling_outputs import MaskedLMOutput
+from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING
 
 from delbind.errors import ModelLoadError
 from delbind.integrity import hash_weights
@@ -84,11 +85,20 @@ def _head_state(model: PreTrainedModel, mlm_source: str | Path | None) -> dict[s
     return head
 
 
+def has_masked_lm(config: PreTrainedConfig) -> bool:
+    """Whether transformers has a masked-LM model of this trunk's architecture (BERT and RoBERTa do, Marian not)."""
+    return type(config) in MODEL_FOR_MASKED_LM_MAPPING
+
+
 def build_masked_lm(trunk: PreTrainedModel, mlm_source: str | Path | None) -> tuple[PreTrainedModel, str | None]:
     """An AutoModelForMaskedLM of the trunk's config with the trunk's weights and the source's MLM head.
 
     Returns the model and None, or the model with a freshly initialized head and the reason the source had none.
+    A trunk whose architecture has no masked-LM form (annalog's encoder) is a ModelLoadError.
     """
+    if not has_masked_lm(trunk.config):
+        raise ModelLoadError(f"a {trunk.config.model_type} trunk has no masked-LM form: masked-LM pre-training and "
+                             "loss need a trunk that has one (rxnfp_bert, a BERT or RoBERTa)")  # fmt: skip
     with quiet_transformers():
         model = AutoModelForMaskedLM.from_config(trunk.config)
     missing, _ = model.base_model.load_state_dict(trunk.state_dict(), strict=False)  # a trunk's pooler is unused
@@ -202,6 +212,9 @@ def mlm_loss(
     and labels, the device type): a trunk measured before (another seed, a frozen trunk after training) is not
     run again, and any changed weight or input is a new entry.
     """
+    if not has_masked_lm(trunk.config):
+        log.info("mlm loss not measured: a %s trunk has no masked-LM form", trunk.config.model_type)
+        return None
     with torch.random.fork_rng(devices=range(torch.cuda.device_count())):
         model, reason = build_masked_lm(trunk, mlm_source)
     if reason:

@@ -19,7 +19,8 @@ from torch import nn
 
 from delbind.models.classifier import BinderClassifier
 
-_LAYER = re.compile(r"(?:^|\.)layers?\.(\d+)\.")
+_LAYER = re.compile(r"(?:^|\.)layers?\.(\d+)\.")  # BERT / RoBERTa: encoder.layer.<i>; Marian (annalog): layers.<i>
+_EMBEDDINGS = re.compile(r"\.(?:embeddings|embed_tokens|embed_positions)\.")  # BERT's module; Marian's two tables
 
 
 def checkpointing_on(setting: bool | str) -> bool:
@@ -35,7 +36,7 @@ def parameter_group(name: str) -> str:
     """The group of a BinderClassifier parameter name: ``head``, ``embeddings``, ``layer_<i>`` or ``trunk``."""
     if not name.startswith("trunk."):
         return "head"
-    if ".embeddings." in name:
+    if _EMBEDDINGS.search(name):
         return "embeddings"
     layer = _LAYER.search(name)
     return f"layer_{layer.group(1)}" if layer else "trunk"
@@ -89,11 +90,14 @@ def apply_policy(model: BinderClassifier, mode_cfg: DictConfig) -> None:
 
 def _frozen_modules(model: BinderClassifier, train: set[str]) -> list[str]:
     """Names of the largest trunk submodules none of whose weights train: kept in eval mode (dropout off)."""
-    if not any(parameter_group(n) in train for n, _ in model.named_parameters() if n.startswith("trunk.")):
-        return ["trunk"]
-    frozen = [] if "embeddings" in train else ["trunk.embeddings"]
-    layers = model.trunk.get_submodule("encoder.layer") if hasattr(model.trunk, "encoder") else []
-    return frozen + [f"trunk.encoder.layer.{i}" for i in range(len(layers)) if f"layer_{i}" not in train]
+    frozen: list[str] = []
+    for name, module in model.named_modules():
+        if not name.startswith("trunk") or any(name.startswith(f + ".") for f in frozen):
+            continue
+        groups = {parameter_group(f"{name}.{p}") for p, _ in module.named_parameters()}
+        if groups and not groups & train:
+            frozen.append(name)
+    return frozen
 
 
 def _add_lora(model: BinderClassifier, lora_cfg: DictConfig) -> None:

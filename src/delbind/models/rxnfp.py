@@ -5,16 +5,13 @@ from __future__ import annotations
 import io
 import json
 import logging
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 from transformers import BertConfig, BertForPreTraining
 
-from delbind.assets import ASSETS, RXNFP, cache_root, fetch_wheel, read_member
+from delbind.assets import RXNFP, converted_dir, read_member
 from delbind.errors import AssetError
-from delbind.integrity import manifest_mismatch, write_manifest
 from delbind.models.tokenizers import build_smiles_tokenizer
 
 RXNFP_PREFIX = "rxnfp/models/transformers/bert_pretrained/"
@@ -23,12 +20,10 @@ log = logging.getLogger(__name__)
 
 def rxnfp_model_dir() -> Path:
     """Convert the BERT in the pinned rxnfp wheel to a cached HF model dir (once) and return it."""
-    out = cache_root() / "models" / f"rxnfp_bert-{RXNFP.version}"
-    if out.is_dir():
-        reason = manifest_mismatch(out)
-        if reason is None:
-            return out
-        log.warning("converted model %s is damaged (%s): discarded, converting it again", out, reason)
+    return converted_dir(f"rxnfp_bert-{RXNFP.version}", _convert)
+
+
+def _convert(out: Path) -> None:
     config = json.loads(read_member(RXNFP, RXNFP_PREFIX + "config.json"))
     config["model_type"] = "bert"  # missing from the 2021 config.json
     for stale in ("output_past", "pruned_heads", "torchscript", "use_bfloat16"):
@@ -48,23 +43,5 @@ def rxnfp_model_dir() -> Path:
     if missing or unexpected:
         raise AssetError(f"rxnfp checkpoint does not match BERT: missing {missing}, unexpected {unexpected}")
     vocab = read_member(RXNFP, RXNFP_PREFIX + "vocab.txt").decode().splitlines()
-    tokenizer = build_smiles_tokenizer(vocab, model_max_length=config["max_position_embeddings"])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        write_manifest(Path(tmp))
-        shutil.rmtree(out, ignore_errors=True)
-        shutil.move(tmp, out)
-    return out
-
-
-def main() -> None:
-    """Fetch every pinned asset and build the converted default model (``make assets``)."""
-    for asset in ASSETS.values():
-        print(f"{asset.name}=={asset.version}: {fetch_wheel(asset)}  [{asset.license}]")
-    print(f"rxnfp_bert: {rxnfp_model_dir()}")
-
-
-if __name__ == "__main__":
-    main()
+    model.save_pretrained(out)
+    build_smiles_tokenizer(vocab, model_max_length=config["max_position_embeddings"]).save_pretrained(out)

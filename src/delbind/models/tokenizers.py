@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import datasets
 import numpy as np
 import pandas as pd
@@ -13,6 +15,8 @@ SMILES_REGEX = (
     r"|\*|\$|\%[0-9]{2}|[0-9])"
 )
 
+
+log = logging.getLogger(__name__)
 
 SPECIAL_TOKENS = {
     "pad_token": "[PAD]",
@@ -44,6 +48,21 @@ def build_smiles_tokenizer(vocab: list[str], model_max_length: int = 512) -> Pre
 def encode(tokenizer: PreTrainedTokenizerBase, smiles: str | list[str], max_length: int) -> BatchEncoding:
     """The one tokenizer call every SMILES goes through (a dataset at once, or one molecule at access time)."""
     return tokenizer(smiles, truncation=True, max_length=max_length)
+
+
+def coverage(df: pd.DataFrame, tokenizer: PreTrainedTokenizerBase, max_length: int) -> dict[str, int]:
+    """How many molecules the trunk sees only in part: longer than ``max_length`` tokens (cut, as every trunk cuts
+    them) or holding a token outside its vocabulary (read as the unknown token). metrics.json records both; a
+    warning names the splits they are in."""
+    encodings = tokenizer.backend_tokenizer.encode_batch(df["smiles"].tolist())  # uncut, specials included
+    unk = tokenizer.unk_token_id
+    long = np.array([len(e.ids) > max_length for e in encodings], dtype=bool)
+    unknown = np.array([unk in e.ids for e in encodings], dtype=bool)
+    for what, flags in ((f"longer than {max_length} tokens (cut)", long), ("with unknown tokens", unknown)):
+        if flags.any():
+            where = df.loc[flags, "split"].value_counts().to_dict() if "split" in df else {}
+            log.warning("%d of %d molecules %s: %s", flags.sum(), len(df), what, where)
+    return {"molecules_truncated": int(long.sum()), "molecules_with_unknown_tokens": int(unknown.sum())}
 
 
 def tokenize(

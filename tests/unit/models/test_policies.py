@@ -1,5 +1,7 @@
 """What trains under each mode: parameter groups, frozen groups untouched, per-group learning rates, LoRA."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 import torch
@@ -9,7 +11,7 @@ from transformers import DataCollatorWithPadding, TrainingArguments, set_seed
 from delbind.models.policies import apply_policy, learning_rates, merge_adapters, parameter_group
 from delbind.models.tokenizers import tokenize
 from delbind.training import BinderTrainer
-from tests.helpers import SMILES, mode_cfg, tiny
+from tests.helpers import SMILES, TINY_MODELS, compose_cfg, mode_cfg, tiny
 
 TINY_LAYERS = 2  # conf/model/tiny.yaml
 
@@ -26,6 +28,10 @@ def test_parameter_groups_by_name():
         "layer_3"
     )
     assert parameter_group("trunk.final_layernorm.weight") == "trunk"
+    # Marian's encoder (annalog): two embedding tables beside the layers
+    assert parameter_group("trunk.embed_tokens.weight") == parameter_group("trunk.embed_positions.weight")
+    assert parameter_group("trunk.embed_positions.weight") == "embeddings"
+    assert parameter_group("trunk.layers.2.self_attn.q_proj.weight") == "layer_2"
 
 
 @pytest.mark.parametrize(
@@ -37,8 +43,9 @@ def test_parameter_groups_by_name():
         ("partial", {"trainable_layers": 1, "train_embeddings": True}, {"head", "layer_1", "embeddings"}),
     ],
 )
-def test_each_modes_trainable_set_by_parameter_name(mode, overrides, expected_groups):
-    _, model = tiny()
+@pytest.mark.parametrize("arch", TINY_MODELS)
+def test_each_modes_trainable_set_by_parameter_name(mode, overrides, expected_groups, arch):
+    _, model = tiny(model=arch)
     apply_policy(model, mode_cfg(mode, **overrides))
     names = trainable(model)
     assert {parameter_group(n) for n in names} == expected_groups
@@ -53,13 +60,15 @@ def test_each_modes_trainable_set_by_parameter_name(mode, overrides, expected_gr
     assert all(not m.training for m in frozen if list(m.parameters()))  # frozen groups: dropout off
 
 
-def test_lora_trains_adapters_and_head_only_and_merges_to_a_plain_model():
-    _, model = tiny()
-    apply_policy(model, mode_cfg("lora"))
+@pytest.mark.parametrize(("arch", "query"), [("tiny", "query"), ("tiny_annalog", "q_proj")])
+def test_lora_trains_adapters_and_head_only_and_merges_to_a_plain_model(arch, query):
+    _, model = tiny(model=arch)
+    cfg = compose_cfg(Path("/nonexistent/run"), ["mode=lora", f"model={arch}"]).mode  # targets: the model's own
+    apply_policy(model, cfg)
     names = trainable(model)
     assert names and all("lora_" in n or n.startswith("head.") for n in names)
-    assert any(n.startswith("head.") for n in names) and any(".query.lora_A." in n for n in names)
-    assert not any(".intermediate." in n for n in names)  # FFN adapters only when configured
+    assert any(n.startswith("head.") for n in names) and any(f".{query}.lora_A." in n for n in names)
+    assert not any(".intermediate." in n or ".fc1." in n for n in names)  # FFN adapters only when configured
     merge_adapters(model)
     assert not any("lora_" in n or "base_model" in n for n, _ in model.named_parameters())
 
@@ -81,10 +90,10 @@ def test_layer_decay_and_head_lr_give_each_group_its_rate():
         learning_rates(model, OmegaConf.create({"group_lr": {"layer_7": 0.1}}), base_lr=1.0)
 
 
-def _train_steps(tmp_path, mode: str, **overrides):
+def _train_steps(tmp_path, mode: str, arch: str = "tiny", **overrides):
     """A few AdamW steps with weight decay under ``mode``; (weights before, after, the trainer)."""
     set_seed(0)
-    tok, model = tiny()
+    tok, model = tiny(model=arch)
     cfg = mode_cfg(mode, **overrides)
     apply_policy(model, cfg)
     df = pd.DataFrame({"smiles": SMILES * 4, "label": [1, 0] * 8})
@@ -102,9 +111,9 @@ def _train_steps(tmp_path, mode: str, **overrides):
     return before, model.state_dict(), trainer
 
 
-@pytest.mark.parametrize("overrides", [{}, {"layer_decay": 0.5}])
-def test_frozen_groups_are_bit_identical_after_adamw_steps_while_the_others_move(tmp_path, overrides):
-    before, after, trainer = _train_steps(tmp_path, "partial", trainable_layers=1, **overrides)
+@pytest.mark.parametrize(("arch", "overrides"), [("tiny", {}), ("tiny", {"layer_decay": 0.5}), ("tiny_annalog", {})])
+def test_frozen_groups_are_bit_identical_after_adamw_steps_while_the_others_move(tmp_path, arch, overrides):
+    before, after, trainer = _train_steps(tmp_path, "partial", arch, trainable_layers=1, **overrides)
     for name, value in before.items():
         moved = not torch.equal(value, after[name])
         assert moved == (parameter_group(name) in {"head", "layer_1"}), name
