@@ -7,6 +7,8 @@ python scripts/results.py keep <sweep dir> [<sweep dir> ...] results/<name>/runs
     panel can be redrawn from committed files (python scripts/compare.py results/<name>/runs)
 python scripts/results.py run <run dir> results/<name> --command "make train"
     one run's printed test table and cost as results/<name>/run.md (with its metrics.json and meta.json)
+python scripts/results.py spread results/aa_gsk3b/aa_spread.csv results/defaults_* ... --out results/<name>
+    each comparison's top row on CV val against the band that retraining alone spans (the A/A study's seed spread)
 python scripts/results.py render
     rewrites every `<!-- results:<name>/<table> -->` block of README.md and docs/*.md from results/<name>/<table>.md
 """
@@ -19,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("DELBIND_ROOT", str(ROOT))
 
+from delbind.comparison import spread_check  # noqa: E402
 from delbind.errors import DataError, NoRunsError, UnreadableRunError  # noqa: E402
 from delbind.results import collect, keep, pretrain_summary, save, save_run, write_pages  # noqa: E402
 
@@ -44,6 +47,10 @@ if __name__ == "__main__":
     r.add_argument("run_dir", type=Path)
     r.add_argument("out", type=Path)
     r.add_argument("--command", required=True, help="the command that made the run")
+    sp = sub.add_parser("spread", help="each comparison's CV val margin against the A/A study's seed spread")
+    sp.add_argument("spread_csv", type=Path, help="the A/A study's aa_spread.csv")
+    sp.add_argument("comparisons", type=Path, nargs="+", help="results dirs holding a comparison.csv")
+    sp.add_argument("--out", type=Path, required=True)
     sub.add_parser("render", help="rewrite the results blocks of README.md and docs/ from results/")
     args = parser.parse_args()
     try:
@@ -58,6 +65,14 @@ if __name__ == "__main__":
             print(f"written: {save_run(args.run_dir, args.out, args.command, ROOT)}")
         elif args.what == "pretrain":
             print(f"written: {save(args.out, 'pretrain', pretrain_summary(args.run_dir), args.command, ROOT)}")
+        elif args.what == "spread":
+            table = spread_check.check(*spread_check.load(args.spread_csv, args.comparisons))
+            command = "python scripts/results.py spread " + " ".join(
+                str(p) for p in [args.spread_csv, *args.comparisons, "--out", args.out]
+            )
+            path = save(args.out, "check", spread_check.to_markdown(table, str(args.spread_csv)), command, ROOT)
+            table.to_csv(args.out / "check.csv", index=False)
+            print(f"written: {path}")
         else:
             changed = write_pages(ROOT, ROOT / "results")
             print(f"results blocks rendered from results/; changed: {[str(p.relative_to(ROOT)) for p in changed]}")
