@@ -46,6 +46,9 @@ def run_dirs_task(task: Callable[..., T], config: str, conf_dir: Path, doc: str)
             "(default: the row with the highest val hard AU-PRC)",
         )
         parser.add_argument("--margin", type=float, default=cfg.margin, help="practical margin of the verdicts")
+    if "labels" in cfg:  # compare, report
+        parser.add_argument("--no-labels", action="store_true", help="a sweep's label makes no row of its own: one "
+                            "recipe kept under several labels (lr1e-4, none) pools as one row")  # fmt: skip
     if "weight" in cfg:  # blend
         parser.add_argument("--arms", nargs=2, metavar="ARM", help="the two rows to blend: arm names (ecfp_rf) or "
                             "row labels (default: the only two rows found)")  # fmt: skip
@@ -59,6 +62,8 @@ def run_dirs_task(task: Callable[..., T], config: str, conf_dir: Path, doc: str)
     if "reference" in cfg:
         # the config's reference stays unless one is given (panel.yaml's is ecfp_rf; compare's null: the val-best)
         cfg.reference, cfg.margin = args.reference or cfg.reference, args.margin
+    if "labels" in cfg:
+        cfg.labels = cfg.labels and not args.no_labels
     if "weight" in cfg:
         cfg.arms, cfg.weight = args.arms, args.weight
     return run_task(task, cfg)

@@ -6,7 +6,7 @@ from sklearn.metrics import roc_auc_score
 
 from delbind.comparison import QUALITY, compare, load_runs, summarize, write_comparison
 from delbind.comparison.tables import to_markdown
-from delbind.errors import ConfigError
+from delbind.errors import ConfigError, DataError
 from delbind.evaluation import statistics as st
 from tests.helpers import write_cv_sweep as _cv_sweep
 from tests.helpers import write_fake_run as _write_run
@@ -274,3 +274,28 @@ def test_nadeau_bengio_compares_every_test_molecule_with_every_training_row(tmp_
     own = pd.DataFrame({"n_train": [800], "n_test_easy": [120], "n_test_hard": [124], "n_test_hard_binders": [60]})
     assert _train_test_sizes(own) == (800, 184)  # binders once, easy and hard negatives
     assert _train_test_sizes(own[["n_train", "n_test_hard"]]) == (800, 124)  # older runs: the hard set alone
+
+
+def test_without_labels_one_recipe_kept_under_two_labels_pools_its_repeats_and_a_clash_is_refused(tmp_path):
+    write_seed_runs(tmp_path / "candidates", "finetune", [0], data_seed=0, label="lr1e-4")  # when it was a candidate
+    for r in (1, 2):  # the same recipe as the default, no label
+        write_seed_runs(tmp_path / "repeats", "finetune", [r], data_seed=r)
+    with_labels = summarize(load_runs([tmp_path]))
+    assert list(with_labels["arm"]) == ["finetune (m, lr1e-4)", "finetune (m)"]
+    pooled = summarize(load_runs([tmp_path], labels=False))
+    assert list(pooled["arm"]) == ["finetune (m)"] and list(pooled["n_repeats"]) == [3]
+    write_seed_runs(tmp_path / "other", "finetune", [1], data_seed=1, label="lr2e-4")  # another recipe, same repeat
+    with pytest.raises(DataError, match="two recipes under one name"):
+        load_runs([tmp_path], labels=False)
+
+
+def test_a_report_drawn_without_labels_writes_a_notebook_that_loads_the_runs_the_same_way(tmp_path):
+    from delbind.report import load_report
+    from delbind.report.render import to_notebook
+
+    write_seed_runs(tmp_path / "runs", "finetune", [0], data_seed=0, label="lr1e-4")
+    write_seed_runs(tmp_path / "runs", "finetune", [1], data_seed=1)
+    report = load_report([tmp_path / "runs"], labels=False)
+    setup = to_notebook(report, [], tmp_path).cells[1].source
+    assert "labels=False" in setup and list(report.summary["arm"]) == ["finetune (m)"]
+    assert "labels=False" not in to_notebook(load_report([tmp_path / "runs"]), [], tmp_path).cells[1].source

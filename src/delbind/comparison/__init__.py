@@ -56,10 +56,15 @@ def compare(
     alpha: float = 0.05,
     n_bootstrap: int = 1000,
     strict: bool = False,
+    labels: bool = True,
 ) -> Comparison:
     """Read the runs below ``paths`` (or take loaded ``runs``), summarize them and pair them against ``reference``.
-    Unreadable or unfinished run dirs are left out and listed (``strict``: an error)."""
-    runs, skipped = (paths, []) if isinstance(paths, pd.DataFrame) else read_runs(paths, strict=strict)
+    Unreadable or unfinished run dirs are left out and listed (``strict``: an error); ``labels=False``: rows by
+    recipe alone (``read_runs``)."""
+    if isinstance(paths, pd.DataFrame):
+        runs, skipped = paths, []
+    else:
+        runs, skipped = read_runs(paths, strict=strict, labels=labels)
     pooled = pooled_predictions(runs)
     summary = summarize(runs, n_bootstrap=n_bootstrap, pooled=pooled)
     pairs = paired_verdicts(runs, summary, pooled, reference, margin, alpha, n_bootstrap=2 * n_bootstrap)
@@ -73,12 +78,13 @@ def write_comparison(
     reference: str | None = None,
     margin: float = 0.02,
     strict: bool = False,
+    labels: bool = True,
 ) -> Comparison:
     """Write comparison.md / .csv / .png and comparison_paired.csv to ``out_dir``; log the table to wandb if the
     runs used it (and ``wandb_project`` is given)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = compare(paths, reference, margin, strict=strict)
+    result = compare(paths, reference, margin, strict=strict, labels=labels)
     write_text(out_dir / "comparison.md", result.markdown())
     for name, frame in (("comparison.csv", result.summary), ("comparison_paired.csv", result.pairs)):
         with atomic_write(out_dir / name) as tmp:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from delbind.errors import DataError
 from delbind.rundirs import Skipped, finished_runs
 
 QUALITY = ["test_easy_auroc", "test_easy_auprc", "test_hard_auroc", "test_hard_auprc"]
@@ -40,25 +41,39 @@ DESIGNS = {
 }
 
 
-def load_runs(paths: Iterable[Path | str], per_target: bool = True, strict: bool = False) -> pd.DataFrame:
+def load_runs(
+    paths: Iterable[Path | str], per_target: bool = True, strict: bool = False, labels: bool = True
+) -> pd.DataFrame:
     """The runs of ``read_runs`` (those left out are logged, one line each)."""
-    return read_runs(paths, per_target, strict)[0]
+    return read_runs(paths, per_target, strict, labels)[0]
 
 
 def read_runs(
-    paths: Iterable[Path | str], per_target: bool = True, strict: bool = False
+    paths: Iterable[Path | str], per_target: bool = True, strict: bool = False, labels: bool = True
 ) -> tuple[pd.DataFrame, list[Skipped]]:
     """One row per finished, readable run at or below each path, with ``design``, ``repeat`` and ``unit`` columns:
     the repeat (data_seed, seed) a run belongs to and its fold (or split) within it; and the run dirs left out
     (unreadable or unfinished; ``strict``: an error). Runs of several targets get the target in their row label
-    (``per_target``; the panel, which groups by target itself, turns it off)."""
+    (``per_target``; the panel, which groups by target itself, turns it off). ``labels=False``: a sweep's label
+    does not make a row of its own, so runs of one recipe kept under different labels (``lr1e-4`` when it was a
+    candidate, none once it is the default) pool as one row; two runs of one row on one repeat and fold are then
+    refused, as they would be two recipes under one name."""
     rows, skipped = finished_runs(paths, strict)
     runs = pd.DataFrame(rows)
+    if not labels:
+        runs = runs.drop(columns="label", errors="ignore")
     name = runs["arm"].fillna(runs["mode"]) if "arm" in runs else runs["mode"]  # files before `arm` have `mode`
     runs["arm"] = runs.assign(arm=name).apply(row_label, axis=1)
     if per_target and "target" in runs and runs["target"].nunique() > 1:  # one arm on two targets: two rows
         runs["arm"] = runs["arm"] + " @ " + runs["target"].astype(str)
-    return runs.assign(**_units(runs)), skipped
+    runs = runs.assign(**_units(runs))
+    clash = runs.duplicated(["arm", "repeat", "unit"], keep=False) & (runs["design"] != "resplit")
+    if not labels and clash.any():
+        first = runs[clash].iloc[0]
+        where = ", ".join(runs.loc[clash, "run_dir"].head(2))
+        raise DataError(f"without labels, two runs are {first['arm']} on repeat {first['repeat']} fold "
+                        f"{first['unit']} ({where}): two recipes under one name; keep the labels")  # fmt: skip
+    return runs, skipped
 
 
 def _units(runs: pd.DataFrame) -> dict[str, pd.Series]:

@@ -22,15 +22,16 @@ def write_report(
     reference: str | None = None,
     margin: float = 0.02,
     strict: bool = False,
+    labels: bool = True,
 ) -> list[Path]:
     """report.html, report.ipynb, cost_quality.png and answers.md (the five answers alone, as markdown: for a hand-in
     or a results page) in ``out_dir``; returns their paths. ``reference``: the row
     the comparison table pairs the others against (None: the val-best row); ``margin``: the verdicts' practical
     margin (a difference within +-margin is equivalent); ``strict``: an unreadable or unfinished run is an error
-    (else left out and listed)."""
+    (else left out and listed); ``labels=False``: rows by recipe alone, whatever label a sweep gave them."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = load_report([Path(p).resolve() for p in paths], reference, margin, strict=strict)
+    report = load_report([Path(p).resolve() for p in paths], reference, margin, strict=strict, labels=labels)
     sections = render(report)
     html, notebook, chart, text = (out_dir / name for name in FILES)
     html.write_text(to_html(report, sections), encoding="utf-8")

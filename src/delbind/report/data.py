@@ -24,6 +24,7 @@ class Report:
     dirs: list[str]
     comparison: Comparison
     reference: str | None = None  # as asked: None = the val-best row
+    labels: bool = True  # False: rows by recipe alone (comparison.runs.read_runs)
     _pairs: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
 
     @property
@@ -121,10 +122,13 @@ def load_report(
     margin: float = 0.02,
     alpha: float = 0.05,
     strict: bool = False,
+    labels: bool = True,
 ) -> Report:
     """The runs found at or below ``paths``, compared (delbind.comparison.compare) against ``reference``; an
-    unreadable or unfinished run is left out and listed (``strict``: an error)."""
-    return Report([str(p) for p in paths], compare(paths, reference, margin, alpha, strict=strict), reference)
+    unreadable or unfinished run is left out and listed (``strict``: an error); ``labels=False``: rows by recipe
+    alone."""
+    comparison = compare(paths, reference, margin, alpha, strict=strict, labels=labels)
+    return Report([str(p) for p in paths], comparison, reference, labels)
 
 
 def predictions(run_dir: str | Path) -> pd.DataFrame:

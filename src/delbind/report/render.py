@@ -95,7 +95,9 @@ def to_notebook(report: Report, sections: list[Rendered], where: Path | None = N
     setup = (
         "from delbind.report import load_report, sections, show\n\n"
         f"RUNS = {runs!r}  # relative to this notebook's folder: every metrics.json below these dirs\n"
-        f"report = load_report(RUNS, reference={report.reference!r}, margin={report.margin!r})"
+        f"report = load_report(RUNS, reference={report.reference!r}, margin={report.margin!r}"
+        + ("" if report.labels else ", labels=False")
+        + ")"
     )
     cells = [
         v4.new_markdown_cell(

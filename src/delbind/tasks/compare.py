@@ -28,7 +28,8 @@ def run(cfg: DictConfig) -> pd.DataFrame:
     summary."""
     out = output_dir(cfg, "comparisons")
     dirs = [Path(d) for d in cfg.dirs]
-    written = write_comparison(dirs, out, cfg.get("wandb_project"), cfg.get("reference"), cfg.margin, cfg.strict)
+    written = write_comparison(dirs, out, cfg.get("wandb_project"), cfg.get("reference"), cfg.margin, cfg.strict,
+                               cfg.get("labels", True))  # fmt: skip
     print((out / "comparison.md").read_text())
     print(f"written: {out}/comparison.md, comparison.csv, comparison_paired.csv, comparison.png")
     return written.summary

@@ -15,6 +15,6 @@ def run(cfg: DictConfig) -> list[Path]:
     given, else ``<outputs_root>/reports/<time>``). Returns the files written."""
     out = output_dir(cfg, "reports")
     files = write_report(list(cfg.dirs), out, cfg.get("wandb_project"), cfg.get("reference"), cfg.margin,
-                         cfg.strict)  # fmt: skip
+                         cfg.strict, cfg.get("labels", True))  # fmt: skip
     print("written: " + ", ".join(str(f) for f in files))
     return files
