@@ -211,21 +211,47 @@ def pages(root: Path) -> list[Path]:
     return [root / "README.md", *sorted((root / "docs").glob("**/*.md"))]
 
 
-def _page_block(page: Path, results_root: Path, name: str) -> str:
-    """``block`` as ``page`` shows it: linked from README (at the repository root), a plain path in docs pages."""
-    return block(results_root, name, link=page.name == "README.md")
+def _page_blocks(page: Path, results_root: Path) -> dict[int, str]:
+    """Every results block of ``page`` as the page shows it (by the block's offset): linked from README (at the
+    repository root), a plain path in docs pages; and one legend per page (``legend_once``)."""
+    link, seen = page.name == "README.md", set()
+    return {m.start(): legend_once(block(results_root, m.group("name"), link), seen)
+            for m in BLOCK.finditer(page.read_text())}  # fmt: skip
+
+
+LEGEND = "Cells:"  # the line under a table that says what its cells hold
+
+
+def legend_once(text: str, seen: set[str]) -> str:
+    """``text`` with each legend line (``Cells: ...``) cut to the sentences not already in ``seen`` (which it
+    extends): a page states a legend once, and a later table keeps only what is its own (its row count, its
+    power); a legend said entirely above becomes a pointer to it."""
+    out = []
+    for line in text.split("\n"):
+        if not line.startswith(LEGEND):
+            out.append(line)
+            continue
+        sentences = [x for x in re.split(r"(?<=[.)]\.|\w\.) (?=\S)", line.removeprefix(LEGEND).strip()) if x]
+        new = [x for x in sentences if x not in seen]
+        seen.update(sentences)
+        if len(new) == len(sentences):
+            out.append(line)
+        else:
+            out.append(f"{LEGEND} {' '.join(new)} (the rest as the first legend on this page)" if new
+                       else f"{LEGEND} as the first legend on this page.")  # fmt: skip
+    return "\n".join(out)
 
 
 def render(page: Path, results_root: Path) -> str:
     """``page``'s text with every results block rewritten from its file."""
-    return BLOCK.sub(lambda m: m.group(1) + _page_block(page, results_root, m.group("name")) + m.group(4),
-                     page.read_text())  # fmt: skip
+    blocks = _page_blocks(page, results_root)
+    return BLOCK.sub(lambda m: m.group(1) + blocks[m.start()] + m.group(4), page.read_text())
 
 
 def stale(page: Path, results_root: Path) -> list[str]:
     """The names of ``page``'s blocks that differ from their files (empty: up to date)."""
-    blocks = BLOCK.finditer(page.read_text())
-    return [m.group("name") for m in blocks if m.group("body") != _page_block(page, results_root, m.group("name"))]
+    blocks = _page_blocks(page, results_root)
+    return [m.group("name") for m in BLOCK.finditer(page.read_text()) if m.group("body") != blocks[m.start()]]
 
 
 def write_pages(root: Path, results_root: Path) -> list[Path]:

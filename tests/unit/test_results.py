@@ -197,3 +197,21 @@ def test_kept_runs_carry_their_training_log_and_config_for_the_report(tmp_path):
     assert run_config(fold0) == {"trainer": {"learning_rate": 0.0001}}
     assert sorted(f.name for f in fold1.iterdir()) == ["metrics.json", "predictions.parquet"]  # had neither
     assert log_history(fold1) == [] and run_config(fold1) == {}
+
+
+def test_a_page_states_a_legend_once_and_a_later_table_keeps_only_its_own_sentences(tmp_path):
+    from delbind.results import save
+
+    shared = "Cells: figure [95% CI]; CI = a bootstrap. evaluation: folds x repeats."
+    for name, own in (("a", "p: Holm over 3 rows."), ("b", "p: Holm over 4 rows.")):
+        save(tmp_path / "results" / name, "t", f"| x |\n|---|\n| 1 |\n\n{shared}\n\nCells: {own} Verdict: by TOST.\n",
+             "python c.py", ROOT)  # fmt: skip
+    page = tmp_path / "docs" / "p.md"
+    page.parent.mkdir()
+    page.write_text("".join(f"<!-- results:{n}/t -->\n<!-- /results -->\n" for n in ("a", "b")))
+    text = render(page, tmp_path / "results")
+    assert text.count("CI = a bootstrap") == 1 and text.count("Verdict: by TOST.") == 1
+    assert "Cells: as the first legend on this page." in text  # b's shared legend, said above
+    assert "Cells: p: Holm over 4 rows. (the rest as the first legend on this page)" in text  # b's own sentence
+    page.write_text(text)
+    assert stale(page, tmp_path / "results") == []  # the rendered page is up to date, not stale by its dedupe
