@@ -33,7 +33,7 @@ def test_a_margin_inside_the_band_of_two_fits_is_not_separated_and_one_beyond_it
     assert pd.isna(out["below_top"].iloc[0])  # the top row has no margin
     md = spread_check.to_markdown(out, "aa_spread.csv")
     assert "| defaults_finetune | **finetune (a, lr1e-4)** | 0.900 | top |" in md
-    assert md.count("inside the seed spread") == 1 and "borrow" not in md
+    assert md.count("| **no** |") == 1 and "borrow" not in md
 
 
 def test_an_arm_without_a_spread_borrows_its_proxys_and_says_so():

@@ -73,22 +73,22 @@ def check(spread: pd.DataFrame, comparisons: dict[str, pd.DataFrame]) -> pd.Data
 def to_markdown(result: pd.DataFrame, spread_source: str) -> str:
     """check.md: each comparison's rows on CV val, each against its top row and the band of training noise."""
     lines = [
-        "| comparison | row | CV val | below the top by | noise band | separated from the top? |",
+        "| comparison | row | CV val | below the top | noise band | separated? |",
         "|---|---|---|---|---|---|",
     ]
     for _, r in result.iterrows():
         if pd.isna(r.get("below_top")):
             lines.append(f"| {r['comparison']} | **{r['row']}** | {r['val']:.3f} | top | | |")
             continue
-        verdict = "yes" if r["separated"] else "**no**: inside the seed spread"
+        verdict = "yes" if r["separated"] else "**no**"
         lines.append(f"| | {r['row']} | {r['val']:.3f} | {r['below_top']:.3f} | {r['band']:.3f} | {verdict} |")
     borrowed = sorted({f"{arm_of(r)} <- {s}" for r, s in zip(result["row"], result["spread_of"]) if arm_of(r) != s})
     lines += [
         "",
         f"CV val: {METRIC} (mean over the 5 folds), one init seed per row, as each default was chosen. Noise band: "
         f"{Z} x sqrt(sd_top^2 + sd_row^2), with each row's sd the spread over init seeds of the same figure for its "
-        f"arm, measured by the A/A study ({spread_source}); a margin inside it is what retraining alone moves, so CV "
-        "val did not separate the two rows. "
+        f"arm, measured by the A/A study ({spread_source}). Separated? **no**: the margin below the top row is inside "
+        "the band, what retraining alone moves, so CV val did not separate the two rows. "
         + (f"Arms without a measured spread borrow one ({'; '.join(borrowed)}). " if borrowed else "")
         + "An arm measured under two checkpoint rules keeps the larger sd.",
     ]
