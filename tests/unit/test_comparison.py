@@ -246,6 +246,7 @@ def test_repeats_pair_on_the_deal_of_the_folds_and_count_the_spread_between_them
     assert row["test_hard_auroc_se"] == pytest.approx(se)
     assert row["test_hard_auroc_verdict"] == "better"
     assert "| repeats | 3 x 5 |" in result.markdown() and "(these models)" not in result.markdown()
+    assert "| k-fold CV: 5 x 3 |" in result.markdown()  # folds of one repeat x repeats, not runs x repeats
     assert "averaged over the repeats (molecule sampling only" in result.markdown()
 
 

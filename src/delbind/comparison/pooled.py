@@ -85,6 +85,7 @@ def summarize(
         repeats = [pooled[(arm, r)] for r in group["repeat"].unique() if (arm, r) in pooled]
         row: dict[str, Any] = {"arm": arm, "design": DESIGNS.get(design, design), "n_seeds": group["seed"].nunique()}
         row["n_repeats"], row["n_units"] = group["repeat"].nunique(), len(group[["repeat", "unit"]].drop_duplicates())
+        row["units_per_repeat"] = int(group.groupby("repeat")["unit"].nunique().max())  # folds (or splits) of one
         row[SELECTION] = float(per_unit(group, SELECTION).mean()) if SELECTION in group else np.nan
         if repeats:  # mean over repeats of each repeat's pooled figure and bootstrap bounds
             scored = [pooled_scores(p, n_bootstrap, confidence) for p in repeats]

@@ -49,7 +49,7 @@ def to_markdown(summary: pd.DataFrame) -> str:
     header += [LABELS[m] for m in COST]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, r in summary.iterrows():
-        how = f"{r['design']}: {int(r['n_units'])} x {int(r['n_repeats'])}"
+        how = f"{r['design']}: {int(r.get('units_per_repeat', r['n_units']))} x {int(r['n_repeats'])}"
         selection = "n/a" if pd.isna(r[SELECTION]) else f"{r[SELECTION]:.3f}"
         cells = [
             r["arm"],

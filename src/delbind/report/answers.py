@@ -119,7 +119,7 @@ def _cost_table(report: Report, ft: pd.Series, fz: pd.Series) -> str:
     lines = ["| | fine-tuned | frozen | ratio |", "|---|---|---|---|"]
     lines += [f"| {name} | {fmt.format(a)} | {fmt.format(b)} | {a / b:,.{1 if a / b < 100 else 0}f}x |"
               for name, a, b, fmt in rows]  # fmt: skip
-    runs = f"{int(ft['n_units'])} folds x {int(ft['n_repeats'])} repeat{'s' * (int(ft['n_repeats']) != 1)}"
+    runs = f"{int(ft['units_per_repeat'])} folds x {int(ft['n_repeats'])} repeat{'s' * (int(ft['n_repeats']) != 1)}"
     return "\n".join(lines) + f"\n\nIn all: every run of the arm ({runs} for fine-tuning), one job at a time."
 
 
