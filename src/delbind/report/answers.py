@@ -108,19 +108,30 @@ def best_arm(report: Report) -> str:
 
 
 def _cost_table(report: Report, ft: pd.Series, fz: pd.Series) -> str:
-    """Per fold (the rows' means) and in all (every run of the arm summed)."""
+    """Per fold (the rows' means), per repeat (a whole cross-validation: the folds summed, mean over repeats) and in
+    all (every run of the arm summed; the arms may have run different numbers of repeats)."""
     total = {r["arm"]: report.runs.loc[report.runs["arm"] == r["arm"], "train_runtime_s"].sum() for r in (ft, fz)}
+    repeat = {r["arm"]: total[r["arm"]] / int(r["n_repeats"]) for r in (ft, fz)}
     rows = [
         ("train time a fold (s)", ft["train_runtime_s"], fz["train_runtime_s"], "{:,.1f}"),
-        ("train time in all (s)", total[ft["arm"]], total[fz["arm"]], "{:,.0f}"),
+        (
+            f"train time a repeat, {int(ft['units_per_repeat'])} folds (s)",
+            repeat[ft["arm"]],
+            repeat[fz["arm"]],
+            "{:,.0f}",
+        ),
         ("peak memory (MB)", ft["peak_memory_mb"], fz["peak_memory_mb"], "{:,.0f}"),
         ("trainable parameters", ft["trainable_params"], fz["trainable_params"], "{:,.0f}"),
     ]
     lines = ["| | fine-tuned | frozen | ratio |", "|---|---|---|---|"]
     lines += [f"| {name} | {fmt.format(a)} | {fmt.format(b)} | {a / b:,.{1 if a / b < 100 else 0}f}x |"
               for name, a, b, fmt in rows]  # fmt: skip
-    runs = f"{int(ft['units_per_repeat'])} folds x {int(ft['n_repeats'])} repeat{'s' * (int(ft['n_repeats']) != 1)}"
-    return "\n".join(lines) + f"\n\nIn all: every run of the arm ({runs} for fine-tuning), one job at a time."
+
+    def runs(r: pd.Series) -> str:
+        n = int(r["n_repeats"])
+        return f"{total[r['arm']]:,.0f} s over {n} repeat{'s' * (n != 1)}"
+
+    return "\n".join(lines) + f"\n\nIn all, one job at a time: fine-tuning {runs(ft)}, the frozen trunk {runs(fz)}."
 
 
 def cost(report: Report, ft: pd.Series, fz: pd.Series, test: Paired | None) -> str:
@@ -202,11 +213,20 @@ def forgetting(summary: pd.DataFrame, runs: pd.DataFrame) -> str:
             f"{measured['forgetting'].min():+.3f} to {measured['forgetting'].max():+.3f})."
         )
     if "representation_drift" in columns:
-        moved = measured.loc[measured["representation_drift"].idxmax()]
-        sentences.append(
-            f"Its embeddings of the same held-out molecules moved most for {moved['arm']} (drift "
-            f"{moved['representation_drift']:.3f}, where 0 is unchanged and 1 shares no linear structure)."
-        )
+        drift = measured["representation_drift"]
+        if (drift > 0).any():
+            moved = measured.loc[drift.idxmax()]
+            sentences.append(
+                f"Its embeddings of the same held-out molecules moved most for {moved['arm']} (drift "
+                f"{moved['representation_drift']:.3f}, where 0 is unchanged and 1 shares no linear structure)."
+            )
+        else:  # only frozen trunks recorded it: say which runs predate it rather than name a 0 the "most"
+            unknown = measured.loc[drift.isna(), "arm"].tolist()
+            sentences.append(
+                "Representation drift (1 - linear CKA of the embeddings before and after) is 0 for every arm that "
+                "recorded it: their trunks stayed frozen"
+                + (f"; the runs of {', '.join(unknown)} were kept before drift was measured." if unknown else ".")
+            )
     sentences.append("Both are means over each arm's runs, on fixed held-out molecules none of the runs trained on.")
     names = {"forgetting": "MLM loss after - before", "representation_drift": "drift (1 - CKA)"}
     head = ["| arm | " + " | ".join(names[c] for c in columns) + " | runs |", "|---" * (len(columns) + 2) + "|"]

@@ -35,7 +35,10 @@ def test_a_clear_gain_quotes_the_paired_verdicts_and_is_worth_it(tmp_path):
     assert "p (Holm): adjusted over the 2 arms paired against frozen, other p: this pair alone." in q1
     assert "(that arm minus it): 2 worse (these models: one repeat)." in q1
     assert "30.0x the frozen trunk's training time" in q2 and f"It bought {diff} hard AUROC (**better**)" in q2
-    assert "worth it for these models where hard negatives matter" in q2 and "| train time in all (s) |" in q2
+    assert (
+        "worth it for these models where hard negatives matter" in q2 and "| train time a repeat, 3 folds (s) |" in q2
+    )
+    assert "In all, one job at a time: fine-tuning 900 s over 1 repeat" in q2
     assert q3.startswith("Fine-tuning helped more on hard negatives: AUROC")
     assert "Settled by paired tests: hard AUROC, hard AU-PRC, easy AUROC, easy AU-PRC." in q3
     assert "(**better** (these models))" in _row(q3, "AUROC")
@@ -165,3 +168,20 @@ def test_a_trunk_without_an_mlm_head_still_reports_its_representation_drift(tmp_
     a = _answers(tmp_path)[QUESTIONS[3]]
     assert a.startswith("Its embeddings of the same held-out molecules moved most for finetune (m) (drift 0.310")
     assert "| arm | drift (1 - CKA) | runs |" in a and "| frozen (m) | 0.000 | 3 |" in a and "MLM loss" not in a
+
+
+def test_drift_recorded_only_by_frozen_trunks_is_not_called_the_most_and_the_runs_without_it_are_named(tmp_path):
+    write_arm(tmp_path, "frozen", hard=0.5, val=0.6, representation_drift=0.0, forgetting=0.0)
+    write_arm(tmp_path, "finetune", hard=1.0, val=0.7, forgetting=1.2)  # kept before drift was measured
+    a = _answers(tmp_path)[QUESTIONS[3]]
+    assert "moved most" not in a
+    assert "is 0 for every arm that recorded it: their trunks stayed frozen; the runs of finetune (m) were kept " in a
+
+
+def test_the_cost_per_repeat_compares_arms_that_ran_different_numbers_of_repeats(tmp_path):
+    for r in (0, 1, 2):
+        write_arm(tmp_path, "frozen", hard=0.5, val=0.6, time=10.0, data_seed=r, seed=r)
+    write_arm(tmp_path, "finetune", hard=2.5, val=0.8, time=300.0)  # one repeat
+    q2 = _answers(tmp_path)[QUESTIONS[1]]
+    assert "| train time a repeat, 3 folds (s) | 900 | 30 | 30.0x |" in q2  # not 900 against 90 (every run summed)
+    assert "fine-tuning 900 s over 1 repeat, the frozen trunk 90 s over 3 repeats." in q2
