@@ -13,7 +13,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from delbind.comparison import Comparison, compare, paired_verdicts
-from delbind.rundirs import natural
+from delbind.rundirs import log_history, natural
 
 
 @dataclass
@@ -83,6 +83,22 @@ class Report:
         )
         first = runs.loc[order].groupby("arm", sort=False).head(1).set_index("arm")
         return first.loc[self.summary["arm"]]
+
+    def logged_runs(self) -> pd.DataFrame:
+        """One run per arm whose Trainer log the loss curves draw: its run of the matched fold (``first_runs``)
+        when that one kept its log, else the arm's first run, in natural order, that did (a repeat kept after logs
+        were); arms without any log are left out."""
+        first, chosen = self.first_runs(), {}
+        for arm, run in first.iterrows():
+            if log_history(run["run_dir"]):
+                chosen[arm] = run
+                continue
+            own = self.runs[self.runs["arm"] == arm]
+            for i in sorted(own.index, key=lambda i: (natural(own.at[i, "repeat"]), natural(own.at[i, "unit"]))):
+                if log_history(own.at[i, "run_dir"]):
+                    chosen[arm] = own.loc[i]
+                    break
+        return pd.DataFrame(chosen.values(), index=pd.Index(list(chosen), name="arm"))
 
 
 def _plain(value: Any) -> str:

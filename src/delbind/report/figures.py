@@ -40,13 +40,13 @@ def _grid(n: int, ncols: int, size: tuple[float, float]) -> tuple[Figure, np.nda
 
 
 def loss_curves(report: Report) -> Figure | None:
-    """One panel per arm with a Trainer history (its run of the matched fold: Report.first_runs), side by side."""
-    first = report.first_runs()
+    """One panel per arm with a Trainer history (its run of the matched fold, else its first run with a log:
+    Report.logged_runs), side by side; each panel names the fold and repeat it is."""
+    first = report.logged_runs()
     histories = {arm: log_history(run["run_dir"]) for arm, run in first.iterrows()}
-    histories = {arm: h for arm, h in histories.items() if h}
     if not histories:
         return None
-    short, _ = short_labels(list(first.index))
+    short, _ = short_labels(list(report.summary["arm"]))  # named as every other chart names the arms
     fig, axes = _grid(len(histories), min(3, len(histories)), (4.6, 3.6))
     for ax, (arm, history) in zip(axes.flat, histories.items()):
         draw_loss_curve(ax, history, wrapped(f"{short[arm]}\n{where(first.loc[arm])}"))

@@ -10,7 +10,6 @@ from matplotlib.figure import Figure
 
 from delbind.report import answers, figures
 from delbind.report.data import Report, setup_rows, where
-from delbind.rundirs import log_history
 
 Block = str | Figure
 
@@ -47,13 +46,16 @@ def drawn_from(report: Report) -> str:
 
 def loss_curves(report: Report) -> list[Block]:
     fig = figures.loss_curves(report)
-    first = report.first_runs()
-    without = [(arm, pd.notna(run.get("fit_s"))) for arm, run in first.iterrows() if not log_history(run["run_dir"])]
+    first, logged = report.first_runs(), report.logged_runs()
+    without = [(arm, pd.notna(run.get("fit_s"))) for arm, run in first.iterrows() if arm not in logged.index]
     notes = []
+    if moved := [arm for arm in logged.index if logged.at[arm, "run_dir"] != first.at[arm, "run_dir"]]:
+        notes.append(f"{', '.join(moved)}: that fold's run kept no log, so its panel is the arm's first run that "
+                     "did (fold and repeat in its title).")  # fmt: skip
     if baselines := [arm for arm, baseline in without if baseline]:
         notes.append(f"No curve for {', '.join(baselines)}: a baseline is fitted at once, not trained in steps.")
     if kept := [arm for arm, baseline in without if not baseline]:
-        notes.append(f"No training log for {', '.join(kept)}: its runs were kept under results/ before "
+        notes.append(f"No training log for {', '.join(kept)}: their runs were kept under results/ before "
                      "`scripts/results.py keep` copied the log (log_history.csv.gz).")  # fmt: skip
     return [" ".join([drawn_from(report), *notes]), fig] if fig is not None else [" ".join(notes)]
 

@@ -96,7 +96,9 @@ def test_loss_curves_draw_the_kept_logs_and_name_the_arms_without_one(tmp_path):
     write_arm(tmp_path, "ecfp_rf", hard=1.0, val=0.5, fit_s=3.0)  # a baseline: fitted, not trained in steps
     note, fig = loss_curves(load_report([tmp_path]))
     assert [ax.get_title().split("\n")[0] for ax in fig.axes if ax.get_visible()] == ["finetune"]
-    assert "No curve for ecfp_rf (m): a baseline" in note and "No training log for lora (m): its runs were kept" in note
+    assert (
+        "No curve for ecfp_rf (m): a baseline" in note and "No training log for lora (m): their runs were kept" in note
+    )
     (only_baselines := tmp_path / "b").mkdir()
     write_arm(only_baselines, "ecfp_rf", hard=1.0, fit_s=3.0)
     assert loss_curves(load_report([only_baselines])) == ["No curve for ecfp_rf (m): a baseline is fitted at once, "
@@ -119,3 +121,20 @@ def test_the_setup_of_runs_kept_without_their_config_is_read_from_their_metrics(
     assert rows.loc["finetune (m)", "what trains"] == "all layers + head" and rows.loc["finetune (m)", "batch"] == "n/a"
     assert rows.loc["lp_ft (m)", "what trains"] == "head on frozen embeddings, then every weight"
     assert rows.loc["ecfp_rf (m)", "what trains"] == "a classical model on fixed features (no trunk)"
+
+
+def test_an_arm_whose_matched_run_kept_no_log_draws_its_first_run_that_did(tmp_path):
+    from delbind.report.sections import loss_curves
+    from delbind.rundirs import LOG_HISTORY, write_log_history
+
+    history = [{"loss": 0.7 - 0.01 * s, "step": s} for s in range(1, 30)]
+    write_arm(tmp_path, "frozen", hard=1.0, val=0.6)  # repeat 0: kept before logs were kept
+    for run in write_arm(tmp_path, "frozen", hard=1.0, val=0.6, data_seed=1, seed=1):  # repeat 1: with logs
+        write_log_history(history, run / LOG_HISTORY)
+    write_arm(tmp_path, "ecfp_rf", hard=1.0, val=0.5, fit_s=3.0)
+    report = load_report([tmp_path])
+    assert report.logged_runs().loc["frozen (m)", "repeat"] == "1/1"
+    note, fig = loss_curves(report)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    assert len(titles) == 1 and "fold 0, repeat 1/1" in titles[0]
+    assert "frozen (m): that fold's run kept no log, so its panel is the arm's first run that did" in note
