@@ -201,9 +201,11 @@ def _recorded(cfg_value: Any, run: pd.Series, key: str) -> Any:
 
 
 def setup_rows(report: Report) -> pd.DataFrame:
-    """Each arm's setup: model, data, recipe, learning rate, batch, epochs run, trainable / total parameters."""
-    rows = []
+    """Each arm's setup: model, data, recipe, learning rate, batch, epochs run, trainable / total parameters; read
+    from the run whose loss curve is drawn where there is one (kept with its config), else the matched-fold run."""
+    rows, logged = [], report.logged_runs()
     for arm, run in report.first_runs().iterrows():
+        run = logged.loc[arm] if arm in logged.index else run
         cfg = run_config(run["run_dir"])
         trainer = cfg.get("trainer", {}) if not cfg.get("baseline") else {}
         data = cfg.get("data", {})
