@@ -32,6 +32,13 @@ class Report:
         return self.comparison.runs
 
     @property
+    def shown_dirs(self) -> list[str]:
+        """The run dirs as a reader is shown them: relative to the working dir when inside it (results/...), else
+        as given; the notebook writes its own, relative to its folder."""
+        here = Path.cwd().resolve()
+        return [str(Path(d).relative_to(here)) if Path(d).is_relative_to(here) else d for d in self.dirs]
+
+    @property
     def summary(self) -> pd.DataFrame:
         return self.comparison.summary
 

@@ -72,7 +72,7 @@ def to_html(report: Report, sections: list[Rendered]) -> str:
         f'<h2 id="{a}">{html.escape(s.title)}</h2>' + "".join(_html_block(b) for b in s.blocks)
         for a, s in zip(anchors, sections)
     )
-    runs = ", ".join(html.escape(d) for d in report.dirs)
+    runs = ", ".join(html.escape(d) for d in report.shown_dirs)
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{TITLE}</title><style>{CSS}</style>'
         f"</head><body><h1>{TITLE}</h1><p>Runs: {runs}. The notebook report.ipynb beside this page rebuilds every "

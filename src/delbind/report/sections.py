@@ -26,7 +26,7 @@ def _figure_or(fig: Figure | None, note: str) -> list[Block]:
 
 
 def setup(report: Report) -> list[Block]:
-    dirs = ", ".join(f"`{d}`" for d in report.dirs)
+    dirs = ", ".join(f"`{d}`" for d in report.shown_dirs)
     left = report.comparison.skipped
     note = f" {len(left)} run dir(s) left out, unreadable or unfinished (listed under the comparison)." if left else ""
     return [f"{len(report.runs)} runs read from {dirs}.{note}", _table(setup_rows(report))]

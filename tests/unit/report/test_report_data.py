@@ -2,6 +2,7 @@
 of each arm its curves are drawn from."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 
@@ -138,3 +139,12 @@ def test_an_arm_whose_matched_run_kept_no_log_draws_its_first_run_that_did(tmp_p
     titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
     assert len(titles) == 1 and "fold 0, repeat 1/1" in titles[0]
     assert "frozen (m): that fold's run kept no log, so its panel is the arm's first run that did" in note
+
+
+def test_the_report_shows_run_dirs_inside_the_working_dir_relative_to_it(tmp_path, monkeypatch):
+    write_arm(tmp_path / "results" / "runs", "frozen", hard=1.0)
+    monkeypatch.chdir(tmp_path)
+    report = load_report([(tmp_path / "results" / "runs").resolve()])
+    assert report.shown_dirs == [str(Path("results") / "runs")]
+    monkeypatch.chdir(tmp_path / "results")
+    assert load_report([tmp_path / "results" / "runs"]).shown_dirs == ["runs"]
