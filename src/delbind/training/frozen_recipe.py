@@ -16,6 +16,7 @@ give the same numbers:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -69,19 +70,10 @@ def _sgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, lr: flo
     return loss
 
 
-def frozen_trunk_recipe(
-    seed: int,
-    x_pre: np.ndarray,
-    y_pre: np.ndarray,
-    x_fine: np.ndarray,
-    y_fine: np.ndarray,
-    lr_pre: float,
-    lr_fine: float,
-    finetune_steps: int,
-    freeze: str | None = "group",
-) -> np.ndarray:
-    """The final fine-tuning loss, a 1-D array of shape (1,), of the recipe above (``run_recipe``)."""
-    return run_recipe(seed, x_pre, y_pre, x_fine, y_fine, lr_pre, lr_fine, finetune_steps, freeze).loss
+def frozen_trunk_recipe(*args: Any, **kwargs: Any) -> np.ndarray:
+    """The final fine-tuning loss, a 1-D array of shape (1,), of the recipe above: ``run_recipe``'s arguments
+    (seed, x_pre, y_pre, x_fine, y_fine, lr_pre, lr_fine, finetune_steps, freeze="group")."""
+    return run_recipe(*args, **kwargs).loss
 
 
 def run_recipe(
