@@ -31,6 +31,6 @@ def test_panel_rows_are_each_targets_own_comparison_and_the_development_target_i
 def test_write_panel_writes_its_files(panel_dir):
     write_panel([panel_dir], panel_dir, "DEV", "ecfp_rf")
     md = (panel_dir / "panel.md").read_text()
-    assert "| DEV | development | strong (m) |" in md and "Across the reporting targets" in md
+    assert "| DEV | development | strong (m) | 1 |" in md and "Across the reporting targets" in md  # 1 repeat
     assert len(pd.read_csv(panel_dir / "panel.csv")) == 6
     assert pd.read_csv(panel_dir / "panel_tally.csv")["better"].tolist() == [2]

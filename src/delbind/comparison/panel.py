@@ -48,7 +48,7 @@ def panel(
             row |= {k: r[k] for k in ("arm", "design", "n_units", "val_hard_auprc", "test_hard_auroc",
                                       "test_hard_auroc_lo", "test_hard_auroc_hi", "test_hard_auprc")}  # fmt: skip
             row |= {k: r.get(k, np.nan) for k in ("n_test_hard_binders", "n_test_hard_negatives")}
-            row |= {"reference": ref, "resolvable": result.resolvable}
+            row |= {"reference": ref, "resolvable": result.resolvable, "repeats": int(r["n_repeats"])}
             if r["arm"] in pairs.index:
                 p = pairs.loc[r["arm"]]
                 row |= {k: p[f"test_hard_auroc_{k}"] for k in ("diff", "lo", "hi", "se", "p_holm", "verdict")}
@@ -82,9 +82,9 @@ def panel_markdown(table: pd.DataFrame, counts: pd.DataFrame, margin: float) -> 
         f"(margin {margin}; Holm over the arms of a target). The development target chooses defaults; it is "
         "shown, never counted.",
         "",
-        "| target | role | arm | hard set | hard AUROC | hard AU-PRC | - ref [95% CI] | p (Holm) | verdict "
+        "| target | role | arm | repeats | hard set | hard AUROC | hard AU-PRC | - ref [95% CI] | p (Holm) | verdict "
         "| resolves |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, r in table.iterrows():
         size = (
@@ -103,11 +103,12 @@ def panel_markdown(table: pd.DataFrame, counts: pd.DataFrame, margin: float) -> 
             diff = f"{r['diff']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}]"
             p = "<0.001" if r["p_holm"] < 0.001 else f"{r['p_holm']:.3f}"
             verdict = f"**{r['verdict']}**" + (" (these models)" if r.get("scope") == "these models" else "")
-        cells = [r["target"], r["role"], r["arm"], size, auroc, f"{r['test_hard_auprc']:.3f}", diff, p, verdict,
+        cells = [r["target"], r["role"], r["arm"], r.get("repeats", 1), size, auroc, f"{r['test_hard_auprc']:.3f}", diff, p, verdict,
                  f"{r['resolvable']:.3f}"]  # fmt: skip
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     lines += [
         "",
+        "repeats: complete k-fold repeats of the arm on that target (a verdict pairs the repeats both rows ran). "
         "resolves: the hard-AUROC difference this target's comparison finds with 80% power (its tests' own se and df, "
         "Holm over the target's arms). (these models): a verdict from one repeat, about those fitted models; with "
         "repeats the verdict counts training noise and speaks of the arms.",
