@@ -103,8 +103,8 @@ def panel_markdown(table: pd.DataFrame, counts: pd.DataFrame, margin: float) -> 
             diff = f"{r['diff']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}]"
             p = "<0.001" if r["p_holm"] < 0.001 else f"{r['p_holm']:.3f}"
             verdict = f"**{r['verdict']}**" + (" (these models)" if r.get("scope") == "these models" else "")
-        cells = [r["target"], r["role"], r["arm"], r.get("repeats", 1), size, auroc, f"{r['test_hard_auprc']:.3f}", diff, p, verdict,
-                 f"{r['resolvable']:.3f}"]  # fmt: skip
+        cells = [r["target"], r["role"], r["arm"], r.get("repeats", 1), size, auroc, f"{r['test_hard_auprc']:.3f}",
+                 diff, p, verdict, f"{r['resolvable']:.3f}"]  # fmt: skip
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     lines += [
         "",

@@ -160,9 +160,29 @@ def predictions(run_dir: str | Path) -> pd.DataFrame:
 
 
 def run_config(run_dir: str | Path) -> dict[str, Any]:
-    """The run's resolved config (.hydra/config.yaml), {} when absent."""
+    """The run's config (.hydra/config.yaml, as Hydra saved it: interpolations unresolved), resolved where it can be
+    (``mode.lora.target_modules: ${model.attention_modules}``); a value that needs Hydra's runtime (``${hydra:...}``)
+    stays as written. {} when absent."""
     path = Path(run_dir) / ".hydra" / "config.yaml"
-    return OmegaConf.to_container(OmegaConf.load(path), resolve=False) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    cfg = OmegaConf.load(path)
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)
+    except Exception:  # noqa: BLE001  (any resolver missing outside the run: resolve node by node instead)
+        return _resolved_where_possible(cfg)
+
+
+def _resolved_where_possible(node: Any) -> Any:
+    try:
+        node = node._dereference_node() if node._is_interpolation() else node
+    except Exception:  # noqa: BLE001  (an interpolation that cannot resolve here: kept as written)
+        return node._value()
+    if OmegaConf.is_dict(node):
+        return {k: _resolved_where_possible(node._get_node(k)) for k in node}
+    if OmegaConf.is_list(node):
+        return [_resolved_where_possible(node._get_node(i)) for i in range(len(node))]
+    return node._value()
 
 
 def what_trains(cfg: dict[str, Any]) -> str:

@@ -148,3 +148,19 @@ def test_the_report_shows_run_dirs_inside_the_working_dir_relative_to_it(tmp_pat
     assert report.shown_dirs == [str(Path("results") / "runs")]
     monkeypatch.chdir(tmp_path / "results")
     assert load_report([tmp_path / "results" / "runs"]).shown_dirs == ["runs"]
+
+
+def test_a_saved_config_is_read_resolved_where_it_can_be(tmp_path):
+    """Hydra saves interpolations as written: LoRA's targets point at the model's attention modules, and a path at
+    Hydra's runtime, which cannot resolve outside the run."""
+    from delbind.report.data import run_config, what_trains
+
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text(
+        "model: {attention_modules: [q_proj, k_proj, v_proj]}\n"
+        "mode: {name: lora, lora: {r: 8, target_modules: '${model.attention_modules}'}}\n"
+        "paths: {output_dir: '${hydra:runtime.output_dir}'}\n"
+    )
+    cfg = run_config(tmp_path)
+    assert what_trains(cfg) == "LoRA r=8 on q_proj, k_proj, v_proj + head"
+    assert cfg["paths"]["output_dir"] == "${hydra:runtime.output_dir}"
