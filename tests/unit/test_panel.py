@@ -34,3 +34,18 @@ def test_write_panel_writes_its_files(panel_dir):
     assert "| DEV | development | strong (m) | 1 |" in md and "Across the reporting targets" in md  # 1 repeat
     assert len(pd.read_csv(panel_dir / "panel.csv")) == 6
     assert pd.read_csv(panel_dir / "panel_tally.csv")["better"].tolist() == [2]
+    assert "| strong (m) | these models | 2 | 2 |" in md  # one repeat a target: the tally speaks of those models
+
+
+def test_the_tally_says_per_arm_whether_its_verdicts_speak_of_the_arm(tmp_path):
+    from tests.helpers import write_seed_runs
+
+    for target in ("DEV", "T1", "T2"):
+        for r in (0, 1, 2):  # repeats of both arms on every target
+            write_seed_runs(tmp_path / target, "ecfp_rf", [r], data_seed=r, target=target)
+            write_seed_runs(tmp_path / target, "strong", [r], signal=3.0, data_seed=r, target=target)
+        write_seed_runs(tmp_path / target, "once", [0], data_seed=0, target=target)  # one repeat only
+    write_panel([tmp_path], tmp_path, "DEV", "ecfp_rf")
+    md = (tmp_path / "panel.md").read_text()
+    assert "| strong (m) | arms | 2 |" in md and "| once (m) | these models | 2 |" in md
+    assert "| T1 | reporting | strong (m) | 3 |" in md and "| T1 | reporting | once (m) | 1 |" in md

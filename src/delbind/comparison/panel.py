@@ -115,16 +115,17 @@ def panel_markdown(table: pd.DataFrame, counts: pd.DataFrame, margin: float) -> 
         "",
     ]
     if not counts.empty:
-        about = "arms" if (counts["scope"] == "arms").all() else "one repeat's fitted models, not the arms"
         lines += [
-            f"Across the reporting targets, each arm against {ref} (verdicts about {about}):",
+            f"Across the reporting targets, each arm against {ref} (about: the arms where every target's verdict "
+            "came from repeats, else one repeat's fitted models):",
             "",
-            "| arm | targets | better | equivalent | worse | can't tell | mean hard AUROC - ref [95% CI] |",
-            "|---|---|---|---|---|---|---|",
+            "| arm | about | targets | better | equivalent | worse | can't tell | mean hard AUROC - ref [95% CI] |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for _, c in counts.iterrows():
             cells = [
                 c["arm"],
+                "arms" if c["scope"] == "arms" else "these models",
                 c["targets"],
                 *(c[v] for v in VERDICTS),
                 f"{c['mean_diff']:+.3f} [{c['lo']:+.3f}, {c['hi']:+.3f}]",
