@@ -54,10 +54,12 @@ def coverage(df: pd.DataFrame, tokenizer: PreTrainedTokenizerBase, max_length: i
     """How many molecules the trunk sees only in part: longer than ``max_length`` tokens (cut, as every trunk cuts
     them) or holding a token outside its vocabulary (read as the unknown token). metrics.json records both; a
     warning names the splits they are in."""
-    encodings = tokenizer.backend_tokenizer.encode_batch(df["smiles"].tolist())  # uncut, specials included
-    unk = tokenizer.unk_token_id
-    long = np.array([len(e.ids) > max_length for e in encodings], dtype=bool)
-    unknown = np.array([unk in e.ids for e in encodings], dtype=bool)
+    smiles = df["smiles"].tolist()
+    backend = getattr(tokenizer, "backend_tokenizer", None)  # fast tokenizers; a slow one (remote code) is called
+    ids = [e.ids for e in backend.encode_batch(smiles)] if backend is not None else tokenizer(smiles)["input_ids"]
+    unk = tokenizer.unk_token_id  # uncut ids, specials included
+    long = np.array([len(i) > max_length for i in ids], dtype=bool)
+    unknown = np.array([unk is not None and unk in i for i in ids], dtype=bool)
     for what, flags in ((f"longer than {max_length} tokens (cut)", long), ("with unknown tokens", unknown)):
         if flags.any():
             where = df.loc[flags, "split"].value_counts().to_dict() if "split" in df else {}

@@ -125,3 +125,17 @@ def test_molecules_longer_than_the_trunk_reads_or_with_unknown_tokens_are_counte
     assert "2 of 4 molecules longer than 12 tokens (cut): {'train': 1, 'test': 1}" in caplog.text
     assert coverage(df.iloc[:1], tokenizer, max_length=12) == {"molecules_truncated": 0,
                                                               "molecules_with_unknown_tokens": 0}  # fmt: skip
+
+
+def test_a_slow_tokenizer_is_counted_the_same_way():
+    """A hub model's own (slow, remote-code) tokenizer has no Rust backend: the counts come from calling it."""
+
+    class Slow:
+        unk_token_id = tiny_tokenizer().unk_token_id
+
+        def __call__(self, smiles):
+            return tiny_tokenizer()(smiles)
+
+    df = pd.DataFrame({"smiles": ["CCO", "C" * 30, "C[Xe]C"], "split": ["train", "train", "test"]})
+    assert coverage(df, Slow(), max_length=12) == coverage(df, tiny_tokenizer(), max_length=12)
+    assert coverage(df, Slow(), max_length=12) == {"molecules_truncated": 1, "molecules_with_unknown_tokens": 1}
