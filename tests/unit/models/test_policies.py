@@ -130,3 +130,8 @@ def test_the_optimizer_gets_the_per_group_rates(tmp_path):
     assert by_group["layer_0"] == pytest.approx(2.5e-3) and by_group["embeddings"] == pytest.approx(1.25e-3)
     decays = {(g["group"], g["weight_decay"]) for g in trainer.optimizer.param_groups}
     assert ("head", 0.0) in decays and ("head", 0.1) in decays  # biases and norms never decay
+
+
+def test_a_model_config_without_attention_modules_gets_berts_names_for_lora():
+    cfg = compose_cfg(Path("/nonexistent/run"), ["mode=lora", "model=tiny", "~model.attention_modules"])
+    assert list(cfg.mode.lora.target_modules) == ["query", "key", "value"]
