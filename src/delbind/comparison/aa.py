@@ -21,9 +21,8 @@ import pandas as pd
 from scipy import stats
 
 from delbind.comparison.pooled import pooled_predictions
-from delbind.comparison.runs import VERDICT, deal_of, load_runs, repeat_order, row_label
+from delbind.comparison.runs import VERDICT, deal_of, load_runs, repeat_order
 from delbind.comparison.verdicts import pooled_pair, resolve_arm
-from delbind.errors import DataError
 from delbind.evaluation import statistics as st
 
 FALSE = ("better", "worse")  # between seeds of one recipe, the verdicts that are wrong
@@ -34,15 +33,8 @@ def recipe_runs(paths: Iterable[Path | str], strict: bool = False) -> pd.DataFra
     """The runs below ``paths`` with ``recipe`` = their comparison row without the ``label`` a sweep gave them (the
     same recipe may be kept under several labels); two runs of one recipe on one (data_seed, seed, fold) are refused,
     as they would be two recipes under one name."""
-    runs = load_runs(paths, strict=strict)
-    runs["recipe"] = runs.assign(arm=runs["mode"], label=None).apply(row_label, axis=1)
-    clash = runs.duplicated(["recipe", "repeat", "unit"], keep=False)
-    if clash.any():
-        first = runs[clash].iloc[0]
-        where = ", ".join(runs.loc[clash, "run_dir"].head(2))
-        raise DataError(f"two runs of {first['recipe']} on repeat {first['repeat']} fold {first['unit']} ({where}): "
-                        "give one recipe's runs per arm")  # fmt: skip
-    return runs.assign(arm=runs["recipe"])
+    runs = load_runs(paths, strict=strict, labels=False)  # rows by recipe; the clash is refused there
+    return runs.assign(recipe=runs["arm"])
 
 
 class _Pairs:

@@ -67,12 +67,14 @@ def read_runs(
     if per_target and "target" in runs and runs["target"].nunique() > 1:  # one arm on two targets: two rows
         runs["arm"] = runs["arm"] + " @ " + runs["target"].astype(str)
     runs = runs.assign(**_units(runs))
-    clash = runs.duplicated(["arm", "repeat", "unit"], keep=False) & (runs["design"] != "resplit")
-    if not labels and clash.any():
-        first = runs[clash].iloc[0]
-        where = ", ".join(runs.loc[clash, "run_dir"].head(2))
-        raise DataError(f"without labels, two runs are {first['arm']} on repeat {first['repeat']} fold "
-                        f"{first['unit']} ({where}): two recipes under one name; keep the labels")  # fmt: skip
+    if not labels:
+        clash = runs.duplicated(["arm", "repeat", "unit"], keep=False) & (runs["design"] != "resplit")
+        if clash.any():
+            first = runs[clash].iloc[0]
+            where = ", ".join(runs.loc[clash, "run_dir"].head(2))
+            raise DataError(f"two runs of {first['arm']} on repeat {first['repeat']} fold {first['unit']} ({where}): "
+                            "two recipes under one name without their labels; keep the labels, or give one "
+                            "recipe's runs per arm")  # fmt: skip
     return runs, skipped
 
 
