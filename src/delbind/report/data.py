@@ -26,6 +26,7 @@ class Report:
     reference: str | None = None  # as asked: None = the val-best row
     labels: bool = True  # False: rows by recipe alone (comparison.runs.read_runs)
     _pairs: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+    _logged: pd.DataFrame | None = field(default=None, repr=False)  # logged_runs, read once
 
     @property
     def runs(self) -> pd.DataFrame:
@@ -94,7 +95,10 @@ class Report:
     def logged_runs(self) -> pd.DataFrame:
         """One run per arm whose Trainer log the loss curves draw: its run of the matched fold (``first_runs``)
         when that one kept its log, else the arm's first run, in natural order, that did (a repeat kept after logs
-        were); arms without any log are left out."""
+        were); arms without any log are left out. Read once per report (the setup table, the curves and their note
+        all ask)."""
+        if self._logged is not None:
+            return self._logged
         first, chosen = self.first_runs(), {}
         for arm, run in first.iterrows():
             if log_history(run["run_dir"]):
@@ -105,7 +109,8 @@ class Report:
                 if log_history(own.at[i, "run_dir"]):
                     chosen[arm] = own.loc[i]
                     break
-        return pd.DataFrame(chosen.values(), index=pd.Index(list(chosen), name="arm"))
+        self._logged = pd.DataFrame(chosen.values(), index=pd.Index(list(chosen), name="arm"))
+        return self._logged
 
 
 def _plain(value: Any) -> str:
