@@ -174,20 +174,22 @@ def run_config(run_dir: str | Path) -> dict[str, Any]:
     cfg = OmegaConf.load(path)
     try:
         return OmegaConf.to_container(cfg, resolve=True)
-    except Exception:  # noqa: BLE001  (any resolver missing outside the run: resolve node by node instead)
-        return _resolved_where_possible(cfg)
+    except Exception:  # noqa: BLE001  (any resolver missing outside the run: resolve value by value instead)
+        return _resolved_where_possible(cfg, OmegaConf.to_container(cfg, resolve=False), "")
 
 
-def _resolved_where_possible(node: Any) -> Any:
-    try:
-        node = node._dereference_node() if node._is_interpolation() else node
-    except Exception:  # noqa: BLE001  (an interpolation that cannot resolve here: kept as written)
-        return node._value()
-    if OmegaConf.is_dict(node):
-        return {k: _resolved_where_possible(node._get_node(k)) for k in node}
-    if OmegaConf.is_list(node):
-        return [_resolved_where_possible(node._get_node(i)) for i in range(len(node))]
-    return node._value()
+def _resolved_where_possible(cfg: Any, raw: Any, key: str) -> Any:
+    """``raw`` (the unresolved container at ``key``), each interpolation that resolves here replaced by its value."""
+    if isinstance(raw, dict):
+        return {k: _resolved_where_possible(cfg, v, f"{key}.{k}" if key else str(k)) for k, v in raw.items()}
+    if isinstance(raw, list):
+        return [_resolved_where_possible(cfg, v, f"{key}[{i}]") for i, v in enumerate(raw)]
+    if isinstance(raw, str) and "${" in raw:
+        value = OmegaConf.select(cfg, key, throw_on_resolution_failure=False)  # None: it cannot resolve here
+        if value is None:
+            return raw
+        return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+    return raw
 
 
 def what_trains(cfg: dict[str, Any]) -> str:

@@ -160,7 +160,9 @@ def test_a_saved_config_is_read_resolved_where_it_can_be(tmp_path):
         "model: {attention_modules: [q_proj, k_proj, v_proj]}\n"
         "mode: {name: lora, lora: {r: 8, target_modules: '${model.attention_modules}'}}\n"
         "paths: {output_dir: '${hydra:runtime.output_dir}'}\n"
+        "sweep: [{r: '${mode.lora.r}'}]\n"
     )
     cfg = run_config(tmp_path)
     assert what_trains(cfg) == "LoRA r=8 on q_proj, k_proj, v_proj + head"
     assert cfg["paths"]["output_dir"] == "${hydra:runtime.output_dir}"
+    assert cfg["sweep"] == [{"r": 8}]  # inside a list too
