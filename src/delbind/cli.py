@@ -46,6 +46,9 @@ def run_dirs_task(task: Callable[..., T], config: str, conf_dir: Path, doc: str)
             "(default: the row with the highest val hard AU-PRC)",
         )
         parser.add_argument("--margin", type=float, default=cfg.margin, help="practical margin of the verdicts")
+    if "twins" in cfg:  # compare
+        parser.add_argument("--twins", metavar="MODEL", help="pair each row with the same recipe on MODEL (a model "
+                            "name: rxnfp_bert) instead of against one reference: does the trunk matter?")  # fmt: skip
     if "labels" in cfg:  # compare, report
         parser.add_argument("--no-labels", action="store_true", help="a sweep's label makes no row of its own: one "
                             "recipe kept under several labels (lr1e-4, none) pools as one row")  # fmt: skip
@@ -64,6 +67,8 @@ def run_dirs_task(task: Callable[..., T], config: str, conf_dir: Path, doc: str)
         cfg.reference, cfg.margin = args.reference or cfg.reference, args.margin
     if "labels" in cfg:
         cfg.labels = cfg.labels and not args.no_labels
+    if "twins" in cfg:
+        cfg.twins = args.twins or cfg.twins
     if "weight" in cfg:
         cfg.arms, cfg.weight = args.arms, args.weight
     return run_task(task, cfg)

@@ -7,9 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from tests.helpers import ROOT, check_run_dir, write_cv_sweep
+from tests.helpers import ROOT, check_run_dir, write_cv_sweep, write_seed_runs
 
 
 def _cli(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
@@ -93,6 +94,18 @@ def test_compare_cli_writes_the_table_and_a_bad_dir_is_one_line(tmp_path):
     assert "ConfigError: reference 'ecfp' matches no row; give one of: frozen (tiny)" in typo.stderr
 
 
+def test_compare_cli_pairs_twins_on_another_trunk(tmp_path):
+    for model in ("tiny", "other"):
+        write_seed_runs(tmp_path / model, "frozen", [0, 1], model=model)
+    script = str(ROOT / "scripts" / "compare.py")
+    ok = subprocess.run([sys.executable, script, str(tmp_path), "--twins", "tiny", "--out", str(tmp_path / "out")],
+                        capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert "Each row paired against its twin on **tiny**" in ok.stdout
+    paired = pd.read_csv(tmp_path / "out" / "comparison_paired.csv")
+    assert paired[["arm", "reference"]].values.tolist() == [["frozen (other)", "frozen (tiny)"]]
+
+
 def test_results_keep_cli_copies_the_fold_runs_and_a_second_keep_is_one_line(tmp_path):
     write_cv_sweep(tmp_path / "sweep", {"frozen": (1.0, 0.7)}, folds=2)
     keep = [
@@ -162,8 +175,6 @@ def test_report_cli_writes_the_page_and_the_notebook_and_a_bad_dir_is_one_line(t
 
 
 def test_predict_cli_scores_a_file_and_bad_arguments_are_one_line(tmp_path):
-    import pandas as pd
-
     from delbind.tasks import train
     from tests.helpers import SMOKE, compose_cfg
 
@@ -193,8 +204,6 @@ def test_predict_cli_scores_a_file_and_bad_arguments_are_one_line(tmp_path):
 
 
 def test_aa_cli_writes_the_study_and_a_recipe_clash_is_one_line(tmp_path):
-    from tests.helpers import write_seed_runs
-
     write_seed_runs(tmp_path / "runs", "frozen", range(4))
     write_seed_runs(tmp_path / "runs", "ecfp_rf", range(4), fit_sd=0.01)
     script = str(ROOT / "scripts" / "aa.py")

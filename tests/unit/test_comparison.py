@@ -300,3 +300,43 @@ def test_a_report_drawn_without_labels_writes_a_notebook_that_loads_the_runs_the
     setup = to_notebook(report, [], tmp_path).cells[1].source
     assert "labels=False" in setup and list(report.summary["arm"]) == ["finetune (m)"]
     assert "labels=False" not in to_notebook(load_report([tmp_path / "runs"]), [], tmp_path).cells[1].source
+
+
+# --- twins: each row against the same recipe on another trunk ---------------------------------------------------------
+
+
+def _two_trunks(root, fit_sd=0.1, signal_t=None):
+    """frozen and finetune on trunks "m" and "t" (repeats 0-4, init seeds 0-4 on "m", 5-9 on "t") and an ECFP arm."""
+    for r in range(5):
+        for arm, signal in (("frozen", 1.0), ("finetune", 2.0)):
+            write_seed_runs(root / "m", arm, [r], signal=signal, fit_sd=fit_sd, data_seed=r)
+            write_seed_runs(root / "t", arm, [r + 5], signal=signal_t or signal, fit_sd=fit_sd, data_seed=r,
+                            model="t")  # fmt: skip
+        write_seed_runs(root / "fp", "ecfp_rf", [r], signal=1.5, data_seed=r, model="ecfp4")
+
+
+def test_twins_pair_each_row_with_the_same_recipe_on_the_other_trunk(tmp_path):
+    _two_trunks(tmp_path, signal_t=3.0)
+    result = compare([tmp_path], twins="m")
+    pairs = result.pairs.set_index("arm")["reference"].to_dict()
+    assert pairs == {"frozen (t)": "frozen (m)", "finetune (t)": "finetune (m)"}  # ecfp_rf has no twin: not paired
+    alone = compare([tmp_path / "m", tmp_path / "t"], reference="frozen (m)").pairs.set_index("arm")
+    row = result.pairs.set_index("arm").loc["frozen (t)"]
+    for key in ("test_hard_auroc_diff", "test_hard_auroc_se", "test_hard_auroc_p"):  # the same test; Holm over 2
+        assert row[key] == pytest.approx(alone.loc["frozen (t)", key])
+    assert row["method"].startswith("repeats") and row["test_hard_auroc_verdict"] == "better"
+    assert "Each row paired against its twin on **m**" in result.markdown()
+    assert "over the 2 rows" in result.markdown()
+
+
+def test_one_recipe_on_two_trunks_that_differ_by_seed_noise_alone_is_never_called_different(tmp_path):
+    _two_trunks(tmp_path, fit_sd=0.4)
+    for _, row in compare([tmp_path], twins="m").pairs.iterrows():
+        assert row["test_hard_auroc_verdict"] not in ("better", "worse")
+        assert row["test_hard_auprc_verdict"] not in ("better", "worse")
+
+
+def test_twins_on_a_trunk_no_row_has_is_a_clear_error(tmp_path):
+    _two_trunks(tmp_path)
+    with pytest.raises(ConfigError, match="no row has a twin on 'rxnfp_bert'"):
+        compare([tmp_path], twins="rxnfp_bert")

@@ -38,13 +38,14 @@ class Comparison:
     margin: float
     alpha: float
     skipped: list[Skipped] = field(default_factory=list)  # run dirs left out: unreadable or unfinished
+    twins: str | None = None  # rows were paired with their twins on this model, not against one reference
 
     @property
     def resolvable(self) -> float:
         return resolvable_difference(self.pairs, alpha=self.alpha)
 
     def markdown(self) -> str:
-        paired = paired_markdown(self.pairs, self.chosen, self.margin, self.alpha, self.resolvable)
+        paired = paired_markdown(self.pairs, self.chosen, self.margin, self.alpha, self.resolvable, self.twins)
         note = left_out_note(self.skipped)
         return to_markdown(self.summary) + ("\n" + paired if paired else "") + ("\n" + note if note else "")
 
@@ -57,18 +58,19 @@ def compare(
     n_bootstrap: int = 1000,
     strict: bool = False,
     labels: bool = True,
+    twins: str | None = None,
 ) -> Comparison:
-    """Read the runs below ``paths`` (or take loaded ``runs``), summarize them and pair them against ``reference``.
-    Unreadable or unfinished run dirs are left out and listed (``strict``: an error); ``labels=False``: rows by
-    recipe alone (``read_runs``)."""
+    """Read the runs below ``paths`` (or take loaded ``runs``), summarize them and pair them against ``reference``
+    (``twins``, a model name: each row with the same recipe on that trunk instead). Unreadable or unfinished run dirs
+    are left out and listed (``strict``: an error); ``labels=False``: rows by recipe alone (``read_runs``)."""
     if isinstance(paths, pd.DataFrame):
         runs, skipped = paths, []
     else:
         runs, skipped = read_runs(paths, strict=strict, labels=labels)
     pooled = pooled_predictions(runs)
     summary = summarize(runs, n_bootstrap=n_bootstrap, pooled=pooled)
-    pairs = paired_verdicts(runs, summary, pooled, reference, margin, alpha, n_bootstrap=2 * n_bootstrap)
-    return Comparison(runs, summary, pairs, pooled, reference is None, margin, alpha, skipped)
+    pairs = paired_verdicts(runs, summary, pooled, reference, margin, alpha, n_bootstrap=2 * n_bootstrap, twins=twins)
+    return Comparison(runs, summary, pairs, pooled, reference is None and twins is None, margin, alpha, skipped, twins)
 
 
 def write_comparison(
@@ -79,12 +81,13 @@ def write_comparison(
     margin: float = 0.02,
     strict: bool = False,
     labels: bool = True,
+    twins: str | None = None,
 ) -> Comparison:
     """Write comparison.md / .csv / .png and comparison_paired.csv to ``out_dir``; log the table to wandb if the
     runs used it (and ``wandb_project`` is given)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = compare(paths, reference, margin, strict=strict, labels=labels)
+    result = compare(paths, reference, margin, strict=strict, labels=labels, twins=twins)
     write_text(out_dir / "comparison.md", result.markdown())
     for name, frame in (("comparison.csv", result.summary), ("comparison_paired.csv", result.pairs)):
         with atomic_write(out_dir / name) as tmp:

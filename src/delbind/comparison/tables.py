@@ -110,18 +110,26 @@ def verdict_cell(r: pd.Series, metric: str, margin: float) -> str:
     return cell + (" (these models)" if r.get("scope") == "these models" else "")
 
 
-def paired_markdown(pairs: pd.DataFrame, chosen: bool, margin: float, alpha: float, resolvable: float) -> str:
-    """The verdict table under the main one; ``chosen``: the reference was the val-best row, not given."""
+def paired_markdown(
+    pairs: pd.DataFrame, chosen: bool, margin: float, alpha: float, resolvable: float, twins: str | None = None
+) -> str:
+    """The verdict table under the main one; ``chosen``: the reference was the val-best row, not given; ``twins``:
+    each row was paired with the same recipe on that model."""
     if pairs.empty:
         return ""
     reference = pairs["reference"].iloc[0]
     why = "the row with the highest mean val hard AU-PRC" if chosen else "the reference asked for"
+    heading = (
+        f"Each row paired against its twin on **{twins}** (the same recipe on that trunk: ref), on the same molecules."
+        if twins
+        else f"Paired against **{reference}** ({why}), on the same molecules."
+    )
     header = ["arm", "test", "repeats x units"]
     for m in VERDICT:
         header += [f"{LABELS[m]} - ref", "p (Holm)", "verdict"]
     header.append(f"{LABELS[SELECTION]} - ref")
     lines = [
-        f"Paired against **{reference}** ({why}), on the same molecules.",
+        heading,
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),

@@ -1,5 +1,6 @@
 """Paired verdicts: every row against a reference row on the same molecules -> better / worse / equivalent / can't
 tell, with the effect size, its interval, a Holm-adjusted p over the rows, and the difference the data can resolve.
+Or, with ``twins=<model>``, every row against the same recipe on another trunk (does the trunk matter?).
 
 Which test (see delbind.evaluation.statistics). Repeats of two rows are paired on the same deal of the folds
 (data_seed), in seed order within a deal, whatever their init seeds: they scored the same molecules.
@@ -55,6 +56,22 @@ def reference_row(summary: pd.DataFrame, reference: str | None) -> str | None:
     if summary.empty or summary[SELECTION].isna().all():
         return None
     return str(summary.loc[summary[SELECTION].idxmax(), "arm"])
+
+
+def twin_pairs(runs: pd.DataFrame, summary: pd.DataFrame, model: str) -> list[tuple[str, str]]:
+    """(row, its twin): each row of another trunk beside the row of the same recipe (arm, pooling, checkpoint rule,
+    label) on ``model``, in the summary's order. Rows without one (a fingerprint baseline) are not paired."""
+    labels = set(summary["arm"])
+    pairs = []
+    for label in summary["arm"]:
+        own = str(runs.loc[runs["arm"] == label, "model"].iloc[0])
+        head = label.split(" (", 1)[0]  # row_label: "<arm> (<model>, ...)", the model first
+        twin = label.replace(f"{head} ({own}", f"{head} ({model}", 1)
+        if own != model and twin in labels:
+            pairs.append((label, twin))
+    if not pairs:
+        raise ConfigError(f"no row has a twin on {model!r} (the same recipe on that trunk); rows: {', '.join(labels)}")
+    return pairs
 
 
 def _slots(runs: pd.DataFrame, label: str) -> dict[str, str]:
@@ -165,15 +182,17 @@ def paired_verdicts(
     margin: float = 0.02,
     alpha: float = 0.05,
     n_bootstrap: int = 2000,
+    twins: str | None = None,
 ) -> pd.DataFrame:
-    """Every other row minus the reference on the hard test metrics (and val hard AU-PRC, for the record)."""
-    ref = reference_row(summary, reference)
+    """Every other row minus the reference on the hard test metrics (and val hard AU-PRC, for the record); with
+    ``twins`` (a model name), every row of another trunk minus its twin on that one instead (``twin_pairs``)."""
     rows: list[dict[str, Any]] = []
-    if ref is None:
-        return pd.DataFrame(rows)
-    for arm in summary["arm"]:
-        if arm == ref:
-            continue
+    if twins is not None:
+        pairs = twin_pairs(runs, summary, twins)
+    else:
+        ref = reference_row(summary, reference)
+        pairs = [] if ref is None else [(arm, ref) for arm in summary["arm"] if arm != ref]
+    for arm, ref in pairs:
         row: dict[str, Any] = {"arm": arm, "reference": ref}
         val, df, _ = _units_pair(runs, arm, ref, SELECTION)  # what a choice looks at, with its fold-to-fold noise
         lo, hi = st.confidence_interval(val, 1 - alpha, df) if np.isfinite(val.se) else (np.nan, np.nan)
