@@ -135,3 +135,17 @@ def test_the_optimizer_gets_the_per_group_rates(tmp_path):
 def test_a_model_config_without_attention_modules_gets_berts_names_for_lora():
     cfg = compose_cfg(Path("/nonexistent/run"), ["mode=lora", "model=tiny", "~model.attention_modules"])
     assert list(cfg.mode.lora.target_modules) == ["query", "key", "value"]
+
+
+@pytest.mark.parametrize("arm, key, rxnfp", [("finetune", "finetune", 1e-4), ("contrastive", "lp_ft", 1e-4),
+                                             ("lp_ft_ecfp", "lp_ft", 1e-4), ("partial", "partial", 2e-4),
+                                             ("lora", "lora", 2e-3)])  # fmt: skip
+def test_a_trunks_own_learning_rate_replaces_the_modes_and_the_command_line_wins(arm, key, rxnfp):
+    run = Path("/nonexistent/run")
+    assert compose_cfg(run, [f"arm={arm}", "model=tiny"]).trainer.learning_rate == rxnfp  # no rate of its own
+    own = compose_cfg(run, [f"arm={arm}", "model=tiny", f"+model.learning_rates.{key}=7e-4"])
+    assert own.trainer.learning_rate == 7e-4
+    asked = compose_cfg(
+        run, [f"arm={arm}", "model=tiny", f"+model.learning_rates.{key}=7e-4", "trainer.learning_rate=3e-5"]
+    )
+    assert asked.trainer.learning_rate == 3e-5
