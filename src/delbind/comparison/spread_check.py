@@ -7,8 +7,9 @@ sqrt(sd_a^2 + sd_b^2), so a margin under ``Z`` times that is inside the seed spr
 the choice between them is the incumbent's by rule, not by evidence. Every row of a comparison is checked against
 its top row.
 
-A recipe without its own measured spread borrows the one ``PROXY`` names (the measured recipe nearest in what
-trains), and the table says so.
+A spread is measured per arm on one trunk. A row without its own borrows, in this order, its arm's spread on another
+trunk (ANNalog's rows, rxnfp's A/A study), then the arm ``PROXY`` names (the measured recipe nearest in what trains),
+and the table says so.
 """
 
 from __future__ import annotations
@@ -31,20 +32,30 @@ def arm_of(label: str) -> str:
     return label.split(" (", 1)[0]
 
 
+def recipe_of(label: str) -> str:
+    """``lp_ft (rxnfp_bert, mean pooling, lr3e-4)`` -> ``lp_ft (rxnfp_bert)``: the arm on its trunk, what a spread is
+    measured for."""
+    arm, _, rest = label.partition(" (")
+    return f"{arm} ({rest.split(',')[0].rstrip(')')})" if rest else arm
+
+
 def arm_spreads(spread: pd.DataFrame) -> dict[str, float]:
-    """Per arm, the sd over seeds of its CV val figure; an arm measured under several recipes (checkpoint rules)
-    keeps the largest, so no band is drawn narrower than a measured one."""
+    """Per arm on its trunk (``recipe_of``), the sd over seeds of its CV val figure; one measured under several
+    recipes (checkpoint rules) keeps the largest, so no band is drawn narrower than a measured one."""
     if f"{METRIC}_sd" not in spread:
         raise DataError(f"the A/A spread table has no {METRIC}_sd column: redraw it with scripts/aa.py")
-    sds = spread.assign(arm=spread["recipe"].map(arm_of)).groupby("arm")[f"{METRIC}_sd"].max()
-    return {a: float(v) for a, v in sds.items() if np.isfinite(v)}
+    sds = spread.assign(key=spread["recipe"].map(recipe_of)).groupby("key")[f"{METRIC}_sd"].max()
+    return {k: float(v) for k, v in sds.items() if np.isfinite(v)}
 
 
-def _sd(arm: str, spreads: dict[str, float]) -> tuple[float, str]:
-    if arm in spreads:
-        return spreads[arm], arm
-    if PROXY.get(arm) in spreads:
-        return spreads[PROXY[arm]], PROXY[arm]
+def _sd(label: str, spreads: dict[str, float]) -> tuple[float, str]:
+    """The row's sd and whose it is: its own arm on its trunk, else that arm on another trunk, else its proxy's."""
+    own, arm = recipe_of(label), arm_of(label)
+    for candidate in (arm, PROXY.get(arm)):
+        keys = sorted(k for k in spreads if arm_of(k) == candidate)
+        if keys:
+            key = own if own in keys else keys[0]
+            return spreads[key], key
     raise DataError(f"no seed spread measured for {arm} and no proxy named for it (comparison/spread_check.py PROXY)")
 
 
@@ -59,9 +70,9 @@ def check(spread: pd.DataFrame, comparisons: dict[str, pd.DataFrame]) -> pd.Data
         if len(ranked) < 2:
             raise DataError(f"{name}: a choice needs two rows with {METRIC}; it has {len(ranked)}")
         top = ranked.iloc[0]
-        sd_top, _ = _sd(arm_of(top["arm"]), spreads)
+        sd_top, _ = _sd(top["arm"], spreads)
         for rank, (_, row) in enumerate(ranked.iterrows()):
-            sd_row, source = _sd(arm_of(row["arm"]), spreads)
+            sd_row, source = _sd(row["arm"], spreads)
             line = {"comparison": name, "row": row["arm"], "val": row[METRIC], "sd": sd_row, "spread_of": source}
             if rank:
                 margin, band = top[METRIC] - row[METRIC], Z * np.hypot(sd_top, sd_row)
@@ -82,14 +93,16 @@ def to_markdown(result: pd.DataFrame, spread_source: str) -> str:
             continue
         verdict = "yes" if r["separated"] else "**no**"
         lines.append(f"| | {r['row']} | {r['val']:.3f} | {r['below_top']:.3f} | {r['band']:.3f} | {verdict} |")
-    borrowed = sorted({f"{arm_of(r)} <- {s}" for r, s in zip(result["row"], result["spread_of"]) if arm_of(r) != s})
+    borrowed = sorted(
+        {f"{recipe_of(r)} <- {s}" for r, s in zip(result["row"], result["spread_of"]) if recipe_of(r) != s}
+    )
     lines += [
         "",
         f"CV val: {METRIC} (mean over the 5 folds), one init seed per row, as each default was chosen. Noise band: "
         f"{Z} x sqrt(sd_top^2 + sd_row^2), with each row's sd the spread over init seeds of the same figure for its "
-        f"arm, measured by the A/A study ({spread_source}). Separated? **no**: the margin below the top row is inside "
-        "the band, what retraining alone moves, so CV val did not separate the two rows. "
-        + (f"Arms without a measured spread borrow one ({'; '.join(borrowed)}). " if borrowed else "")
+        f"arm on its trunk, measured by the A/A study ({spread_source}). Separated? **no**: the margin below the top "
+        "row is inside the band, what retraining alone moves, so CV val did not separate the two rows. "
+        + (f"Rows without a measured spread of their own borrow one ({'; '.join(borrowed)}). " if borrowed else "")
         + "An arm measured under two checkpoint rules keeps the larger sd.",
     ]
     return "\n".join(lines) + "\n"
