@@ -185,3 +185,12 @@ def test_the_cost_per_repeat_compares_arms_that_ran_different_numbers_of_repeats
     q2 = _answers(tmp_path)[QUESTIONS[1]]
     assert "| train time a repeat, 3 folds (s) | 900 | 30 | 30.0x |" in q2  # not 900 against 90 (every run summed)
     assert "fine-tuning 900 s over 1 repeat, the frozen trunk 90 s over 3 repeats." in q2
+
+
+def test_gains_no_paired_test_tells_from_noise_are_not_called_help(tmp_path):
+    write_arm(tmp_path, "frozen", hard=1.0, easy=1.0, val=0.6)
+    write_arm(tmp_path, "finetune", hard=1.15, easy=1.05, val=0.7, time=300.0)
+    q3 = _answers(tmp_path)[QUESTIONS[2]]
+    assert "**better**" not in q3 and "**worse**" not in q3  # the premise: every change is left unsettled
+    assert q3.startswith("Not shown by these runs: the point estimates lean to hard negatives (AUROC +")
+    assert "helped more" not in q3 and "Settled by paired tests" not in q3
