@@ -42,13 +42,25 @@ def forgetting(summary: pd.DataFrame, runs: pd.DataFrame) -> str:
                 "recorded it: their trunks stayed frozen"
                 + (f"; the runs of {', '.join(unknown)} were kept before drift was measured." if unknown else ".")
             )
-    sentences.append("Both are means over each arm's runs, on fixed held-out molecules none of the runs trained on.")
+    sentences.append(
+        "Both are means over the runs of each arm that recorded them, on fixed held-out molecules none of the runs "
+        "trained on."
+    )
     names = {"forgetting": "MLM loss after - before", "representation_drift": "drift (1 - CKA)"}
     head = ["| arm | " + " | ".join(names[c] for c in columns) + " | runs |", "|---" * (len(columns) + 2) + "|"]
     fmt = {"forgetting": "{:+.3f}", "representation_drift": "{:.3f}"}
+
+    def cell(arm: str, value: float, column: str) -> str:
+        """The mean, and how many of the arm's runs it is over when some predate the measure."""
+        if pd.isna(value):
+            return "n/a"
+        own = runs.loc[runs["arm"] == arm]
+        recorded = int(pd.to_numeric(own[column], errors="coerce").notna().sum()) if column in own else len(own)
+        return fmt[column].format(value) + (f" ({recorded} of {len(own)} runs)" if recorded < len(own) else "")
+
     rows = [
         f"| {r['arm']} | "
-        + " | ".join("n/a" if pd.isna(r[c]) else fmt[c].format(r[c]) for c in columns)
+        + " | ".join(cell(r["arm"], r[c], c) for c in columns)
         + f" | {int((runs['arm'] == r['arm']).sum())} |"
         for _, r in measured.iterrows()
     ]

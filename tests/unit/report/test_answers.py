@@ -194,3 +194,12 @@ def test_gains_no_paired_test_tells_from_noise_are_not_called_help(tmp_path):
     assert "**better**" not in q3 and "**worse**" not in q3  # the premise: every change is left unsettled
     assert q3.startswith("Not shown by these runs: the point estimates lean to hard negatives (AUROC +")
     assert "helped more" not in q3 and "Settled by paired tests" not in q3
+
+
+def test_a_mean_over_fewer_runs_than_the_arm_has_says_how_many(tmp_path):
+    write_arm(tmp_path, "frozen", hard=0.5, val=0.6, representation_drift=0.0)
+    write_arm(tmp_path, "finetune", hard=1.0, val=0.7, forgetting=1.2)  # repeat 0 kept before drift was measured
+    write_arm(tmp_path, "finetune", hard=1.0, val=0.7, forgetting=1.0, representation_drift=0.4, data_seed=1, seed=1)
+    a = _answers(tmp_path)[QUESTIONS[3]]
+    assert "| finetune (m) | +1.100 | 0.400 (3 of 6 runs) | 6 |" in a
+    assert "| frozen (m) | n/a | 0.000 | 3 |" in a  # every run recorded it: no count
