@@ -9,7 +9,7 @@ TORCH  ?= torch==2.13.0
 ARGS   ?=
 PYTEST_ARGS ?=
 
-.PHONY: install train test lint format assets docs docs-build gpu-bundle course-results panel-results clean
+.PHONY: install train test lint format assets docs docs-build gpu-bundle course-results panel-results annalog-results clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -81,6 +81,23 @@ panel-results: install
 	$(BIN)/python scripts/panel.py $(PANEL_RUNS) --out outputs/panel_repeats
 	$(BIN)/python scripts/results.py collect outputs/panel_repeats results/panel_repeats --command "make panel-results" \
 		$(foreach d,$(PANEL_RUNS),--runs $(d))
+	$(BIN)/python scripts/results.py render
+
+# ANNalog's encoder beside rxnfp on GSK3B's folds (docs/results.md): its rows (its frozen arms' repeat 0 in
+# results/annalog_gsk3b/runs, finetune's at its chosen rate, later repeats in results/annalog_repeats/runs) against
+# ECFP4 + RF (results/annalog_course/), and each paired with the same recipe on rxnfp from the course's runs
+# (results/annalog_twins/: does the trunk matter?).
+ANNALOG_RUNS := $(foreach a,frozen frozen_ecfp embeddings_logreg,results/annalog_gsk3b/runs/$(a)) \
+	results/defaults_annalog_finetune/runs/lr1e-3 $(wildcard results/annalog_repeats/runs)
+ECFP_RF_RUNS := results/course_repeats/runs/ecfp_rf results/blend_lp_ft_ecfp_rf/runs/ecfp_rf
+annalog-results: install
+	rm -rf outputs/annalog_course outputs/annalog_twins
+	$(BIN)/python scripts/compare.py $(ANNALOG_RUNS) $(ECFP_RF_RUNS) --reference ecfp_rf --no-labels --out outputs/annalog_course
+	$(BIN)/python scripts/compare.py $(ANNALOG_RUNS) $(COURSE_RUNS) --twins rxnfp_bert --no-labels --out outputs/annalog_twins
+	$(BIN)/python scripts/results.py collect outputs/annalog_course results/annalog_course --command "make annalog-results" \
+		$(foreach d,$(ANNALOG_RUNS) $(ECFP_RF_RUNS),--runs $(d))
+	$(BIN)/python scripts/results.py collect outputs/annalog_twins results/annalog_twins --command "make annalog-results" \
+		$(foreach d,$(ANNALOG_RUNS) $(COURSE_RUNS),--runs $(d))
 	$(BIN)/python scripts/results.py render
 
 clean:
