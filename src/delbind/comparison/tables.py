@@ -120,7 +120,8 @@ def paired_markdown(
     reference = pairs["reference"].iloc[0]
     why = "the row with the highest mean val hard AU-PRC" if chosen else "the reference asked for"
     heading = (
-        f"Each row paired against its twin on **{twins}** (the same recipe on that trunk: ref), on the same molecules."
+        f"Each row paired against its twin on **{twins}** (ref: the same arm, pooling and checkpoint rule on that "
+        "trunk), on the same molecules."
         if twins
         else f"Paired against **{reference}** ({why}), on the same molecules."
     )
