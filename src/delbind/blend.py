@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from delbind.arms.base import VAL_SETS
-from delbind.comparison.runs import read_runs
+from delbind.comparison.runs import arm_of, read_runs
 from delbind.comparison.verdicts import resolve_arm
 from delbind.ensemble import FOLD_KEYS, ROWS, SUMMED, aligned_predictions, score_predictions
 from delbind.errors import ConfigError, DataError, NoRunsError, RunDirExistsError
@@ -122,7 +122,7 @@ def write_blends(cfg: Any, out_dir: Path) -> list[Path]:
     written = []
     for a, b in pair_runs(runs, arms):
         preds, weight = blend_predictions(a["run_dir"], b["run_dir"], cfg.weight)
-        short = (row["arm"].split(" (", 1)[0] for row in (a, b))  # the arm names; the metrics keep the labels
+        short = (arm_of(row["arm"]) for row in (a, b))  # the arm names; the metrics keep the labels
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"blend-{'-'.join(short)}-d{a.get('data_seed')}-f{a.get('fold')}")
         run_dir = out_dir / name
         try:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from delbind.comparison.runs import load_runs
+from delbind.comparison.runs import arm_of, load_runs
 from delbind.comparison.verdicts import resolve_arm
 from delbind.errors import NoRunsError
 from delbind.io import atomic_write, write_text
@@ -76,7 +76,7 @@ def tally(table: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
 
 def panel_markdown(table: pd.DataFrame, counts: pd.DataFrame, margin: float) -> str:
     """panel.md: per target the pooled hard figures and verdicts, then the tally over the reporting targets."""
-    ref = table["reference"].iloc[0].split(" (", 1)[0]
+    ref = arm_of(table["reference"].iloc[0])
     lines = [
         f"Per target: pooled out-of-fold hard AUROC [95% CI] / hard AU-PRC, and the verdict against **{ref}** "
         f"(margin {margin}; Holm over the arms of a target). The development target chooses defaults; it is "

@@ -124,6 +124,11 @@ def row_label(run: pd.Series) -> str:
     return f"{run['arm']} ({', '.join(parts)})"
 
 
+def arm_of(label: str) -> str:
+    """A row label's arm (``row_label``'s inverse): ``lp_ft (rxnfp_bert, mean pooling, lr3e-4)`` -> ``lp_ft``."""
+    return label.split(" (", 1)[0]
+
+
 def per_unit(group: pd.DataFrame, metric: str) -> pd.Series:
     """``metric`` of one row's runs, one value per (repeat, fold-or-split), NaNs dropped; runs of one unit (several
     init seeds on one old re-split) are averaged first, so the replicate is the split, never the seed."""

@@ -19,17 +19,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from delbind.comparison.runs import arm_of
 from delbind.errors import DataError
 
 Z = 1.96  # a two-sided 95% band for the difference of two fits of one recipe
 METRIC = "val_hard_auprc"  # what defaults are chosen on (mean over the folds)
 # arm without a measured seed spread -> the measured arm whose spread it borrows (nearest in what trains)
 PROXY = {"partial": "finetune", "lora": "finetune", "contrastive": "lp_ft", "lp_ft_ecfp": "lp_ft"}
-
-
-def arm_of(label: str) -> str:
-    """``lp_ft (rxnfp_bert, mean pooling, lr3e-4)`` -> ``lp_ft``."""
-    return label.split(" (", 1)[0]
 
 
 def recipe_of(label: str) -> str:

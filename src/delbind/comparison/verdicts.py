@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from delbind.comparison.runs import SELECTION, VERDICT, deal_of, per_unit, repeat_order
+from delbind.comparison.runs import SELECTION, VERDICT, arm_of, deal_of, per_unit, repeat_order
 from delbind.errors import ConfigError
 from delbind.evaluation import statistics as st
 
@@ -42,7 +42,7 @@ def resolve_arm(summary: pd.DataFrame, name: str) -> str:
     labels = list(summary["arm"])
     if name in labels:
         return name
-    matches = [label for label in labels if label.split(" (", 1)[0] == name]
+    matches = [label for label in labels if arm_of(label) == name]
     if len(matches) == 1:
         return matches[0]
     which = "several rows" if matches else "no row"
@@ -65,7 +65,7 @@ def twin_pairs(runs: pd.DataFrame, summary: pd.DataFrame, model: str) -> list[tu
     pairs = []
     for label in summary["arm"]:
         own = str(runs.loc[runs["arm"] == label, "model"].iloc[0])
-        head = label.split(" (", 1)[0]  # row_label: "<arm> (<model>, ...)", the model first
+        head = arm_of(label)  # row_label: "<arm> (<model>, ...)", the model first
         twin = label.replace(f"{head} ({own}", f"{head} ({model}", 1)
         if own != model and twin in labels:
             pairs.append((label, twin))

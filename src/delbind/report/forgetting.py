@@ -50,18 +50,15 @@ def forgetting(summary: pd.DataFrame, runs: pd.DataFrame) -> str:
     head = ["| arm | " + " | ".join(names[c] for c in columns) + " | runs |", "|---" * (len(columns) + 2) + "|"]
     fmt = {"forgetting": "{:+.3f}", "representation_drift": "{:.3f}"}
 
-    def cell(arm: str, value: float, column: str) -> str:
-        """The mean, and how many of the arm's runs it is over when some predate the measure."""
+    def cell(own: pd.DataFrame, value: float, column: str) -> str:
+        """The mean, and how many of the arm's runs (``own``) it is over when some predate the measure."""
         if pd.isna(value):
             return "n/a"
-        own = runs.loc[runs["arm"] == arm]
         recorded = int(pd.to_numeric(own[column], errors="coerce").notna().sum()) if column in own else len(own)
         return fmt[column].format(value) + (f" ({recorded} of {len(own)} runs)" if recorded < len(own) else "")
 
-    rows = [
-        f"| {r['arm']} | "
-        + " | ".join(cell(r["arm"], r[c], c) for c in columns)
-        + f" | {int((runs['arm'] == r['arm']).sum())} |"
-        for _, r in measured.iterrows()
-    ]
+    rows = []
+    for _, r in measured.iterrows():
+        own = runs.loc[runs["arm"] == r["arm"]]
+        rows.append(f"| {r['arm']} | " + " | ".join(cell(own, r[c], c) for c in columns) + f" | {len(own)} |")
     return " ".join(sentences) + "\n\n" + "\n".join(head + rows)
