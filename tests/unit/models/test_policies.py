@@ -149,3 +149,17 @@ def test_a_trunks_own_learning_rate_replaces_the_modes_and_the_command_line_wins
         run, [f"arm={arm}", "model=tiny", f"+model.learning_rates.{key}=7e-4", "trainer.learning_rate=3e-5"]
     )
     assert asked.trainer.learning_rate == 3e-5
+
+
+@pytest.mark.parametrize("arm", ["lp_ft", "contrastive", "lp_ft_ecfp"])
+def test_a_trunks_own_probe_rate_sets_lp_fts_stage_1_and_leaves_stage_2_alone(arm):
+    run = Path("/nonexistent/run")
+    stock = compose_cfg(run, [f"arm={arm}", "model=tiny"])
+    assert stock.mode.linear_probe.learning_rate == 1e-2  # rxnfp's
+    own = compose_cfg(run, [f"arm={arm}", "model=tiny", "+model.learning_rates.linear_probe=0.3"])
+    assert own.mode.linear_probe.learning_rate == 0.3 and own.trainer.learning_rate == stock.trainer.learning_rate
+    stage_1 = OmegaConf.merge(own.trainer, own.mode.linear_probe)  # stage 1's trainer, as lp_ft builds it
+    assert stage_1.learning_rate == 0.3
+    own_rate = "+model.learning_rates.linear_probe=0.3"
+    asked = compose_cfg(run, [f"arm={arm}", "model=tiny", own_rate, "mode.linear_probe.learning_rate=0.05"])
+    assert asked.mode.linear_probe.learning_rate == 0.05
