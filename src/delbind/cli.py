@@ -46,7 +46,7 @@ def run_dirs_task(task: Callable[..., T], config: str, conf_dir: Path, doc: str)
             "(default: the row with the highest val hard AU-PRC)",
         )
         parser.add_argument("--margin", type=float, default=cfg.margin, help="practical margin of the verdicts")
-    if "twins" in cfg:  # compare
+    if "twins" in cfg:  # compare, panel
         parser.add_argument("--twins", metavar="MODEL", help="pair each row with the same recipe on MODEL (a model "
                             "name: rxnfp_bert) instead of against one reference: does the trunk matter?")  # fmt: skip
     if "labels" in cfg:  # compare, report

@@ -142,6 +142,10 @@ def test_panel_cli_combines_sweeps_against_its_configured_reference(tmp_path):
     strict = subprocess.run([sys.executable, script, str(tmp_path / "added"), "--strict"], capture_output=True,
                             text=True, timeout=120)  # fmt: skip
     assert strict.returncode == 2 and "Traceback" not in strict.stderr and "unfinished" in strict.stderr
+    twins = subprocess.run([sys.executable, script, str(tmp_path / "first"), "--twins", "nope", "--out", str(out)],
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert twins.returncode == 2 and "Traceback" not in twins.stderr
+    assert "on 'nope' and on another trunk" in twins.stderr
 
 
 def test_pretrain_cli_missing_corpus_is_one_line(tmp_path):

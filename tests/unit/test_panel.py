@@ -3,6 +3,7 @@ import pytest
 
 from delbind.comparison import compare
 from delbind.comparison.panel import panel, write_panel
+from delbind.errors import NoRunsError
 from tests.helpers import write_cv_sweep
 
 
@@ -49,3 +50,32 @@ def test_the_tally_says_per_arm_whether_its_verdicts_speak_of_the_arm(tmp_path):
     md = (tmp_path / "panel.md").read_text()
     assert "| strong (m) | arms | 2 |" in md and "| once (m) | these models | 2 |" in md
     assert "| T1 | reporting | strong (m) | 3 |" in md and "| T1 | reporting | once (m) | 1 |" in md
+
+
+def test_a_twin_panel_pairs_each_row_with_its_recipe_on_the_other_trunk_per_target(tmp_path):
+    from tests.helpers import write_seed_runs
+
+    for target in ("DEV", "T1", "T2"):
+        for r in (0, 1, 2):  # a recipe on trunk "m" and on trunk "t" (better on T1 only), and a fingerprint arm
+            write_seed_runs(tmp_path / target, "frozen", [r], data_seed=r, target=target)
+            write_seed_runs(tmp_path / target, "frozen", [r + 5], signal=3.0 if target == "T1" else 1.0, data_seed=r,
+                            target=target, model="t")  # fmt: skip
+            write_seed_runs(tmp_path / target, "ecfp_rf", [r], data_seed=r, target=target, model="ecfp4")
+    write_seed_runs(tmp_path / "ALONE", "frozen", [0], target="ALONE")  # one trunk only: nothing to pair
+    table, tally = panel([tmp_path], development="DEV", reference="ecfp_rf", twins="m")
+    assert set(table["target"]) == {"DEV", "T1", "T2"}  # ALONE left out
+    assert set(table["arm"]) == {"frozen (m)", "frozen (t)"}  # ecfp_rf has no twin: not shown
+    rows = table.set_index(["target", "arm"])
+    assert (
+        rows.loc[("T1", "frozen (t)"), "reference"] == "frozen (m)"
+        and rows.loc[("T1", "frozen (t)"), "verdict"] == "better"
+    )
+    assert rows.loc[("T2", "frozen (t)"), "verdict"] not in ("better", "worse")  # one recipe, seed noise alone
+    alone = compare([tmp_path / "T1"], twins="m").pairs.set_index("arm").loc["frozen (t)"]
+    assert rows.loc[("T1", "frozen (t)"), "diff"] == pytest.approx(alone["test_hard_auroc_diff"])
+    assert tally.set_index("arm").loc["frozen (t)", "targets"] == 2  # DEV never counted
+    write_panel([tmp_path], tmp_path / "out", "DEV", "ecfp_rf", twins="m")
+    md = (tmp_path / "out" / "panel.md").read_text()
+    assert "the verdict against its twin on **m**" in md and "| T1 | reporting | frozen (m) | 3 |" in md
+    with pytest.raises(NoRunsError, match="on 'x' and on another trunk"):
+        panel([tmp_path], development="DEV", reference="ecfp_rf", twins="x")

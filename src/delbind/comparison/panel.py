@@ -30,9 +30,12 @@ def panel(
     margin: float = 0.02,
     alpha: float = 0.05,
     strict: bool = False,
+    twins: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per target x arm rows, tally per arm over the reporting targets) for the runs below ``paths``; ``strict``:
-    an unreadable or unfinished run is an error (else left out, one line each)."""
+    an unreadable or unfinished run is an error (else left out, one line each). ``twins`` (a model name): each row
+    of another trunk is paired with the same recipe on that trunk instead of with ``reference``; the table then holds
+    the paired rows and their twins only."""
     from delbind.comparison import compare  # the package's entry point; this module is one of its parts
 
     runs = load_runs(paths, per_target=False, strict=strict)  # rows are split by target below
@@ -40,20 +43,31 @@ def panel(
         raise NoRunsError(f"no run below {[str(p) for p in paths]} records a data.target: not a panel")
     rows = []
     for target, group in runs.groupby("target", sort=False):
-        result = compare(group.reset_index(drop=True), reference=reference, margin=margin, alpha=alpha)
-        ref = resolve_arm(result.summary, reference)
+        if twins and (not (group["model"] == twins).any() or not (group["model"] != twins).any()):
+            continue  # twins: a target where one trunk ran alone pairs nothing
+        result = compare(group.reset_index(drop=True), reference=None if twins else reference, margin=margin,
+                         alpha=alpha, twins=twins)  # fmt: skip
         pairs = result.pairs.set_index("arm") if not result.pairs.empty else pd.DataFrame()
-        for _, r in result.summary.iterrows():
+        summary = result.summary
+        if twins:  # the paired rows and their twins; each row's reference is its twin (a twin's, itself)
+            summary = summary[summary["arm"].isin(set(pairs.index) | set(pairs["reference"]))]
+            refs = {arm: pairs["reference"].get(arm, arm) for arm in summary["arm"]}
+        else:
+            refs = dict.fromkeys(summary["arm"], resolve_arm(summary, reference))
+        for _, r in summary.iterrows():
+            ref = refs[r["arm"]]
             row: dict[str, Any] = {"target": target, "role": "development" if target == development else "reporting"}
             row |= {k: r[k] for k in ("arm", "design", "n_units", "val_hard_auprc", "test_hard_auroc",
                                       "test_hard_auroc_lo", "test_hard_auroc_hi", "test_hard_auprc")}  # fmt: skip
             row |= {k: r.get(k, np.nan) for k in ("n_test_hard_binders", "n_test_hard_negatives")}
-            row |= {"reference": ref, "resolvable": result.resolvable, "repeats": int(r["n_repeats"])}
+            row |= {"reference": ref, "resolvable": result.resolvable, "repeats": int(r["n_repeats"]), "twins": twins}
             if r["arm"] in pairs.index:
                 p = pairs.loc[r["arm"]]
                 row |= {k: p[f"test_hard_auroc_{k}"] for k in ("diff", "lo", "hi", "se", "p_holm", "verdict")}
                 row |= {"scope": p["scope"], "n_repeats": p["n_repeats"]}
             rows.append(row)
+    if not rows:
+        raise NoRunsError(f"no target below {[str(p) for p in paths]} has runs on {twins!r} and on another trunk")
     table = pd.DataFrame(rows)
     return table, tally(table, alpha)
 
@@ -76,9 +90,16 @@ def tally(table: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
 
 def panel_markdown(table: pd.DataFrame, counts: pd.DataFrame, margin: float) -> str:
     """panel.md: per target the pooled hard figures and verdicts, then the tally over the reporting targets."""
-    ref = arm_of(table["reference"].iloc[0])
+    twins = table["twins"].dropna().iloc[0] if table.get("twins", pd.Series(dtype=object)).notna().any() else None
+    ref = f"its twin on {twins}" if twins else arm_of(table["reference"].iloc[0])
+    against = (
+        f"against its twin on **{twins}** (the same arm, pooling and checkpoint rule on that trunk; a twin's own row "
+        "says reference)"
+        if twins
+        else f"against **{ref}**"
+    )
     lines = [
-        f"Per target: pooled out-of-fold hard AUROC [95% CI] / hard AU-PRC, and the verdict against **{ref}** "
+        f"Per target: pooled out-of-fold hard AUROC [95% CI] / hard AU-PRC, and the verdict {against} "
         f"(margin {margin}; Holm over the arms of a target). The development target chooses defaults; it is "
         "shown, never counted.",
         "",
@@ -141,10 +162,12 @@ def write_panel(
     reference: str,
     margin: float = 0.02,
     strict: bool = False,
+    twins: str | None = None,
 ) -> pd.DataFrame:
-    """panel.md, panel.csv and panel_tally.csv in ``out_dir``; returns the per target x arm table."""
+    """panel.md, panel.csv and panel_tally.csv in ``out_dir`` (``twins``: as ``panel``); returns the per target x arm
+    table."""
     out_dir = Path(out_dir)
-    table, counts = panel(paths, development, reference, margin, strict=strict)
+    table, counts = panel(paths, development, reference, margin, strict=strict, twins=twins)
     write_text(out_dir / "panel.md", panel_markdown(table, counts, margin))
     for name, frame in (("panel.csv", table), ("panel_tally.csv", counts)):
         with atomic_write(out_dir / name) as tmp:

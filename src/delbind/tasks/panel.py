@@ -16,7 +16,8 @@ def run(cfg: DictConfig) -> pd.DataFrame:
     <time>``). Prints panel.md; returns the per target x arm table."""
     out = output_dir(cfg, "panels")
     out.mkdir(parents=True, exist_ok=True)
-    table = write_panel([Path(d) for d in cfg.dirs], out, cfg.development, cfg.reference, cfg.margin, cfg.strict)
+    table = write_panel([Path(d) for d in cfg.dirs], out, cfg.development, cfg.reference, cfg.margin, cfg.strict,
+                        cfg.get("twins"))  # fmt: skip
     print((out / "panel.md").read_text())
     print(f"written: {out}/panel.md, panel.csv, panel_tally.csv")
     return table
