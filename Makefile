@@ -63,12 +63,19 @@ COURSE_RUNS := results/course_repeats/runs results/course_gsk3b/runs/frozen resu
 	results/defaults_lp_ft/runs/default results/contrastive/runs/contrastive_w1.0 \
 	results/aa_gsk3b/runs/frozen_ecfp_sel_loss/seed0 results/fp_head/runs/lp_ft_ecfp \
 	results/course_gsk3b/runs/embeddings_logreg results/blend_lp_ft_ecfp_rf/runs/ecfp_rf results/course_gsk3b/runs/ecfp_xgb
+# Also: does fine-tuning pay once the head reads ECFP4? frozen_ecfp against lp_ft_ecfp over their shared repeats
+# (results/frozen_ecfp_vs_lp_ft_ecfp/).
+FP_HEAD_RUNS := results/course_repeats/runs/frozen_ecfp results/aa_gsk3b/runs/frozen_ecfp_sel_loss/seed0 \
+	results/course_repeats/runs/lp_ft_ecfp results/fp_head/runs/lp_ft_ecfp
 course-results: install
-	rm -rf outputs/course_repeats
+	rm -rf outputs/course_repeats outputs/frozen_ecfp_vs_lp_ft_ecfp
 	$(BIN)/python scripts/compare.py $(COURSE_RUNS) --reference ecfp_rf --no-labels --out outputs/course_repeats
 	$(BIN)/python scripts/report.py $(COURSE_RUNS) --reference ecfp_rf --no-labels --out outputs/course_repeats
+	$(BIN)/python scripts/compare.py $(FP_HEAD_RUNS) --reference lp_ft_ecfp --no-labels --out outputs/frozen_ecfp_vs_lp_ft_ecfp
 	$(BIN)/python scripts/results.py collect outputs/course_repeats results/course_repeats --command "make course-results" \
 		$(foreach d,$(COURSE_RUNS),--runs $(d))
+	$(BIN)/python scripts/results.py collect outputs/frozen_ecfp_vs_lp_ft_ecfp results/frozen_ecfp_vs_lp_ft_ecfp \
+		--command "make course-results" $(foreach d,$(FP_HEAD_RUNS),--runs $(d))
 	$(BIN)/python scripts/results.py render
 
 # The kinase panel with repeats (docs/results.md): the reporting targets' cheap arms, repeats 1-4 (frozen_ecfp, on its
