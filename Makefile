@@ -91,20 +91,32 @@ panel-results: install
 	$(BIN)/python scripts/results.py render
 
 # ANNalog's encoder beside rxnfp on GSK3B's folds (docs/results.md): its rows (its frozen arms' repeat 0 in
-# results/annalog_gsk3b/runs, finetune's at its chosen rate, later repeats in results/annalog_repeats/runs) against
-# ECFP4 + RF (results/annalog_course/), and each paired with the same recipe on rxnfp from the course's runs
-# (results/annalog_twins/: does the trunk matter?).
+# results/annalog_gsk3b/runs, finetune's and lp_ft's at their chosen rates, later repeats in
+# results/annalog_repeats/runs) against ECFP4 + RF (results/annalog_course/), and each paired with the same recipe on
+# rxnfp from the course's runs (results/annalog_twins/: does the trunk matter?).
 ANNALOG_RUNS := $(foreach a,frozen frozen_ecfp embeddings_logreg,results/annalog_gsk3b/runs/$(a)) \
-	results/defaults_annalog_finetune/runs/lr1e-3 $(wildcard results/annalog_repeats/runs)
+	results/defaults_annalog_finetune/runs/lr1e-3 results/defaults_annalog_lp_ft/runs/p1_s1e-3 \
+	$(wildcard results/annalog_repeats/runs)
 ECFP_RF_RUNS := results/course_repeats/runs/ecfp_rf results/blend_lp_ft_ecfp_rf/runs/ecfp_rf
+# On the panel's reporting targets (results/annalog_panel/runs/<target>): against ECFP4 + RF (results/annalog_panel/)
+# and against the rxnfp twins of the panel (results/annalog_panel_twins/).
+ANNALOG_PANEL_RUNS := results/annalog_panel/runs
+PANEL_ECFP_RF_RUNS := $(wildcard $(foreach t,CHEMBL2147 CHEMBL4203 CHEMBL2971,results/kinase_panel/runs/$(t)/ecfp_rf \
+	results/panel_repeats/runs/$(t)/ecfp_rf))
 annalog-results: install
-	rm -rf outputs/annalog_course outputs/annalog_twins
+	rm -rf outputs/annalog_course outputs/annalog_twins outputs/annalog_panel outputs/annalog_panel_twins
 	$(BIN)/python scripts/compare.py $(ANNALOG_RUNS) $(ECFP_RF_RUNS) --reference ecfp_rf --no-labels --out outputs/annalog_course
 	$(BIN)/python scripts/compare.py $(ANNALOG_RUNS) $(COURSE_RUNS) --twins rxnfp_bert --no-labels --out outputs/annalog_twins
+	$(BIN)/python scripts/panel.py $(ANNALOG_PANEL_RUNS) $(PANEL_ECFP_RF_RUNS) --out outputs/annalog_panel
+	$(BIN)/python scripts/panel.py $(ANNALOG_PANEL_RUNS) $(PANEL_RUNS) --twins rxnfp_bert --out outputs/annalog_panel_twins
 	$(BIN)/python scripts/results.py collect outputs/annalog_course results/annalog_course --command "make annalog-results" \
 		$(foreach d,$(ANNALOG_RUNS) $(ECFP_RF_RUNS),--runs $(d))
 	$(BIN)/python scripts/results.py collect outputs/annalog_twins results/annalog_twins --command "make annalog-results" \
 		$(foreach d,$(ANNALOG_RUNS) $(COURSE_RUNS),--runs $(d))
+	$(BIN)/python scripts/results.py collect outputs/annalog_panel results/annalog_panel --command "make annalog-results" \
+		$(foreach d,$(ANNALOG_PANEL_RUNS) $(PANEL_ECFP_RF_RUNS),--runs $(d))
+	$(BIN)/python scripts/results.py collect outputs/annalog_panel_twins results/annalog_panel_twins \
+		--command "make annalog-results" $(foreach d,$(ANNALOG_PANEL_RUNS) $(PANEL_RUNS),--runs $(d))
 	$(BIN)/python scripts/results.py render
 
 clean:

@@ -217,7 +217,9 @@ def test_a_page_states_a_legend_once_and_a_later_table_keeps_only_its_own_senten
     assert stale(page, tmp_path / "results") == []  # the rendered page is up to date, not stale by its dedupe
 
 
-@pytest.mark.parametrize("variable", ["COURSE_RUNS", "FP_HEAD_RUNS", "PANEL_RUNS", "ANNALOG_RUNS", "ECFP_RF_RUNS"])
+@pytest.mark.parametrize(
+    "variable", ["COURSE_RUNS", "FP_HEAD_RUNS", "PANEL_RUNS", "ANNALOG_RUNS", "ECFP_RF_RUNS", "PANEL_ECFP_RF_RUNS"]
+)
 def test_the_runs_the_makefile_draws_committed_tables_from_are_committed(variable):
     """make course-results / panel-results / annalog-results redraw results/ from these dirs: each must hold kept
     fold runs."""
