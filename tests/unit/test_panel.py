@@ -62,6 +62,7 @@ def test_a_twin_panel_pairs_each_row_with_its_recipe_on_the_other_trunk_per_targ
                             target=target, model="t")  # fmt: skip
             write_seed_runs(tmp_path / target, "ecfp_rf", [r], data_seed=r, target=target, model="ecfp4")
     write_seed_runs(tmp_path / "ALONE", "frozen", [0], target="ALONE")  # one trunk only: nothing to pair
+    write_seed_runs(tmp_path / "ALONE", "ecfp_rf", [0], target="ALONE", model="ecfp4")  # nor with a fingerprint
     table, tally = panel([tmp_path], development="DEV", reference="ecfp_rf", twins="m")
     assert set(table["target"]) == {"DEV", "T1", "T2"}  # ALONE left out
     assert set(table["arm"]) == {"frozen (m)", "frozen (t)"}  # ecfp_rf has no twin: not shown

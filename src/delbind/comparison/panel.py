@@ -17,7 +17,7 @@ from scipy import stats
 
 from delbind.comparison.runs import arm_of, load_runs
 from delbind.comparison.verdicts import resolve_arm
-from delbind.errors import NoRunsError
+from delbind.errors import ConfigError, NoRunsError
 from delbind.io import atomic_write, write_text
 
 VERDICTS = ("better", "equivalent", "worse", "can't tell")
@@ -43,10 +43,13 @@ def panel(
         raise NoRunsError(f"no run below {[str(p) for p in paths]} records a data.target: not a panel")
     rows = []
     for target, group in runs.groupby("target", sort=False):
-        if twins and (not (group["model"] == twins).any() or not (group["model"] != twins).any()):
-            continue  # twins: a target where one trunk ran alone pairs nothing
-        result = compare(group.reset_index(drop=True), reference=None if twins else reference, margin=margin,
-                         alpha=alpha, twins=twins)  # fmt: skip
+        try:
+            result = compare(group.reset_index(drop=True), reference=None if twins else reference, margin=margin,
+                             alpha=alpha, twins=twins)  # fmt: skip
+        except ConfigError:
+            if twins:  # no row of this target has a twin (one trunk ran alone): nothing to pair
+                continue
+            raise
         pairs = result.pairs.set_index("arm") if not result.pairs.empty else pd.DataFrame()
         summary = result.summary
         if twins:  # the paired rows and their twins; each row's reference is its twin (a twin's, itself)
