@@ -145,7 +145,7 @@ def test_panel_cli_combines_sweeps_against_its_configured_reference(tmp_path):
     twins = subprocess.run([sys.executable, script, str(tmp_path / "first"), "--twins", "nope", "--out", str(out)],
                            capture_output=True, text=True, timeout=120)  # fmt: skip
     assert twins.returncode == 2 and "Traceback" not in twins.stderr
-    assert "on 'nope' and on another trunk" in twins.stderr
+    assert "has a row with a twin on 'nope'" in twins.stderr
 
 
 def test_pretrain_cli_missing_corpus_is_one_line(tmp_path):

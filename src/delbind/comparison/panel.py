@@ -70,7 +70,8 @@ def panel(
                 row |= {"scope": p["scope"], "n_repeats": p["n_repeats"]}
             rows.append(row)
     if not rows:
-        raise NoRunsError(f"no target below {[str(p) for p in paths]} has runs on {twins!r} and on another trunk")
+        raise NoRunsError(f"no target below {[str(p) for p in paths]} has a row with a twin on {twins!r} (the same "
+                          "recipe on that trunk)")  # fmt: skip
     table = pd.DataFrame(rows)
     return table, tally(table, alpha)
 
