@@ -16,8 +16,8 @@ import pandas as pd
 from scipy import stats
 
 from delbind.comparison.runs import arm_of, load_runs
-from delbind.comparison.verdicts import resolve_arm
-from delbind.errors import ConfigError, NoRunsError
+from delbind.comparison.verdicts import find_twins, resolve_arm
+from delbind.errors import NoRunsError
 from delbind.io import atomic_write, write_text
 
 VERDICTS = ("better", "equivalent", "worse", "can't tell")
@@ -43,13 +43,10 @@ def panel(
         raise NoRunsError(f"no run below {[str(p) for p in paths]} records a data.target: not a panel")
     rows = []
     for target, group in runs.groupby("target", sort=False):
-        try:
-            result = compare(group.reset_index(drop=True), reference=None if twins else reference, margin=margin,
-                             alpha=alpha, twins=twins)  # fmt: skip
-        except ConfigError:
-            if twins:  # no row of this target has a twin (one trunk ran alone): nothing to pair
-                continue
-            raise
+        if twins and not find_twins(group, group["arm"].unique(), twins):
+            continue  # no row of this target has a twin (one trunk ran alone): nothing to pair
+        result = compare(group.reset_index(drop=True), reference=None if twins else reference, margin=margin,
+                         alpha=alpha, twins=twins)  # fmt: skip
         pairs = result.pairs.set_index("arm") if not result.pairs.empty else pd.DataFrame()
         summary = result.summary
         if twins:  # the paired rows and their twins; each row's reference is its twin (a twin's, itself)
@@ -92,16 +89,16 @@ def tally(table: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def panel_markdown(table: pd.DataFrame, counts: pd.DataFrame, margin: float) -> str:
-    """panel.md: per target the pooled hard figures and verdicts, then the tally over the reporting targets."""
-    twins = table["twins"].dropna().iloc[0] if table.get("twins", pd.Series(dtype=object)).notna().any() else None
-    ref = f"its twin on {twins}" if twins else arm_of(table["reference"].iloc[0])
-    against = (
-        f"against its twin on **{twins}** (the same arm, pooling and checkpoint rule on that trunk; a twin's own row "
-        "says reference)"
-        if twins
-        else f"against **{ref}**"
-    )
+def panel_markdown(table: pd.DataFrame, counts: pd.DataFrame, margin: float, twins: str | None = None) -> str:
+    """panel.md: per target the pooled hard figures and verdicts (``twins``: against each row's twin on that model),
+    then the tally over the reporting targets."""
+    if twins:
+        ref = f"its twin on {twins}"
+        against = (f"against its twin on **{twins}** (the same arm, pooling and checkpoint rule on that trunk; a "
+                   "twin's own row says reference)")  # fmt: skip
+    else:
+        ref = arm_of(table["reference"].iloc[0])
+        against = f"against **{ref}**"
     lines = [
         f"Per target: pooled out-of-fold hard AUROC [95% CI] / hard AU-PRC, and the verdict {against} "
         f"(margin {margin}; Holm over the arms of a target). The development target chooses defaults; it is "
@@ -172,7 +169,7 @@ def write_panel(
     table."""
     out_dir = Path(out_dir)
     table, counts = panel(paths, development, reference, margin, strict=strict, twins=twins)
-    write_text(out_dir / "panel.md", panel_markdown(table, counts, margin))
+    write_text(out_dir / "panel.md", panel_markdown(table, counts, margin, twins))
     for name, frame in (("panel.csv", table), ("panel_tally.csv", counts)):
         with atomic_write(out_dir / name) as tmp:
             frame.to_csv(tmp, index=False)

@@ -17,6 +17,7 @@ Equivalence is two one-sided tests within +-``margin``; both families of p-value
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -58,19 +59,27 @@ def reference_row(summary: pd.DataFrame, reference: str | None) -> str | None:
     return str(summary.loc[summary[SELECTION].idxmax(), "arm"])
 
 
-def twin_pairs(runs: pd.DataFrame, summary: pd.DataFrame, model: str) -> list[tuple[str, str]]:
-    """(row, its twin): each row of another trunk beside the row of the same recipe (arm, pooling, checkpoint rule,
-    label) on ``model``, in the summary's order. Rows without one (a fingerprint baseline) are not paired."""
-    labels = set(summary["arm"])
-    pairs = []
-    for label in summary["arm"]:
+def find_twins(runs: pd.DataFrame, labels: Iterable[str], model: str) -> list[tuple[str, str]]:
+    """(row, its twin): each row of ``labels`` on another trunk beside the row of the same recipe (arm, pooling,
+    checkpoint rule, label) on ``model``, in the order given. Rows without one (a fingerprint baseline) are not
+    paired; none at all: an empty list."""
+    labels = list(labels)
+    known, pairs = set(labels), []
+    for label in labels:
         own = str(runs.loc[runs["arm"] == label, "model"].iloc[0])
         head = arm_of(label)  # row_label: "<arm> (<model>, ...)", the model first
         twin = label.replace(f"{head} ({own}", f"{head} ({model}", 1)
-        if own != model and twin in labels:
+        if own != model and twin in known:
             pairs.append((label, twin))
-    if not pairs:
-        raise ConfigError(f"no row has a twin on {model!r} (the same recipe on that trunk); rows: {', '.join(labels)}")
+    return pairs
+
+
+def twin_pairs(runs: pd.DataFrame, summary: pd.DataFrame, model: str) -> list[tuple[str, str]]:
+    """``find_twins`` over the summary's rows, in its order; no pair at all is an error (a model no row has)."""
+    if not (pairs := find_twins(runs, summary["arm"], model)):
+        raise ConfigError(
+            f"no row has a twin on {model!r} (the same recipe on that trunk); rows: {', '.join(summary['arm'])}"
+        )
     return pairs
 
 
