@@ -62,6 +62,20 @@ def test_forgetting_is_averaged_and_n_a_without_an_mlm_head(tmp_path):
     assert "| +0.200 |" in table and table.splitlines()[3].endswith("| n/a |")  # the ecfp_rf row
 
 
+def test_drift_is_a_column_only_where_some_row_measured_it(tmp_path):
+    for seed, drift in enumerate([0.2, 0.4]):
+        _write_run(tmp_path / "new", f"ft{seed}", "finetune", seed, 0.8, representation_drift=drift)
+    _write_run(tmp_path / "new", "rf0", "ecfp_rf", 0, 0.8)  # no trunk: no drift key
+    table = to_markdown(summarize(load_runs([tmp_path / "new"])))
+    header, rows = table.splitlines()[0], table.splitlines()[2:4]
+    assert header.endswith("| forgetting (MLM loss) | drift (1 - CKA) |") and "1 - linear CKA" in table
+    last = {r.split(" | ")[0]: r.split(" | ")[-1] for r in rows}
+    assert last == {"| ecfp_rf (m)": "n/a |", "| finetune (m)": "0.300 |"}
+    _write_run(tmp_path / "old", "ft0", "finetune", 0, 0.8)  # kept before drift was measured: no column at all
+    old = to_markdown(summarize(load_runs([tmp_path / "old"])))
+    assert "drift" not in old and old.splitlines()[0].endswith("| forgetting (MLM loss) |")
+
+
 def test_corrected_t_pairs_old_runs_by_split_and_is_more_cautious_than_a_plain_t(tmp_path):
     for seed, (a, b) in enumerate([(0.60, 0.62), (0.90, 0.93), (0.70, 0.74)]):
         _write_run(tmp_path, f"a{seed}", "frozen", seed, a, val_hard_auprc=0.80)

@@ -16,7 +16,8 @@ SELECTION = "val_hard_auprc"  # what defaults and sweeps are chosen on: shown be
 VERDICT = ["test_hard_auroc", "test_hard_auprc"]  # the paired table's verdicts: the goal
 # Cost, and what fine-tuning cost the trunk: forgetting = MLM loss after - before (n/a without an MLM head).
 COST = ["train_runtime_s", "train_samples_per_s", "peak_memory_mb", "trainable_params", "forgetting"]
-# Averaged into the summary (the report reads them) but not a column of the comparison tables.
+# Averaged into the summary (the report reads them); a column of the tables only where some row measured it (runs
+# kept before drift was measured have none): drift = 1 - linear CKA of the trunk's embeddings before and after.
 SUMMARY_ONLY = ["representation_drift"]
 LABELS = {
     SELECTION: "val hard AU-PRC",
@@ -29,6 +30,7 @@ LABELS = {
     "peak_memory_mb": "peak memory (MB)",
     "trainable_params": "trainable params",
     "forgetting": "forgetting (MLM loss)",
+    "representation_drift": "drift (1 - CKA)",
 }
 # How a row's test molecules were drawn: k-fold CV (folds tile the set: out-of-fold predictions pool), replicate
 # splits (KinDEL's split files: overlapping resamples), the file's own split, or seeds that re-split (runs made

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from delbind.comparison.runs import COST, LABELS, QUALITY, SELECTION, VERDICT  # noqa: E402
+from delbind.comparison.runs import COST, LABELS, QUALITY, SELECTION, SUMMARY_ONLY, VERDICT  # noqa: E402
 from delbind.comparison.verdicts import METHODS  # noqa: E402
 from delbind.io import atomic_write  # noqa: E402
 
@@ -29,6 +29,8 @@ def _fmt_cost(metric: str, value: float) -> str:
         return f"{value / 1e6:.2f}M" if value >= 1e5 else f"{value:,.0f}"
     if metric == "forgetting":
         return f"{value:+.3f}"
+    if metric == "representation_drift":
+        return f"{value:.3f}"
     return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
 
 
@@ -45,8 +47,9 @@ def _size(r: pd.Series) -> str:
 
 def to_markdown(summary: pd.DataFrame) -> str:
     """The table a student pastes into a report."""
+    cost = COST + [m for m in SUMMARY_ONLY if m in summary and summary[m].notna().any()]
     header = ["arm", "evaluation", LABELS[SELECTION], *(LABELS[m] for m in QUALITY), "hard set (binders / negatives)"]
-    header += [LABELS[m] for m in COST]
+    header += [LABELS[m] for m in cost]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, r in summary.iterrows():
         how = f"{r['design']}: {int(r.get('units_per_repeat', r['n_units']))} x {int(r['n_repeats'])}"
@@ -57,7 +60,7 @@ def to_markdown(summary: pd.DataFrame) -> str:
             selection,
             *(_cell(r, m) for m in QUALITY),
             _size(r),
-            *(_fmt_cost(m, r[m]) for m in COST),
+            *(_fmt_cost(m, r[m]) for m in cost),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     notes = "; ".join(CI_NOTE[s] for s in sorted(set(summary["ci"])))
@@ -71,7 +74,15 @@ def to_markdown(summary: pd.DataFrame) -> str:
         "",
         f"Cells: figure [95% CI]; CI = {notes}. evaluation: how test molecules were drawn (folds or splits x "
         "repeats). val hard AU-PRC: mean over folds, what a choice between arms may look at (test only after "
-        "choosing).",
+        "choosing)."
+        + (
+            " drift (1 - CKA): 1 - linear CKA between the trunk's pooled embeddings of fixed held-out molecules "
+            "before and after training, any trunk, averaged over the runs that measured it (0: unchanged; n/a: no "
+            "trunk, or runs kept before it was measured; the report's forgetting answer counts them); forgetting "
+            "(MLM loss) needs an MLM head."
+            if "representation_drift" in cost
+            else ""
+        ),
     ]
     return "\n".join(lines) + "\n"
 
