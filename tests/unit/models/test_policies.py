@@ -163,3 +163,13 @@ def test_a_trunks_own_probe_rate_sets_lp_fts_stage_1_and_leaves_stage_2_alone(ar
     own_rate = "+model.learning_rates.linear_probe=0.3"
     asked = compose_cfg(run, [f"arm={arm}", "model=tiny", own_rate, "mode.linear_probe.learning_rate=0.05"])
     assert asked.mode.linear_probe.learning_rate == 0.05
+
+
+def test_a_trunks_own_lora_head_rate_sets_loras_head_lr_only_and_the_command_line_wins():
+    run = Path("/nonexistent/run")
+    assert compose_cfg(run, ["arm=lora", "model=tiny"]).mode.head_lr is None  # rxnfp's: the head at the adapters' rate
+    own = compose_cfg(run, ["arm=lora", "model=tiny", "+model.learning_rates.lora_head=3e-2"])
+    assert own.mode.head_lr == 3e-2 and own.trainer.learning_rate == 2e-3
+    assert compose_cfg(run, ["arm=finetune", "model=tiny", "+model.learning_rates.lora_head=3e-2"]).mode.head_lr is None
+    asked = compose_cfg(run, ["arm=lora", "model=tiny", "+model.learning_rates.lora_head=3e-2", "mode.head_lr=1e-2"])
+    assert asked.mode.head_lr == 1e-2
