@@ -80,9 +80,10 @@ course-results: install
 
 # The kinase panel with repeats (docs/results.md): the reporting targets' cheap arms, repeats 1-4 (frozen_ecfp, on its
 # current checkpoint rule, 0-4) under results/panel_repeats/runs, beside repeat 0 kept in results/kinase_panel/runs.
+REPORTING_TARGETS := CHEMBL2147 CHEMBL4203 CHEMBL2971   # PIM1, CLK4, JAK2: conf/experiment/kinase_panel.yaml
 PANEL_ARMS  := frozen embeddings_logreg ecfp_rf ecfp_xgb contrastive lp_ft_ecfp
 PANEL_RUNS  := results/panel_repeats/runs results/kinase_panel/runs/CHEMBL262 \
-	$(wildcard $(foreach t,CHEMBL2147 CHEMBL4203 CHEMBL2971,$(foreach a,$(PANEL_ARMS),results/kinase_panel/runs/$(t)/$(a))))
+	$(wildcard $(foreach t,$(REPORTING_TARGETS),$(foreach a,$(PANEL_ARMS),results/kinase_panel/runs/$(t)/$(a))))
 panel-results: install
 	rm -rf outputs/panel_repeats
 	$(BIN)/python scripts/panel.py $(PANEL_RUNS) --out outputs/panel_repeats
@@ -101,7 +102,7 @@ ECFP_RF_RUNS := results/course_repeats/runs/ecfp_rf results/blend_lp_ft_ecfp_rf/
 # On the panel's reporting targets (results/annalog_panel/runs/<target>): against ECFP4 + RF (results/annalog_panel/)
 # and against the rxnfp twins of the panel (results/annalog_panel_twins/).
 ANNALOG_PANEL_RUNS := results/annalog_panel/runs
-PANEL_ECFP_RF_RUNS := $(wildcard $(foreach t,CHEMBL2147 CHEMBL4203 CHEMBL2971,results/kinase_panel/runs/$(t)/ecfp_rf \
+PANEL_ECFP_RF_RUNS := $(wildcard $(foreach t,$(REPORTING_TARGETS),results/kinase_panel/runs/$(t)/ecfp_rf \
 	results/panel_repeats/runs/$(t)/ecfp_rf))
 annalog-results: install
 	rm -rf outputs/annalog_course outputs/annalog_twins outputs/annalog_panel outputs/annalog_panel_twins

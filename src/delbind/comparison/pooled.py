@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from delbind.comparison.runs import COST, DESIGNS, QUALITY, SELECTION, SUMMARY_ONLY, per_unit
+from delbind.comparison.runs import COST, COST_WHERE_MEASURED, DESIGNS, QUALITY, SELECTION, per_unit
 from delbind.evaluation.bootstrap import score_set
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def summarize(
                     lo, hi = group[f"{metric}_ci95"].dropna().iloc[0]
                 row.update({metric: mean, f"{metric}_lo": lo, f"{metric}_hi": hi})
             row["ci"] = "splits" if row["n_units"] >= 2 else "bootstrap"
-        for metric in (*COST, *SUMMARY_ONLY):
+        for metric in (*COST, *COST_WHERE_MEASURED):
             row[metric] = pd.to_numeric(group[metric], errors="coerce").mean() if metric in group else float("nan")
         out.append(row)
     return pd.DataFrame(out)

@@ -18,7 +18,7 @@ VERDICT = ["test_hard_auroc", "test_hard_auprc"]  # the paired table's verdicts:
 COST = ["train_runtime_s", "train_samples_per_s", "peak_memory_mb", "trainable_params", "forgetting"]
 # Averaged into the summary (the report reads them); a column of the tables only where some row measured it (runs
 # kept before drift was measured have none): drift = 1 - linear CKA of the trunk's embeddings before and after.
-SUMMARY_ONLY = ["representation_drift"]
+COST_WHERE_MEASURED = ["representation_drift"]
 LABELS = {
     SELECTION: "val hard AU-PRC",
     "test_easy_auroc": "easy AUROC",

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from delbind.comparison.runs import COST, LABELS, QUALITY, SELECTION, SUMMARY_ONLY, VERDICT  # noqa: E402
+from delbind.comparison.runs import COST, COST_WHERE_MEASURED, LABELS, QUALITY, SELECTION, VERDICT  # noqa: E402
 from delbind.comparison.verdicts import METHODS  # noqa: E402
 from delbind.io import atomic_write  # noqa: E402
 
@@ -47,7 +47,7 @@ def _size(r: pd.Series) -> str:
 
 def to_markdown(summary: pd.DataFrame) -> str:
     """The table a student pastes into a report."""
-    cost = COST + [m for m in SUMMARY_ONLY if m in summary and summary[m].notna().any()]
+    cost = COST + [m for m in COST_WHERE_MEASURED if m in summary and summary[m].notna().any()]
     header = ["arm", "evaluation", LABELS[SELECTION], *(LABELS[m] for m in QUALITY), "hard set (binders / negatives)"]
     header += [LABELS[m] for m in cost]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
